@@ -1,0 +1,110 @@
+# weft — build, test and fuzz.
+#   make            build build/weft
+#   make deps       install every package the build and tests need (quick when present)
+#   make check      unit tests (cmocka), black-box tests (pytest), short fuzz runs
+#   make check SANITIZE=1   the same under ASan+UBSan (objects in build-san/)
+#   make fuzz FUZZ_TIME=60  longer fuzz runs
+
+CC       ?= cc
+CLANG    ?= clang
+PYTHON   ?= /usr/bin/python3
+SANITIZE ?= 0
+FUZZ_TIME ?= 10
+
+ifeq ($(SANITIZE),1)
+BUILD    ?= build-san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD    ?= build
+SANFLAGS :=
+endif
+
+PKGS     := openssl libnghttp2 libprotobuf-c yaml-0.1
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
+CMOCKA_LIBS   := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wformat=2 -Wvla
+CFLAGS   ?= -O2 -g
+ALL_CFLAGS := -std=gnu11 $(CFLAGS) $(WARN) -D_GNU_SOURCE -Iinclude -I$(BUILD)/gen $(PKG_CFLAGS) $(SANFLAGS) -MMD -MP
+LDFLAGS_ALL := $(SANFLAGS) $(LDFLAGS)
+LIBS     := $(PKG_LIBS) -lm
+
+PROTOS   := $(shell find api -name '*.proto' 2>/dev/null | sort)
+GEN_C    := $(patsubst api/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
+GEN_H    := $(GEN_C:.c=.h)
+LIB_SRC  := $(shell find src -name '*.c' ! -path 'src/cli/*' | sort)
+CLI_SRC  := $(sort $(wildcard src/cli/*.c))
+LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(GEN_C:.c=.o)
+CLI_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(CLI_SRC))
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+FUZZ_LIB_OBJ := $(patsubst %.c,$(BUILD)/fuzzobj/%.o,$(LIB_SRC) $(GEN_C))
+
+.PHONY: all deps check unit e2e fuzz-run fuzz clean demo
+all: $(BUILD)/weft
+
+deps:
+	@bash scripts/deps.sh
+
+# generated protobuf-c code: one protoc-c run for all files
+$(BUILD)/gen/.stamp: $(PROTOS)
+	@mkdir -p $(BUILD)/gen
+	$(if $(PROTOS),protoc-c --c_out=$(BUILD)/gen -Iapi $(PROTOS))
+	@touch $@
+$(GEN_C) $(GEN_H): $(BUILD)/gen/.stamp
+
+$(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c
+	$(CC) -std=gnu11 $(CFLAGS) -Wall -Werror -I$(BUILD)/gen $(PKG_CFLAGS) $(SANFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: %.c | $(BUILD)/gen/.stamp
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# binaries link the library objects themselves, not an archive, so that every
+# self-registering file (weft/register.h) is kept
+$(BUILD)/weft: $(CLI_OBJ) $(LIB_OBJ)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJ) $(LIB_OBJ) $(LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CMOCKA_CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJ) $(CMOCKA_LIBS) $(LIBS) $(LDFLAGS_ALL)
+
+# fuzzers: the library again, compiled by clang with coverage and sanitizers
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -DWEFT_FUZZ -Iinclude -I$(BUILD)/gen $(PKG_CFLAGS) \
+	-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -Wall -Werror -Wno-unused-parameter
+$(BUILD)/fuzzobj/%.o: %.c | $(BUILD)/gen/.stamp
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) -c $< -o $@
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJ) $(LIBS)
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+
+e2e: $(BUILD)/weft
+	WEFT_BIN=$(abspath $(BUILD)/weft) WEFT_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q tests/e2e $(PYTEST_ARGS)
+
+# a short run of every fuzzer over its corpus (tests/fuzz/corpus/<name>/)
+fuzz-run: $(FUZZ_BIN)
+	@set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); echo "== $$n"; \
+	  mkdir -p $(BUILD)/fuzz/work-$$n; \
+	  $$f -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=2048 -print_final_stats=0 \
+	      $(BUILD)/fuzz/work-$$n tests/fuzz/corpus/$$n 2>$(BUILD)/fuzz/$$n.log || { tail -50 $(BUILD)/fuzz/$$n.log; exit 1; }; \
+	  grep -E '^(#[0-9]+ *DONE|Done)' $(BUILD)/fuzz/$$n.log | tail -1; done
+fuzz: fuzz-run
+
+check: all unit e2e fuzz-run
+	@echo "check: all tiers passed ($(BUILD))"
+
+demo: $(BUILD)/weft
+	bash examples/run-demo.sh
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

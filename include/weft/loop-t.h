@@ -1,0 +1,46 @@
+/* weft — the event loop (epoll + timer heap). Types only. */
+#ifndef WEFT_LOOP_T_H
+#define WEFT_LOOP_T_H
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+struct weft_loop;
+struct weft_io;
+struct weft_timer;
+
+#define WEFT_IO_READ  0x1u
+#define WEFT_IO_WRITE 0x2u
+#define WEFT_IO_ERROR 0x4u   /* reported only: hang-up or error on the fd */
+
+typedef void (*weft_io_cb)(struct weft_loop *l, struct weft_io *io, uint32_t events);
+typedef void (*weft_timer_cb)(struct weft_loop *l, struct weft_timer *t);
+
+/* An fd watched for readiness. Embed it in the object that owns the fd. */
+typedef struct weft_io {
+	int fd;
+	uint32_t events;     /* WEFT_IO_READ | WEFT_IO_WRITE currently wanted */
+	bool active;
+	weft_io_cb cb;
+	void *data;
+} weft_io_t;
+
+/* A one-shot timer. Embed it; restart it from its callback to repeat. */
+typedef struct weft_timer {
+	uint64_t when_ms;    /* monotonic deadline */
+	size_t heap_idx;     /* position in the loop's heap, or SIZE_MAX */
+	weft_timer_cb cb;
+	void *data;
+} weft_timer_t;
+
+typedef struct weft_loop {
+	int epfd;
+	bool stop;
+	uint64_t now_ms;             /* cached monotonic time, updated each turn */
+	weft_timer_t **heap;         /* min-heap on when_ms */
+	size_t nheap, capheap;
+	struct epoll_event *batch;   /* events being dispatched this turn */
+	int nbatch;
+} weft_loop_t;
+
+#endif

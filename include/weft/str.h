@@ -1,0 +1,45 @@
+/* weft — helpers for (ptr, len) strings. */
+#ifndef WEFT_STR_H
+#define WEFT_STR_H
+#include <string.h>
+#include <stdbool.h>
+#include "weft/str-t.h"
+
+#define WEFT_STR_LIT(s) ((weft_str_t){ (s), sizeof(s) - 1 })
+#define WEFT_STR_FMT "%.*s"
+#define WEFT_STR_ARG(s) (int)(s).len, (s).p
+
+static inline weft_str_t weft_str(const char *p, size_t len)
+{
+	return (weft_str_t){ p, len };
+}
+
+static inline weft_str_t weft_str_c(const char *s)
+{
+	return (weft_str_t){ s, s ? strlen(s) : 0 };
+}
+
+static inline bool weft_str_eq(weft_str_t a, weft_str_t b)
+{
+	return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
+}
+
+static inline bool weft_str_eq_c(weft_str_t a, const char *b)
+{
+	return weft_str_eq(a, weft_str_c(b));
+}
+
+static inline bool weft_str_starts(weft_str_t a, weft_str_t prefix)
+{
+	return a.len >= prefix.len && memcmp(a.p, prefix.p, prefix.len) == 0;
+}
+
+/* Case-insensitive ASCII comparison. */
+bool weft_str_ieq(weft_str_t a, weft_str_t b);
+
+/* Parses a decimal unsigned integer that fills the whole string.
+ * Returns 0 and sets *out, or -1 on empty input, a non-digit, or overflow
+ * beyond max. */
+int weft_str_to_u64(weft_str_t s, unsigned long long max, unsigned long long *out);
+
+#endif

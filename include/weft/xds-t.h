@@ -1,0 +1,40 @@
+/* weft — xDS resource snapshots: the translated form of a model that the
+ * xDS server hands to clients. Types only. Produced by
+ * src/control/xds_translate*.c, consumed by src/control/xds_server*.c. */
+#ifndef WEFT_XDS_T_H
+#define WEFT_XDS_T_H
+#include <stddef.h>
+#include <stdint.h>
+#include "weft/arena-t.h"
+#include "weft/str-t.h"
+
+typedef enum weft_xds_type {
+	WEFT_XDS_LDS = 0,   /* envoy.config.listener.v3.Listener */
+	WEFT_XDS_RDS,       /* envoy.config.route.v3.RouteConfiguration */
+	WEFT_XDS_CDS,       /* envoy.config.cluster.v3.Cluster */
+	WEFT_XDS_EDS,       /* envoy.config.endpoint.v3.ClusterLoadAssignment */
+	WEFT_XDS_NTYPES,
+} weft_xds_type_t;
+
+/* One named resource, serialized (the message itself, not wrapped in Any). */
+typedef struct weft_xds_resource {
+	weft_str_t name;
+	weft_str_t version;      /* hex digest of bytes: changes iff the content does */
+	const unsigned char *bytes;
+	size_t len;
+} weft_xds_resource_t;
+
+/* Every resource of every type for one config generation. Immutable once
+ * built; shared by all clients; freed when no longer current and no longer
+ * referenced (refcount held by the server). */
+typedef struct weft_xds_snapshot {
+	weft_arena_t arena;      /* owns everything below */
+	uint64_t generation;     /* increases with each accepted config */
+	unsigned refs;
+	struct {
+		size_t n;
+		weft_xds_resource_t *v;   /* sorted by name (memcmp order), names unique */
+	} types[WEFT_XDS_NTYPES];
+} weft_xds_snapshot_t;
+
+#endif

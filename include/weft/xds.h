@@ -1,0 +1,27 @@
+/* weft — xDS type URLs and snapshots. */
+#ifndef WEFT_XDS_H
+#define WEFT_XDS_H
+#include "weft/xds-t.h"
+#include "weft/model-t.h"
+
+/* "type.googleapis.com/envoy.config.listener.v3.Listener", ... */
+const char *weft_xds_type_url(weft_xds_type_t t);
+/* Short name for logs and metrics: "LDS", "RDS", "CDS", "EDS". */
+const char *weft_xds_type_name(weft_xds_type_t t);
+/* Returns the type for a type URL, or -1 when unknown. */
+int weft_xds_type_from_url(weft_str_t url);
+
+/* Translates a model into every LDS/RDS/CDS/EDS resource that proxyless gRPC
+ * clients (and later agents) can ask for. Returns a snapshot with refs == 1,
+ * or NULL when memory ran out. The snapshot does not point into the model. */
+weft_xds_snapshot_t *weft_xds_translate(const weft_model_t *m, uint64_t generation);
+
+/* Binary search by name; NULL when absent. */
+const weft_xds_resource_t *weft_xds_snapshot_find(const weft_xds_snapshot_t *s,
+						  weft_xds_type_t t, weft_str_t name);
+
+void weft_xds_snapshot_ref(weft_xds_snapshot_t *s);
+/* Drops one reference; frees the snapshot at zero. NULL is ignored. */
+void weft_xds_snapshot_unref(weft_xds_snapshot_t *s);
+
+#endif

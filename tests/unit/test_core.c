@@ -1,0 +1,134 @@
+/* Unit tests for src/core: arena, buf, str, loop timers. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+#include <unistd.h>
+#include "weft/arena.h"
+#include "weft/buf.h"
+#include "weft/str.h"
+#include "weft/loop.h"
+
+static void test_arena(void **st)
+{
+	weft_arena_t a;
+	weft_arena_init(&a, 64);
+	char *p = weft_arena_alloc(&a, 10);
+	assert_non_null(p);
+	assert_int_equal(((uintptr_t)p) % 16, 0);
+	char *big = weft_arena_alloc(&a, 1000);   /* bigger than a chunk */
+	assert_non_null(big);
+	memset(big, 'x', 1000);
+	char *q = weft_arena_alloc(&a, 10);
+	assert_non_null(q);
+	weft_str_t s = weft_arena_strdup(&a, WEFT_STR_LIT("hello"));
+	assert_string_equal(s.p, "hello");
+	assert_string_equal(weft_arena_printf(&a, "%d-%s", 7, "x"), "7-x");
+	assert_null(weft_arena_calloc(&a, SIZE_MAX / 2, 4));
+	weft_arena_destroy(&a);
+}
+
+static void test_buf(void **st)
+{
+	weft_buf_t b;
+	weft_buf_init(&b, 4096);
+	assert_int_equal(weft_buf_append(&b, "abc", 3), 0);
+	assert_int_equal(weft_buf_printf(&b, "%d", 42), 0);
+	assert_int_equal(weft_buf_len(&b), 5);
+	assert_memory_equal(weft_buf_head(&b), "abc42", 5);
+	weft_buf_consume(&b, 2);
+	assert_memory_equal(weft_buf_head(&b), "c42", 3);
+	char big[5000] = { 0 };
+	assert_int_equal(weft_buf_append(&b, big, sizeof(big)), -1);  /* limit */
+	assert_int_equal(weft_buf_len(&b), 3);
+	weft_buf_free(&b);
+}
+
+static void test_str(void **st)
+{
+	unsigned long long v;
+	assert_true(weft_str_ieq(WEFT_STR_LIT("Content-Length"), WEFT_STR_LIT("content-length")));
+	assert_int_equal(weft_str_to_u64(WEFT_STR_LIT("65535"), 65535, &v), 0);
+	assert_int_equal(v, 65535);
+	assert_int_equal(weft_str_to_u64(WEFT_STR_LIT("65536"), 65535, &v), -1);
+	assert_int_equal(weft_str_to_u64(WEFT_STR_LIT(""), 10, &v), -1);
+	assert_int_equal(weft_str_to_u64(WEFT_STR_LIT("1a"), 100, &v), -1);
+	assert_int_equal(weft_str_to_u64(WEFT_STR_LIT("18446744073709551616"), ~0ULL, &v), -1);
+}
+
+static int order[4], norder;
+static void on_timer(weft_loop_t *l, weft_timer_t *t)
+{
+	order[norder++] = (int)(intptr_t)t->data;
+	if (norder == 3)
+		weft_loop_stop(l);
+}
+
+static void test_timers(void **st)
+{
+	weft_loop_t l;
+	weft_timer_t t1, t2, t3, t4;
+	assert_int_equal(weft_loop_init(&l), 0);
+	weft_timer_init(&t1, on_timer, (void *)1);
+	weft_timer_init(&t2, on_timer, (void *)2);
+	weft_timer_init(&t3, on_timer, (void *)3);
+	weft_timer_init(&t4, on_timer, (void *)4);
+	weft_timer_start(&l, &t3, 30);
+	weft_timer_start(&l, &t1, 10);
+	weft_timer_start(&l, &t4, 5);
+	weft_timer_start(&l, &t2, 20);
+	weft_timer_stop(&l, &t4);
+	assert_false(weft_timer_active(&t4));
+	assert_int_equal(weft_loop_run(&l), 0);
+	assert_int_equal(norder, 3);
+	assert_int_equal(order[0], 1);
+	assert_int_equal(order[1], 2);
+	assert_int_equal(order[2], 3);
+	weft_loop_destroy(&l);
+}
+
+struct pipe_ctx { int reads; weft_io_t *other; };
+static void on_read(weft_loop_t *l, weft_io_t *io, uint32_t ev)
+{
+	struct pipe_ctx *c = io->data;
+	char b[16];
+	c->reads++;
+	(void)!read(io->fd, b, sizeof(b));
+	/* stopping the other watcher from inside the batch must drop its event */
+	if (c->other)
+		weft_io_stop(l, c->other);
+	weft_loop_stop(l);
+}
+
+static void test_io_stop_in_batch(void **st)
+{
+	weft_loop_t l;
+	int p1[2], p2[2];
+	weft_io_t a, b;
+	struct pipe_ctx ca = { 0, &b }, cb = { 0, &a };
+	assert_int_equal(weft_loop_init(&l), 0);
+	assert_int_equal(pipe(p1), 0);
+	assert_int_equal(pipe(p2), 0);
+	weft_io_start(&l, &a, p1[0], WEFT_IO_READ, on_read, &ca);
+	weft_io_start(&l, &b, p2[0], WEFT_IO_READ, on_read, &cb);
+	(void)!write(p1[1], "x", 1);
+	(void)!write(p2[1], "y", 1);
+	weft_loop_run(&l);
+	assert_int_equal(ca.reads + cb.reads, 1);
+	close(p1[0]); close(p1[1]); close(p2[0]); close(p2[1]);
+	weft_loop_destroy(&l);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_arena),
+		cmocka_unit_test(test_buf),
+		cmocka_unit_test(test_str),
+		cmocka_unit_test(test_timers),
+		cmocka_unit_test(test_io_stop_in_batch),
+	};
+	return cmocka_run_group_tests_name("core", tests, NULL, NULL);
+}
