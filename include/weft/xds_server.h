@@ -44,7 +44,10 @@ int weft_xds_client_request(weft_xds_client_t *c, const uint8_t *p, size_t n);
 
 void weft_xds_client_free(weft_xds_client_t *c);
 
-/* /debug/clients: a JSON array, one object per client. Returns 0 or -1. */
+/* /debug/clients: a JSON array, one object per client (node_id,
+ * user_agent, stream, connected_since, types{LDS:{subscriptions,
+ * last_acked_version, last_nacked_version, last_nack_message, ...}}).
+ * Returns 0 or -1. */
 int weft_xds_server_debug_json(const weft_xds_server_t *srv, weft_buf_t *out);
 
 /* The same as a plain-text table (for `weft status`). Returns 0 or -1. */

@@ -382,8 +382,7 @@ int weft_xds_server_debug_json(const weft_xds_server_t *srv, weft_buf_t *o)
 {
 	bool first = true;
 
-	if (weft_buf_printf(o, "{\"generation\":%" PRIu64 ",\"clients\":[",
-			    srv->snap ? srv->snap->generation : 0))
+	if (weft_buf_append(o, "[", 1))
 		return -1;
 	for (const weft_xds_client_t *c = srv->clients; c; c = c->next) {
 		char since[32];
@@ -425,7 +424,7 @@ int weft_xds_server_debug_json(const weft_xds_server_t *srv, weft_buf_t *o)
 		if (weft_buf_printf(o, "}}"))
 			return -1;
 	}
-	return weft_buf_printf(o, "]}\n");
+	return weft_buf_printf(o, "]\n");
 }
 
 int weft_xds_server_debug_text(const weft_xds_server_t *srv, weft_buf_t *o)

@@ -304,7 +304,7 @@ int weft_metrics_render(const weft_metrics_t *m, weft_buf_t *out)
 			char le[64];
 			for (size_t i = 0; i < mt->nbounds; i++) {
 				cum += s->buckets[i];
-				snprintf(le, sizeof(le), "le=\"%.17g\"", mt->bounds[i]);
+				snprintf(le, sizeof(le), "le=\"%.15g\"", mt->bounds[i]);
 				if (put_series_name(out, mt, s, "_bucket", le) ||
 				    weft_buf_printf(out, "%llu\n", (unsigned long long)cum))
 					return -1;
