@@ -14,7 +14,8 @@
  *     "/a/" (path_separated_prefix would be NACKed);
  *   - a route's action must be route or non_forwarding_action: redirect is
  *     NACKed, so RequestRedirect rules are only emitted on ports whose
- *     appProtocol is not grpc (gRPC has no redirects);
+ *     appProtocol is http, which gRPC clients do not dial (grpc, http2 and
+ *     tcp ports leave them out: gRPC has no redirects);
  *   - retry_policy needs num_retries >= 1 and base_interval > 0 <= max;
  *   - weighted_clusters must sum to more than 0;
  *   - the deadline comes from max_stream_duration.max_stream_duration;
@@ -848,8 +849,8 @@ static void add_rule(rds_t *x, const weft_route_t *r, size_t ri, const weft_rout
 	Google__Protobuf__Any *fault = NULL;
 	action_t *base = NULL;
 
-	if (redir && x->port->proto == WEFT_APP_GRPC)
-		return;   /* gRPC clients NACK redirect routes */
+	if (redir && x->port->proto != WEFT_APP_HTTP)
+		return;   /* gRPC clients NACK redirect routes: only plain http ports get them */
 	if (!redir)
 		base = rule_action(x, rule, &fault);
 	for (size_t mi = 0; mi < nm; mi++) {

@@ -6,6 +6,8 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "weft/str.h"
 #include "weft/xds.h"
@@ -146,6 +148,7 @@ static void build_model(void)
 	pe->lb.ring_min = 1024;
 	pe->lb.ring_max = 100000000;
 	pe->lb.hash_header = S("X-User");
+	pe->lb.hash_source_ip = true;
 	pe->limits.set = true;
 	pe->limits.max_requests = 100;
 	pe->outlier.set = true;
@@ -469,10 +472,13 @@ static void test_grpc_routes(void **st)
 	assert_string_equal(r->match->prefix, "/");
 	assert_int_equal(r->match->n_headers, 0);
 	assert_string_equal(r->route->cluster, "outbound|7070||echo.default.svc.cluster.local");
-	assert_int_equal(r->route->n_hash_policy, 1);
+	assert_int_equal(r->route->n_hash_policy, 3);
 	assert_int_equal(r->route->hash_policy[0]->policy_specifier_case,
 			 ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__HASH_POLICY__POLICY_SPECIFIER_HEADER);
 	assert_string_equal(r->route->hash_policy[0]->header->header_name, "x-user");
+	/* source IP: for proxies, and per client channel for gRPC */
+	assert_true(r->route->hash_policy[1]->connection_properties->source_ip);
+	assert_string_equal(r->route->hash_policy[2]->filter_state->key, "io.grpc.channel_id");
 	assert_non_null(r->route->retry_policy);
 	envoy__config__route__v3__route_configuration__free_unpacked(rc, NULL);
 }
@@ -686,6 +692,37 @@ static void test_empty_model(void **st)
 	weft_xds_snapshot_unref(s);
 }
 
+/* With WEFT_XDS_DUMP=<dir>, writes every resource of the fixture's snapshot
+ * to <dir>/<TYPE>-<n>.bin and their names to <dir>/index.txt, for
+ * tests/proto/validate-resources.js (grpc-js-xds's own validation). */
+static void test_dump(void **st)
+{
+	const weft_xds_snapshot_t *s = *st;
+	const char *dir = getenv("WEFT_XDS_DUMP");
+	char path[4096];
+	FILE *idx;
+
+	if (!dir)
+		return;
+	snprintf(path, sizeof(path), "%s/index.txt", dir);
+	idx = fopen(path, "w");
+	assert_non_null(idx);
+	for (int t = 0; t < WEFT_XDS_NTYPES; t++)
+		for (size_t i = 0; i < s->types[t].n; i++) {
+			const weft_xds_resource_t *r = &s->types[t].v[i];
+			FILE *f;
+
+			snprintf(path, sizeof(path), "%s/%s-%zu.bin", dir, weft_xds_type_name(t), i);
+			f = fopen(path, "wb");
+			assert_non_null(f);
+			assert_int_equal(fwrite(r->bytes, 1, r->len, f), r->len);
+			fclose(f);
+			fprintf(idx, "%s-%zu.bin %s %.*s\n", weft_xds_type_name(t), i,
+				weft_xds_type_url(t), (int)r->name.len, r->name.p);
+		}
+	fclose(idx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -698,6 +735,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_endpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_determinism_and_versions, setup, teardown),
 		cmocka_unit_test(test_empty_model),
+		cmocka_unit_test_setup_teardown(test_dump, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
