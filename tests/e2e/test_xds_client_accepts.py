@@ -18,7 +18,7 @@ def unit_binary():
     target = build / "tests" / "test_xds_translate"
     args = ["make", "-s", "-C", str(ROOT), f"BUILD={build}", str(target)]
     if build.name == "build-san":
-        args.insert(3, "SANITIZE=1")
+        args.append("SANITIZE=1")
     subprocess.run(args, check=True, capture_output=True, timeout=600)
     return target
 
