@@ -1,10 +1,8 @@
-/* weft — weak stand-ins for the config loader and the xDS translator
- * (weft/config.h, weft/xds.h) so that `weft control` links and runs while
- * those land separately. The real ones (src/control/config*.c,
- * src/control/xds_translate*.c) are strong definitions and win at link
- * time. The stand-in loader checks YAML syntax only (errors carry
- * file:line) and yields an empty model; the stand-in translator yields an
- * empty snapshot. */
+/* weft — weak stand-ins for the config loader (weft/config.h) so that
+ * `weft control` links and runs while the loader lands separately. The
+ * real one (src/control/config*.c) has strong definitions that win at
+ * link time; this file goes away once it is in. The stand-in checks YAML
+ * syntax only (errors carry file:line) and yields an empty model. */
 #include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,7 +12,6 @@
 #include <yaml.h>
 #include "weft/arena.h"
 #include "weft/config.h"
-#include "weft/xds.h"
 
 __attribute__((weak)) void weft_cfg_errors_init(weft_cfg_errors_t *e)
 {
@@ -173,16 +170,4 @@ __attribute__((weak)) weft_model_t *weft_config_load(const char *path, weft_cfg_
 		return NULL;
 	}
 	return m;
-}
-
-__attribute__((weak)) weft_xds_snapshot_t *weft_xds_translate(const weft_model_t *m, uint64_t generation)
-{
-	weft_xds_snapshot_t *s = calloc(1, sizeof(*s));
-
-	if (!s)
-		return NULL;
-	weft_arena_init(&s->arena, 0);
-	s->generation = generation;
-	s->refs = 1;
-	return s;
 }

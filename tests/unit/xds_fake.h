@@ -21,9 +21,13 @@ static inline weft_xds_snapshot_t *fake_snapshot(uint64_t gen, const char *lds, 
 						 const char *cds, const char *eds)
 {
 	const char *specs[WEFT_XDS_NTYPES] = { lds, rds, cds, eds };
-	weft_xds_snapshot_t *s = calloc(1, sizeof(*s));
+	weft_arena_t a;
+	weft_xds_snapshot_t *s;
 
-	weft_arena_init(&s->arena, 0);
+	/* like the translator's: the snapshot lives in its own arena */
+	weft_arena_init(&a, 0);
+	s = weft_arena_alloc(&a, sizeof(*s));
+	s->arena = a;
 	s->generation = gen;
 	s->refs = 1;
 	for (int t = 0; t < WEFT_XDS_NTYPES; t++) {
