@@ -196,6 +196,7 @@ metrics = [
     ("CPU s: load", lambda r: r["cpu_load_s"], None),
     ("CPU s: full sync", lambda r: r["cpu_sync_s"], None),
     ("CPU s: one change", lambda r: r["cpu_change_s"], None),
+    ("simulator CPU s (whole run)", lambda r: r["sim"]["sim_cpu_s"], None),
 ]
 summary = {"server": server, "clients": clients, "services": services, "workloads": workloads,
            "reps": len(rows), "medians": {}}

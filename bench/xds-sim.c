@@ -1185,6 +1185,12 @@ static void report(sim_t *s, FILE *f)
 	fprintf(f, "  \"decode_errors\": %lu, \"unknown_types\": %lu, \"compressed_skipped\": %lu, "
 		"\"inline_route_configs\": %lu, \"rx_bytes\": %llu,\n",
 		s->decode_errors, s->unknown_types, s->compressed, s->inline_routes, s->rx_bytes);
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	fprintf(f, "  \"sim_cpu_s\": %.3f, \"sim_maxrss_mb\": %.1f,\n",
+		(double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+			(double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6,
+		(double)ru.ru_maxrss / 1024.0);
 	fprintf(f, "  \"first_error\": ");
 	json_str(f, s->first_error);
 	fprintf(f, "\n}\n");
