@@ -103,7 +103,7 @@ server.addService(ads.service, {
     call.on('data', rq => {
       const t = typeOf(rq.type_url);
       if (!t) return;
-      const names = [...rq.resource_names].sort();
+      const names = [...(rq.resource_names || [])].sort();
       const s = st.subs[t] || (st.subs[t] = { names: [], sentVersion: null, nonce: '' });
       const changed = names.join('\n') !== s.names.join('\n');
       s.names = names;
@@ -112,10 +112,34 @@ server.addService(ads.service, {
     call.on('end', () => { streams.delete(st); call.end(); });
     call.on('error', () => streams.delete(st));
   },
+  DeltaAggregatedResources(call) {
+    const st = { call, delta: true, subs: {} };
+    streams.add(st);
+    call.on('data', rq => {
+      const t = typeOf(rq.type_url);
+      if (!t) return;
+      const s = st.subs[t] || (st.subs[t] = new Set());
+      for (const n of rq.resource_names_unsubscribe || []) s.delete(n);
+      const add = (rq.resource_names_subscribe || []).filter(n => !s.has(n));
+      for (const n of add) s.add(n);
+      if (add.length) pushDelta(st, t, add);
+    });
+    call.on('end', () => { streams.delete(st); call.end(); });
+    call.on('error', () => streams.delete(st));
+  },
 });
+function pushDelta(st, t, names) {
+  const resources = names.map(n => ({ name: n, version: version(t), resource: build(t, n) })).filter(r => r.resource);
+  st.call.write({ system_version_info: version(t), resources, type_url: URL[t], nonce: String(++nonceSeq) });
+}
 process.on('SIGUSR1', () => {
   edsGen++;
-  for (const st of streams) if (st.subs.EDS && st.subs.EDS.names.some(n => n.includes(hot))) push(st, 'EDS');
+  for (const st of streams) {
+    if (st.delta) {
+      const hit = [...(st.subs.EDS || [])].filter(n => n.includes(hot));
+      if (hit.length) pushDelta(st, 'EDS', hit);
+    } else if (st.subs.EDS && st.subs.EDS.names.some(n => n.includes(hot))) push(st, 'EDS');
+  }
 });
 server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), err => {
   if (err) { console.error(err); process.exit(1); }

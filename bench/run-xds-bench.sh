@@ -15,6 +15,7 @@
 #   ADMIN_PORT=25014 WORK=build/bench/run CHANGE=move
 #   RELOAD_SIGNAL=   (e.g. HUP: also signal the control plane after the rename,
 #                     for a build that does not watch its config directory)
+#   MODE=sotw        (delta: the simulator uses DeltaAggregatedResources)
 #   SERVER=weft      (mock: bench/mock-ads.js instead, to test the harness;
 #                     the change is then SIGUSR1 and there is no config load)
 set -euo pipefail
@@ -34,6 +35,9 @@ WORK=${WORK:-build/bench/run}
 CHANGE=${CHANGE:-move}
 RELOAD_SIGNAL=${RELOAD_SIGNAL:-}
 SERVER=${SERVER:-weft}
+MODE=${MODE:-sotw}
+SIM_MODE=
+[ "$MODE" = delta ] && SIM_MODE=--delta
 PY=/usr/bin/python3
 SIM=build/bench/xds-sim
 CLK_TCK=$(getconf CLK_TCK)
@@ -120,7 +124,7 @@ for rep in $(seq 1 "$REPS"); do
 		--clients "$CLIENTS" --per-client "$PER_CLIENT" --hot 1 --seed "$rep" \
 		--ready-file "$WORK/sim-ready" --trigger-file "$WORK/sim-trigger" \
 		--sync-timeout 120 --trigger-timeout 30 --change-timeout 60 --max-time 300 \
-		--out "$WORK/sim-$rep.json" &
+		--out "$WORK/sim-$rep.json" $SIM_MODE &
 	SIM_PID=$!
 	while [ ! -f "$WORK/sim-ready" ] && kill -0 "$SIM_PID" 2>/dev/null; do sleep 0.01; done
 	cpu_sync=$(cpu_s "$SRV_PID")
@@ -168,7 +172,7 @@ EOF
 	sleep 1
 done
 
-$PY - "$WORK/results.jsonl" "$WORK/summary.json" "$CLIENTS" "$SERVICES" "$WORKLOADS" "$SERVER" <<'EOF'
+$PY - "$WORK/results.jsonl" "$WORK/summary.json" "$CLIENTS" "$SERVICES" "$WORKLOADS" "$SERVER/$MODE" <<'EOF'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 out, clients, services, workloads, server = sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]

@@ -59,6 +59,7 @@ static const char *const type_urls[T_N] = {
 static const char *const type_names[T_N] = { "LDS", "RDS", "CDS", "EDS" };
 #define RESOURCE_WRAPPER_URL "type.googleapis.com/envoy.service.discovery.v3.Resource"
 #define ADS_PATH "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
+#define ADS_DELTA_PATH "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources"
 #define MAX_MSG (64u << 20)
 #define H2_WINDOW (16 << 20)
 
@@ -79,6 +80,8 @@ typedef struct tstate {
 	char *version;        /* of the last response (ACKed) */
 	char *nonce;
 	unsigned responses;
+	size_t nwire;
+	char **wire;          /* delta: the names subscribed on the stream so far */
 } tstate_t;
 
 enum cstate { C_IDLE, C_CONNECTING, C_OPEN, C_DEAD };
@@ -125,6 +128,7 @@ typedef struct sim_opts {
 	unsigned change_timeout_s;
 	unsigned max_time_s;
 	bool verbose;
+	bool delta;               /* DeltaAggregatedResources instead of SotW */
 } sim_opts_t;
 
 typedef struct sim {
@@ -459,16 +463,52 @@ static int refs_cluster(const uint8_t *p, size_t n, const char *name, refs_t *rf
 
 static void client_kill(client_t *c, const char *why, const char *detail);
 
-/* Queues one DiscoveryRequest for type t with the client's current names,
- * version and nonce of that type (empty before the first response), and
- * wakes the request body. Node is sent on the first request only. */
-static void send_request(client_t *c, int t)
+/* Appends one message as a gRPC frame to the request body and wakes it. */
+static void queue_msg(client_t *c, const ProtobufCMessage *m)
 {
-	Envoy__Service__Discovery__V3__DiscoveryRequest rq = ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_REQUEST__INIT;
+	size_t len = protobuf_c_message_get_packed_size(m);
+	uint8_t hdr[5] = { 0, (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len };
+
+	if (weft_buf_append(&c->tx, hdr, 5) < 0 || weft_buf_reserve(&c->tx, len) < 0) {
+		client_kill(c, "tx buffer", "");
+		return;
+	}
+	protobuf_c_message_pack(m, c->tx.data + c->tx.wr);
+	c->tx.wr += len;
+	c->sim->requests++;
+	if (c->deferred) {
+		c->deferred = false;
+		nghttp2_session_resume_data(c->h2, c->sid);
+	}
+}
+
+/* Names of a (sorted) that are not in b (sorted), borrowed. Returns the count. */
+static size_t names_minus(char **a, size_t na, char **b, size_t nb, char **out)
+{
+	size_t n = 0, j = 0;
+
+	for (size_t i = 0; i < na; i++) {
+		while (j < nb && strcmp(b[j], a[i]) < 0)
+			j++;
+		if (j < nb && !strcmp(b[j], a[i]))
+			continue;
+		out[n++] = a[i];
+	}
+	return n;
+}
+
+/* Queues the request for type t. SotW: one DiscoveryRequest with the
+ * current names, version and nonce of that type (empty before the first
+ * response); an ACK and a subscription change look the same. Delta: an ACK
+ * (ack) carries only the nonce; otherwise the difference between the wanted
+ * names and those already subscribed on the stream (nothing is sent when
+ * there is none). Node goes in the first request of the stream only. */
+static void send_request(client_t *c, int t, bool ack)
+{
 	Envoy__Config__Core__V3__Node node = ENVOY__CONFIG__CORE__V3__NODE__INIT;
+	Envoy__Config__Core__V3__Node *np = NULL;
+	tstate_t *ts = &c->t[t];
 	char id[64];
-	uint8_t hdr[5];
-	size_t len;
 
 	if (c->state != C_OPEN)
 		return;
@@ -477,31 +517,45 @@ static void send_request(client_t *c, int t)
 		node.id = id;
 		node.cluster = "weft-bench";
 		node.user_agent_name = "weft-xds-sim";
-		rq.node = &node;
-		c->sent_node = true;
+		np = &node;
 	}
-	rq.type_url = (char *)type_urls[t];
-	rq.version_info = c->t[t].version ? c->t[t].version : "";
-	rq.response_nonce = c->t[t].nonce ? c->t[t].nonce : "";
-	rq.n_resource_names = c->t[t].nsubs;
-	rq.resource_names = c->t[t].subs;
-	len = envoy__service__discovery__v3__discovery_request__get_packed_size(&rq);
-	hdr[0] = 0;
-	hdr[1] = (uint8_t)(len >> 24);
-	hdr[2] = (uint8_t)(len >> 16);
-	hdr[3] = (uint8_t)(len >> 8);
-	hdr[4] = (uint8_t)len;
-	if (weft_buf_append(&c->tx, hdr, 5) < 0 || weft_buf_reserve(&c->tx, len) < 0) {
-		client_kill(c, "tx buffer", "");
+	if (!c->sim->o.delta) {
+		Envoy__Service__Discovery__V3__DiscoveryRequest rq = ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_REQUEST__INIT;
+		rq.node = np;
+		rq.type_url = (char *)type_urls[t];
+		rq.version_info = ts->version ? ts->version : "";
+		rq.response_nonce = ts->nonce ? ts->nonce : "";
+		rq.n_resource_names = ts->nsubs;
+		rq.resource_names = ts->subs;
+		queue_msg(c, &rq.base);
+		c->sent_node = true;
 		return;
 	}
-	envoy__service__discovery__v3__discovery_request__pack(&rq, c->tx.data + c->tx.wr);
-	c->tx.wr += len;
-	c->sim->requests++;
-	if (c->deferred) {
-		c->deferred = false;
-		nghttp2_session_resume_data(c->h2, c->sid);
+	Envoy__Service__Discovery__V3__DeltaDiscoveryRequest dq = ENVOY__SERVICE__DISCOVERY__V3__DELTA_DISCOVERY_REQUEST__INIT;
+	dq.node = np;
+	dq.type_url = (char *)type_urls[t];
+	if (ack) {
+		dq.response_nonce = ts->nonce ? ts->nonce : "";
+		queue_msg(c, &dq.base);
+		c->sent_node = true;
+		return;
 	}
+	char **sub = xcalloc(ts->nsubs, sizeof(char *)), **unsub = xcalloc(ts->nwire, sizeof(char *));
+	dq.n_resource_names_subscribe = names_minus(ts->subs, ts->nsubs, ts->wire, ts->nwire, sub);
+	dq.resource_names_subscribe = sub;
+	dq.n_resource_names_unsubscribe = names_minus(ts->wire, ts->nwire, ts->subs, ts->nsubs, unsub);
+	dq.resource_names_unsubscribe = unsub;
+	if (dq.n_resource_names_subscribe || dq.n_resource_names_unsubscribe) {
+		queue_msg(c, &dq.base);
+		c->sent_node = true;
+		names_free(ts->wire, ts->nwire);
+		ts->wire = xcalloc(ts->nsubs, sizeof(char *));
+		for (size_t i = 0; i < ts->nsubs; i++)
+			ts->wire[i] = xstrndup(ts->subs[i], strlen(ts->subs[i]));
+		ts->nwire = ts->nsubs;
+	}
+	free(sub);
+	free(unsub);
 }
 
 /* ---- responses ---- */
@@ -557,147 +611,154 @@ static void follow_refs(client_t *c, int t)
 	names_free(nx->subs, nx->nsubs);
 	nx->subs = v;
 	nx->nsubs = n;
-	send_request(c, t + 1);
+	send_request(c, t + 1, false);
 	if (t + 1 < T_EDS)
 		follow_refs(c, t + 1);   /* dropped names may drop references further down */
 }
 
-/* Decodes one gRPC message (a DiscoveryResponse), updates the held
- * resources (LDS and CDS responses replace the set, RDS and EDS update the
- * named ones, as state of the world defines), ACKs it, follows references
- * and records sync / change times. */
-static void on_response(client_t *c, const uint8_t *p, size_t len)
+/* Reads one resource (type_url/bytes of its Any; name_hint: the delta
+ * Resource.name, or NULL) into *r: name, hash, references. Returns 0, or
+ * -1 when it has to be skipped (counted as a decode error). */
+static int decode_resource(client_t *c, int t, const char *type_url, const uint8_t *b, size_t bl,
+			   const char *name_hint, res_t *r)
 {
 	sim_t *s = c->sim;
-	Envoy__Service__Discovery__V3__DiscoveryResponse *rsp;
-	tstate_t *ts;
-	bool changed = false, eds_changed = false;
-	int t;
+	const uint8_t *x;
+	size_t lx;
+	refs_t rf = { 0 };
+	int rc = 0;
 
-	rsp = envoy__service__discovery__v3__discovery_response__unpack(NULL, len, p);
-	if (!rsp) {
+	if (!strcmp(type_url, RESOURCE_WRAPPER_URL)) {
+		/* Resource{resource(2): Any{value(2)}} */
+		if (pb_get(b, bl, 2, &x, &lx) <= 0 || pb_get(x, lx, 2, &b, &bl) <= 0) {
+			s->decode_errors++;
+			return -1;
+		}
+	} else if (strcmp(type_url, type_urls[t])) {
 		s->decode_errors++;
-		set_error(s, "undecodable DiscoveryResponse");
-		return;
+		set_error(s, "resource of type %s in a %s response", type_url, type_names[t]);
+		return -1;
 	}
-	for (t = 0; t < T_N; t++)
-		if (!strcmp(rsp->type_url, type_urls[t]))
-			break;
-	if (t == T_N) {
-		s->unknown_types++;
-		set_error(s, "response with unknown type_url %s", rsp->type_url);
-		envoy__service__discovery__v3__discovery_response__free_unpacked(rsp, NULL);
-		return;
-	}
-	ts = &c->t[t];
-	ts->responses++;
-	s->responses[t]++;
-	s->resources[t] += rsp->n_resources;
-
-	size_t nnew = 0;
-	res_t *nv = xcalloc(rsp->n_resources, sizeof(*nv));
-	for (size_t i = 0; i < rsp->n_resources; i++) {
-		const Google__Protobuf__Any *any = rsp->resources[i];
-		const uint8_t *b = any->value.data, *x;
-		size_t bl = any->value.len, lx;
-		refs_t rf = { 0 };
-		res_t *r = &nv[nnew];
-		int rc = 0;
-
-		if (!strcmp(any->type_url, RESOURCE_WRAPPER_URL)) {
-			/* Resource{resource(2): Any{value(2)}} */
-			if (pb_get(b, bl, 2, &x, &lx) <= 0 || pb_get(x, lx, 2, &b, &bl) <= 0) {
-				s->decode_errors++;
-				continue;
-			}
-		} else if (strcmp(any->type_url, type_urls[t])) {
-			s->decode_errors++;
-			set_error(s, "resource of type %s in a %s response", any->type_url, type_names[t]);
-			continue;
-		}
-		if (pb_get(b, bl, 1, &x, &lx) <= 0) {
-			s->decode_errors++;
-			set_error(s, "%s resource without a name", type_names[t]);
-			continue;
-		}
+	if (name_hint && *name_hint) {
+		r->name = xstrndup(name_hint, strlen(name_hint));
+	} else if (pb_get(b, bl, 1, &x, &lx) > 0) {
 		r->name = xstrndup((const char *)x, lx);
-		r->hash = fnv1a(b, bl);
-		switch (t) {
-		case T_LDS:
-			rc = refs_listener(b, bl, &rf);
-			if (rc == 1) {
-				s->inline_routes++;
-				rc = 0;
-			}
-			break;
-		case T_RDS:
-			rc = refs_route_config(b, bl, &rf);
-			break;
-		case T_CDS:
-			rc = refs_cluster(b, bl, r->name, &rf);
-			break;
-		default:
-			break;
-		}
-		if (rc < 0) {
-			s->decode_errors++;
-			set_error(s, "malformed %s resource %s", type_names[t], r->name);
-		}
-		r->nrefs = names_sort_unique(rf.v, rf.n);
-		r->refs = rf.v;
-		nnew++;
+	} else {
+		s->decode_errors++;
+		set_error(s, "%s resource without a name", type_names[t]);
+		return -1;
 	}
+	r->hash = fnv1a(b, bl);
+	switch (t) {
+	case T_LDS:
+		rc = refs_listener(b, bl, &rf);
+		if (rc == 1) {
+			s->inline_routes++;
+			rc = 0;
+		}
+		break;
+	case T_RDS:
+		rc = refs_route_config(b, bl, &rf);
+		break;
+	case T_CDS:
+		rc = refs_cluster(b, bl, r->name, &rf);
+		break;
+	default:
+		break;
+	}
+	if (rc < 0) {
+		s->decode_errors++;
+		set_error(s, "malformed %s resource %s", type_names[t], r->name);
+	}
+	r->nrefs = names_sort_unique(rf.v, rf.n);
+	r->refs = rf.v;
+	return 0;
+}
 
-	if (t == T_LDS || t == T_CDS) {
-		/* full state: anything not in the response is gone */
-		if (nnew != ts->nres)
-			changed = true;
-		for (size_t i = 0; i < nnew && !changed; i++) {
+/* Merges decoded resources nv[n] (taken over) into type t's held set.
+ * full: the response is the whole set (SotW LDS/CDS), anything else held is
+ * dropped; otherwise entries are updated by name and removed[nremoved]
+ * (delta) deleted. Returns bit 0: anything changed; bit 1: a resource held
+ * before got different bytes or was removed. */
+static int merge(tstate_t *ts, res_t *nv, size_t n, bool full, char **removed, size_t nremoved)
+{
+	int ch = 0;
+
+	if (full) {
+		if (n != ts->nres)
+			ch |= 1;
+		for (size_t i = 0; i < n; i++) {
 			res_t *old = res_find(ts, nv[i].name);
 			if (!old || old->hash != nv[i].hash)
-				changed = true;
+				ch |= old ? 3 : 1;
 		}
 		for (size_t i = 0; i < ts->nres; i++)
 			res_clear(&ts->res[i]);
 		free(ts->res);
 		ts->res = nv;
-		ts->nres = nnew;
-	} else {
-		for (size_t i = 0; i < nnew; i++) {
-			res_t *old = res_find(ts, nv[i].name);
-			if (old && old->hash == nv[i].hash) {
-				res_clear(&nv[i]);
-				continue;
-			}
-			changed = true;
-			if (old) {
-				eds_changed = true;
-				res_clear(old);
-				*old = nv[i];
-				continue;
-			}
-			ts->res = realloc(ts->res, (ts->nres + 1) * sizeof(*ts->res));
-			if (!ts->res)
-				exit(2);
-			ts->res[ts->nres++] = nv[i];
-		}
-		free(nv);
+		ts->nres = n;
+		return ch;
 	}
-	if (!changed)
-		s->unchanged_responses++;
+	for (size_t i = 0; i < n; i++) {
+		res_t *old = res_find(ts, nv[i].name);
+		if (old && old->hash == nv[i].hash) {
+			res_clear(&nv[i]);
+			continue;
+		}
+		if (old) {
+			ch |= 3;
+			res_clear(old);
+			*old = nv[i];
+			continue;
+		}
+		ch |= 1;
+		ts->res = realloc(ts->res, (ts->nres + 1) * sizeof(*ts->res));
+		if (!ts->res)
+			exit(2);
+		ts->res[ts->nres++] = nv[i];
+	}
+	free(nv);
+	for (size_t k = 0; k < nremoved; k++) {
+		res_t *old = res_find(ts, removed[k]);
+		if (!old)
+			continue;
+		ch |= 3;
+		res_clear(old);
+		*old = ts->res[--ts->nres];
+	}
+	return ch;
+}
 
+static int type_of_url(sim_t *s, const char *url)
+{
+	for (int t = 0; t < T_N; t++)
+		if (!strcmp(url, type_urls[t]))
+			return t;
+	s->unknown_types++;
+	set_error(s, "response with unknown type_url %s", url);
+	return -1;
+}
+
+/* After a response of type t was merged (ch as merge() returns): keeps
+ * version and nonce, ACKs, follows references, records sync / change. */
+static void after_response(client_t *c, int t, int ch, const char *version, const char *nonce)
+{
+	sim_t *s = c->sim;
+	tstate_t *ts = &c->t[t];
+	uint64_t now;
+
+	if (!(ch & 1))
+		s->unchanged_responses++;
 	free(ts->version);
 	free(ts->nonce);
-	ts->version = xstrndup(rsp->version_info, strlen(rsp->version_info));
-	ts->nonce = xstrndup(rsp->nonce, strlen(rsp->nonce));
-	envoy__service__discovery__v3__discovery_response__free_unpacked(rsp, NULL);
-
-	send_request(c, t);   /* the ACK */
+	ts->version = xstrndup(version, strlen(version));
+	ts->nonce = xstrndup(nonce, strlen(nonce));
+	send_request(c, t, true);   /* the ACK */
 	s->acks++;
 	if (t < T_EDS)
 		follow_refs(c, t);
 
-	uint64_t now = now_ns();
+	now = now_ns();
 	if (!c->t_sync_ns && client_synced(c)) {
 		c->t_sync_ns = now;
 		s->nsynced++;
@@ -705,10 +766,82 @@ static void on_response(client_t *c, const uint8_t *p, size_t len)
 			fprintf(stderr, "xds-sim: client %u synced after %.1f ms\n", c->id,
 				(double)(now - c->t_start_ns) / 1e6);
 	}
-	if (t == T_EDS && eds_changed && s->phase >= P_WAIT && c->t_sync_ns && !c->t_change_ns) {
+	if (t == T_EDS && (ch & 2) && s->phase >= P_WAIT && c->t_sync_ns && !c->t_change_ns) {
 		c->t_change_ns = now;
 		s->nchanged++;
 	}
+}
+
+/* Handles one SotW DiscoveryResponse: LDS and CDS responses replace the
+ * held set, RDS and EDS update the named resources, as state of the world
+ * defines. */
+static void on_response(client_t *c, const uint8_t *p, size_t len)
+{
+	sim_t *s = c->sim;
+	Envoy__Service__Discovery__V3__DiscoveryResponse *rsp;
+	size_t n = 0;
+	res_t *nv;
+	int t, ch;
+
+	rsp = envoy__service__discovery__v3__discovery_response__unpack(NULL, len, p);
+	if (!rsp) {
+		s->decode_errors++;
+		set_error(s, "undecodable DiscoveryResponse");
+		return;
+	}
+	if ((t = type_of_url(s, rsp->type_url)) < 0) {
+		envoy__service__discovery__v3__discovery_response__free_unpacked(rsp, NULL);
+		return;
+	}
+	c->t[t].responses++;
+	s->responses[t]++;
+	s->resources[t] += rsp->n_resources;
+	nv = xcalloc(rsp->n_resources, sizeof(*nv));
+	for (size_t i = 0; i < rsp->n_resources; i++) {
+		const Google__Protobuf__Any *any = rsp->resources[i];
+		if (decode_resource(c, t, any->type_url, any->value.data, any->value.len, NULL, &nv[n]) == 0)
+			n++;
+	}
+	ch = merge(&c->t[t], nv, n, t == T_LDS || t == T_CDS, NULL, 0);
+	after_response(c, t, ch, rsp->version_info, rsp->nonce);
+	envoy__service__discovery__v3__discovery_response__free_unpacked(rsp, NULL);
+}
+
+/* Handles one DeltaDiscoveryResponse: resources are added or replaced by
+ * name, removed_resources deleted. */
+static void on_delta_response(client_t *c, const uint8_t *p, size_t len)
+{
+	sim_t *s = c->sim;
+	Envoy__Service__Discovery__V3__DeltaDiscoveryResponse *rsp;
+	size_t n = 0;
+	res_t *nv;
+	int t, ch;
+
+	rsp = envoy__service__discovery__v3__delta_discovery_response__unpack(NULL, len, p);
+	if (!rsp) {
+		s->decode_errors++;
+		set_error(s, "undecodable DeltaDiscoveryResponse");
+		return;
+	}
+	if ((t = type_of_url(s, rsp->type_url)) < 0) {
+		envoy__service__discovery__v3__delta_discovery_response__free_unpacked(rsp, NULL);
+		return;
+	}
+	c->t[t].responses++;
+	s->responses[t]++;
+	s->resources[t] += rsp->n_resources;
+	nv = xcalloc(rsp->n_resources, sizeof(*nv));
+	for (size_t i = 0; i < rsp->n_resources; i++) {
+		const Envoy__Service__Discovery__V3__Resource *r = rsp->resources[i];
+		if (!r->resource)
+			continue;   /* name only: nothing to hold */
+		if (decode_resource(c, t, r->resource->type_url, r->resource->value.data,
+				    r->resource->value.len, r->name, &nv[n]) == 0)
+			n++;
+	}
+	ch = merge(&c->t[t], nv, n, false, rsp->removed_resources, rsp->n_removed_resources);
+	after_response(c, t, ch, rsp->system_version_info, rsp->nonce);
+	envoy__service__discovery__v3__delta_discovery_response__free_unpacked(rsp, NULL);
 }
 
 /* Splits the received DATA into gRPC messages and handles each. */
@@ -725,6 +858,8 @@ static void drain_rx(client_t *c)
 			return;
 		if (h[0] & 1)
 			c->sim->compressed++;
+		else if (c->sim->o.delta)
+			on_delta_response(c, h + 5, len);
 		else
 			on_response(c, h + 5, len);
 		weft_buf_consume(&c->rx, 5 + (size_t)len);
@@ -885,7 +1020,7 @@ static void client_start_h2(client_t *c)
 	snprintf(authority, sizeof(authority), "%s:%d", s->o.addr, s->o.port);
 #define NV(n, v) { (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NO_COPY_NAME }
 	nghttp2_nv h[] = {
-		NV(":method", "POST"), NV(":scheme", "http"), NV(":path", ADS_PATH),
+		NV(":method", "POST"), NV(":scheme", "http"), NV(":path", s->o.delta ? ADS_DELTA_PATH : ADS_PATH),
 		NV(":authority", authority), NV("content-type", "application/grpc"), NV("te", "trailers"),
 	};
 #undef NV
@@ -902,7 +1037,7 @@ static void client_start_h2(client_t *c)
 	for (size_t i = 0; i < c->nlisteners; i++)
 		l->subs[i] = xstrndup(c->listeners[i], strlen(c->listeners[i]));
 	l->nsubs = names_sort_unique(l->subs, c->nlisteners);
-	send_request(c, T_LDS);
+	send_request(c, T_LDS, false);
 }
 
 static void client_io(weft_loop_t *l, weft_io_t *io, uint32_t ev)
@@ -1149,7 +1284,8 @@ static void report(sim_t *s, FILE *f)
 	qsort(sync, ns, sizeof(double), cmp_double);
 	qsort(chg, nc, sizeof(double), cmp_double);
 
-	fprintf(f, "{\n  \"tool\": \"weft xds-sim\", \"mode\": \"sotw-ads\",\n");
+	fprintf(f, "{\n  \"tool\": \"weft xds-sim\", \"mode\": \"%s\",\n",
+		s->o.delta ? "delta-ads" : "sotw-ads");
 	fprintf(f, "  \"server\": \"%s:%d\", \"clients\": %u, \"listeners_per_client\": %u, \"hot\": %u,\n",
 		s->o.addr, s->o.port, s->o.nclients, s->o.per_client, s->o.hot);
 	fprintf(f, "  \"connected\": %u, \"dead\": %u, \"synced\": %u,\n", s->nconnected, s->ndead, s->nsynced);
@@ -1286,6 +1422,7 @@ static void usage(void)
 		"  --sync-timeout S (60) --trigger-timeout S (60) --change-timeout S (30)\n"
 		"  --max-time S         hard bound on the whole run (300)\n"
 		"  --out PATH           JSON report here instead of stdout\n"
+		"  --delta              DeltaAggregatedResources instead of state of the world\n"
 		"  -v                   log per-client events to stderr\n");
 	exit(2);
 }
@@ -1300,7 +1437,7 @@ int main(int argc, char **argv)
 		{ "trigger-file", 1, NULL, 'T' }, { "sync-timeout", 1, NULL, '1' },
 		{ "trigger-timeout", 1, NULL, '2' }, { "change-timeout", 1, NULL, '3' },
 		{ "max-time", 1, NULL, 'm' }, { "out", 1, NULL, 'o' },
-		{ "help", 0, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "delta", 0, NULL, 'D' }, { "help", 0, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	sim_t *s = xcalloc(1, sizeof(*s));
 	char *server = NULL, *colon;
@@ -1326,6 +1463,7 @@ int main(int argc, char **argv)
 		case 'm': s->o.max_time_s = (unsigned)atoi(optarg); break;
 		case 'o': s->o.out_file = optarg; break;
 		case 'v': s->o.verbose = true; break;
+		case 'D': s->o.delta = true; break;
 		default: usage();
 		}
 	}
@@ -1393,6 +1531,7 @@ int main(int argc, char **argv)
 				res_clear(&c->t[t].res[k]);
 			free(c->t[t].res);
 			names_free(c->t[t].subs, c->t[t].nsubs);
+			names_free(c->t[t].wire, c->t[t].nwire);
 			free(c->t[t].version);
 			free(c->t[t].nonce);
 		}
