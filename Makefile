@@ -57,7 +57,7 @@ $(BUILD)/gen/.stamp: $(PROTOS)
 	@touch $@
 $(GEN_C) $(GEN_H): $(BUILD)/gen/.stamp
 
-$(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c
+$(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/.stamp
 	$(CC) -std=gnu11 $(CFLAGS) -Wall -Werror -I$(BUILD)/gen $(PKG_CFLAGS) $(SANFLAGS) -c $< -o $@
 
 $(BUILD)/obj/%.o: %.c | $(BUILD)/gen/.stamp
