@@ -126,3 +126,10 @@ clean:
 	rm -rf build build-san
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# ---- benchmark tools (bench/README.md); never built by `make check` ----
+.PHONY: bench-tools
+bench-tools: $(BUILD)/bench/xds-sim
+$(BUILD)/bench/xds-sim: bench/xds-sim.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJ) $(LIBS) $(LDFLAGS_ALL)
