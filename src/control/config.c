@@ -31,7 +31,8 @@ typedef struct broken_link {
 
 typedef struct loader {
 	weft_model_t *m;
-	weft_arena_t ta;
+	weft_arena_t ta;        /* lives for the whole load: pending objects, resolution */
+	weft_arena_t fa;        /* lives for one file: its YAML tree, decode scratch */
 	weft_cfg_errors_t *errs;
 	pending_t *pending, **ptail;
 	size_t npending;
@@ -110,7 +111,7 @@ static void add_broken(loader_t *l, const weft_kind_t *k, const weft_meta_t *met
  * Errors go to l->errs; a good object is queued in l->pending. */
 static void decode_doc(loader_t *l, const char *file, const weft_yaml_node_t *root)
 {
-	weft_dec_t d = { &l->m->arena, &l->ta, l->errs, file, WEFT_STR_LIT("") };
+	weft_dec_t d = { &l->m->arena, &l->fa, l->errs, file, WEFT_STR_LIT("") };
 	const weft_yaml_node_t *top[WEFT_NFIELDS(top_fields)], *mg[WEFT_NFIELDS(meta_fields)];
 	size_t nerr0 = l->errs->n;
 	const weft_kind_t *k;
@@ -343,10 +344,19 @@ const void **weft_resolve_file_order(weft_resolver_t *r, const void *objs, size_
 
 /* ---- public API ---- */
 
-/* Shared by both public loaders: decodes n texts and builds the model.
+/* Where load_texts() gets file i's text: returns it (len in *len) or NULL
+ * when it could not be read (the reader has reported why); done() is called
+ * once the text is no longer needed. */
+typedef struct text_source {
+	const char *(*get)(struct text_source *src, size_t i, size_t *len);
+	void (*done)(struct text_source *src, size_t i, const char *text);
+} text_source_t;
+
+/* Shared by both public loaders: decodes n texts, one file at a time (only
+ * one file's text and YAML tree are held at once), then builds the model.
  * Returns the model or NULL (errors appended). */
-static weft_model_t *load_texts(size_t n, const char *const *names, const char *const *texts,
-				const size_t *lens, weft_cfg_errors_t *errs, bool pre_failed)
+static weft_model_t *load_texts(size_t n, const char *const *names, text_source_t *src,
+				weft_cfg_errors_t *errs, bool pre_failed)
 {
 	loader_t l = { 0 };
 	size_t nerr0 = errs->n;
@@ -362,6 +372,7 @@ static weft_model_t *load_texts(size_t n, const char *const *names, const char *
 	}
 	weft_arena_init(&l.m->arena, 0);
 	weft_arena_init(&l.ta, 0);
+	weft_arena_init(&l.fa, 0);
 	files = n ? weft_arena_calloc(&l.m->arena, n, sizeof(*files)) : NULL;
 	if (n && !files)
 		goto oom;
@@ -374,12 +385,18 @@ static weft_model_t *load_texts(size_t n, const char *const *names, const char *
 	l.m->nfiles = n;
 	for (size_t i = 0; i < n; i++) {
 		weft_yaml_docs_t docs;
-		if (!texts[i])
-			continue;   /* unreadable: already reported */
-		if (weft_yaml_parse(&l.ta, files[i], texts[i], lens[i], &docs, errs) < 0)
+		size_t len = 0;
+		const char *text = src->get(src, i, &len);
+
+		if (!text) {
+			l.failed = true;   /* unreadable: already reported */
 			continue;
-		for (size_t j = 0; j < docs.n; j++)
-			decode_doc(&l, files[i], docs.roots[j]);
+		}
+		if (weft_yaml_parse(&l.fa, files[i], text, len, &docs, errs) == 0)
+			for (size_t j = 0; j < docs.n; j++)
+				decode_doc(&l, files[i], docs.roots[j]);
+		src->done(src, i, text);
+		weft_arena_destroy(&l.fa);
 	}
 	install_and_resolve(&l);
 	weft_arena_destroy(&l.ta);
@@ -397,11 +414,30 @@ oom:
 	return NULL;
 }
 
+/* in-memory texts, owned by the caller */
+typedef struct mem_source {
+	text_source_t src;
+	const char *const *texts;
+	const size_t *lens;
+} mem_source_t;
+
+static const char *mem_get(text_source_t *src, size_t i, size_t *len)
+{
+	mem_source_t *ms = (mem_source_t *)src;
+
+	*len = ms->lens[i];
+	return ms->texts[i];
+}
+
+static void mem_done(text_source_t *src, size_t i, const char *text) {}
+
 weft_model_t *weft_config_load_mem(size_t n, const char *const *names,
 				   const char *const *texts, const size_t *lens,
 				   weft_cfg_errors_t *errs)
 {
-	return load_texts(n, names, texts, lens, errs, false);
+	mem_source_t ms = { { mem_get, mem_done }, texts, lens };
+
+	return load_texts(n, names, &ms.src, errs, false);
 }
 
 /* a growable list of malloc'd paths */
@@ -529,14 +565,32 @@ fail:
 	return NULL;
 }
 
+/* files read one at a time, freed as soon as they are decoded */
+typedef struct file_source {
+	text_source_t src;
+	char *const *paths;
+	weft_cfg_errors_t *errs;
+} file_source_t;
+
+static const char *file_get(text_source_t *src, size_t i, size_t *len)
+{
+	file_source_t *fs = (file_source_t *)src;
+
+	return read_file(fs->paths[i], len, fs->errs);
+}
+
+static void file_done(text_source_t *src, size_t i, const char *text)
+{
+	free((char *)text);
+}
+
 weft_model_t *weft_config_load(const char *path, weft_cfg_errors_t *errs)
 {
 	pathlist_t pl = { 0 };
 	struct stat st;
-	char **texts = NULL;
-	size_t *lens = NULL;
-	weft_model_t *m = NULL;
+	weft_model_t *m;
 	bool failed = false;
+	file_source_t fs = { { file_get, file_done }, NULL, errs };
 
 	if (stat(path, &st) < 0) {
 		weft_cfg_error_add(errs, path, 0, "", "cannot read: %s", strerror(errno));
@@ -550,27 +604,11 @@ weft_model_t *weft_config_load(const char *path, weft_cfg_errors_t *errs)
 		weft_cfg_error_add(errs, path, 0, "", "out of memory");
 		return NULL;
 	}
-	texts = calloc(pl.n + 1, sizeof(*texts));
-	lens = calloc(pl.n + 1, sizeof(*lens));
-	if (!texts || !lens) {
-		weft_cfg_error_add(errs, path, 0, "", "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < pl.n; i++) {
-		texts[i] = read_file(pl.v[i], &lens[i], errs);
-		if (!texts[i])
-			failed = true;
-	}
-	m = load_texts(pl.n, (const char *const *)pl.v, (const char *const *)texts, lens, errs, failed);
-out:
-	for (size_t i = 0; i < pl.n; i++) {
+	fs.paths = pl.v;
+	m = load_texts(pl.n, (const char *const *)pl.v, &fs.src, errs, failed);
+	for (size_t i = 0; i < pl.n; i++)
 		free(pl.v[i]);
-		if (texts)
-			free(texts[i]);
-	}
 	free(pl.v);
-	free(texts);
-	free(lens);
 	return m;
 }
 

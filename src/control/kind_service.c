@@ -1,4 +1,5 @@
 /* weft — kind Service (v1): ports, a selector over workloads, a virtual IP. */
+#include <string.h>
 #include "weft/arena.h"
 #include "weft/cfgdec.h"
 #include "weft/config.h"
@@ -95,6 +96,30 @@ static bool labels_include(const weft_labels_t *have, const weft_labels_t *want)
 
 /* Selects each service's workloads: same namespace, labels include the
  * whole selector. A Service without a selector selects nothing. */
+/* Returns the first index in the (ns, name)-sorted workload array whose
+ * namespace is not below ns. */
+static size_t workloads_ns_lower(const weft_model_t *m, weft_str_t ns)
+{
+	size_t lo = 0, hi = m->nworkloads;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		weft_str_t w = m->workloads[mid].meta.ns;
+		size_t n = w.len < ns.len ? w.len : ns.len;
+		int c = n ? memcmp(w.p, ns.p, n) : 0;
+
+		if (c < 0 || (c == 0 && w.len < ns.len))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Fills each Service's workloads with the same-namespace workloads whose
+ * labels include its selector. Workloads are sorted by (ns, name), so only
+ * the service's namespace range is scanned: O(services x workloads-per-ns),
+ * not O(services x workloads). */
 static void service_resolve(weft_resolver_t *r)
 {
 	weft_model_t *m = r->m;
@@ -102,13 +127,13 @@ static void service_resolve(weft_resolver_t *r)
 	for (size_t i = 0; i < m->nservices; i++) {
 		weft_service_t *s = &m->services[i];
 		const weft_workload_t **v;
-		size_t n = 0;
+		size_t n = 0, lo, hi;
 
 		if (!s->selector.n)
 			continue;
-		for (size_t k = 0; k < m->nworkloads; k++)
-			if (weft_str_eq(m->workloads[k].meta.ns, s->meta.ns) &&
-			    labels_include(&m->workloads[k].meta.labels, &s->selector))
+		lo = workloads_ns_lower(m, s->meta.ns);
+		for (hi = lo; hi < m->nworkloads && weft_str_eq(m->workloads[hi].meta.ns, s->meta.ns); hi++)
+			if (labels_include(&m->workloads[hi].meta.labels, &s->selector))
 				n++;
 		if (!n)
 			continue;
@@ -118,9 +143,8 @@ static void service_resolve(weft_resolver_t *r)
 			return;
 		}
 		n = 0;
-		for (size_t k = 0; k < m->nworkloads; k++)
-			if (weft_str_eq(m->workloads[k].meta.ns, s->meta.ns) &&
-			    labels_include(&m->workloads[k].meta.labels, &s->selector))
+		for (size_t k = lo; k < hi; k++)
+			if (labels_include(&m->workloads[k].meta.labels, &s->selector))
 				v[n++] = &m->workloads[k];
 		s->workloads = v;
 		s->nworkloads = n;
