@@ -190,6 +190,10 @@ static const err_case_t cases[] = {
 	  "spec.rules[0].filters[0].urlRewrite.path.replaceFullPath", "required when type is ReplaceFullPath" },
 	{ "path must be absolute", HR("  rules:\n  - matches: [{path: {type: Exact, value: a}}]\n"), 7,
 	  "spec.rules[0].matches[0].path.value", "must start with '/'" },
+	{ "failed match then good match",
+	  HR("  rules:\n  - matches:\n    - {headers: [{name: a, value: b}], method: BAD}\n"
+	     "    - {headers: [{name: c, value: d}, {name: e, value: f}]}\n"),
+	  8, "spec.rules[0].matches[0].method", "not an HTTP method" },
 	{ "bad method", HR("  rules:\n  - matches: [{method: FETCH}]\n"), 7, "spec.rules[0].matches[0].method",
 	  "not an HTTP method" },
 	{ "empty grpc method", GR("  rules:\n  - matches:\n    - method: {type: Exact}\n"), 8,
