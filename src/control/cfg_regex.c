@@ -16,12 +16,98 @@ static int fail(char *why, size_t whylen, const char *msg)
 	return -1;
 }
 
+#define REGEX_MAX_NEST 100
+#define REGEX_MAX_REPEAT 1000
+#define REGEX_MAX_SIZE 20000
+
+/* Reads a decimal number at s[*i] (advancing *i), capped above max. */
+static unsigned long read_count(const char *s, size_t *i)
+{
+	unsigned long v = 0;
+
+	while (s[*i] >= '0' && s[*i] <= '9') {
+		if (v <= 100000)
+			v = v * 10 + (unsigned long)(s[*i] - '0');
+		(*i)++;
+	}
+	return v;
+}
+
+/* Estimates how many atoms ERE text re expands to once counted repetitions
+ * are unrolled (as glibc's compiler does), so that patterns such as
+ * "((a{100}){100}){100}" are refused before they exhaust memory.
+ * Returns 0, or -1 with a reason in why. */
+static int expanded_size(const char *re, char *why, size_t whylen)
+{
+	unsigned long cost[REGEX_MAX_NEST + 1] = { 0 }, last = 0;
+	size_t depth = 0;
+
+	for (size_t i = 0; re[i]; i++) {
+		char c = re[i];
+
+		if (c == '\\') {
+			if (re[i + 1])
+				i++;
+			last = 1;
+		} else if (c == '[') {
+			i++;
+			if (re[i] == '^')
+				i++;
+			if (re[i] == ']')
+				i++;
+			while (re[i] && re[i] != ']')
+				i++;
+			if (!re[i])
+				break;   /* unterminated: regcomp reports it */
+			last = 1;
+		} else if (c == '(') {
+			if (++depth > REGEX_MAX_NEST)
+				return fail(why, whylen, "groups nested too deeply");
+			cost[depth] = 0;
+			continue;
+		} else if (c == ')') {
+			if (!depth)
+				continue;   /* unbalanced: regcomp reports it */
+			last = cost[depth--];
+			cost[depth] += last;
+			continue;
+		} else if (c == '{') {
+			unsigned long lo, hi;
+			i++;
+			lo = read_count(re, &i);
+			hi = lo;
+			if (re[i] == ',') {
+				i++;
+				hi = re[i] >= '0' && re[i] <= '9' ? read_count(re, &i) : lo + 1;
+			}
+			if (lo > REGEX_MAX_REPEAT || hi > REGEX_MAX_REPEAT)
+				return fail(why, whylen, "repetition count above 1000");
+			if (!re[i])
+				break;
+			if (hi > 1) {
+				cost[depth] += last * (hi - 1);
+				last *= hi;
+			}
+			if (cost[depth] > REGEX_MAX_SIZE || last > REGEX_MAX_SIZE)
+				return fail(why, whylen, "counted repetitions expand the expression too much");
+			continue;
+		} else if (c == '*' || c == '+' || c == '?' || c == '|' || c == '^' || c == '$') {
+			continue;
+		} else {
+			last = 1;
+		}
+		cost[depth] += last;
+		if (cost[depth] > REGEX_MAX_SIZE)
+			return fail(why, whylen, "counted repetitions expand the expression too much");
+	}
+	return 0;
+}
+
 int weft_regex_check(weft_str_t re, char *why, size_t whylen)
 {
 	char *out;
 	size_t o = 0;
 	bool in_class = false, prev_quant = false;
-	unsigned long long product = 1;
 	regex_t rx;
 	int rc;
 
@@ -112,38 +198,16 @@ int weft_regex_check(weft_str_t re, char *why, size_t whylen)
 		if (c == '?' && pq) {
 			continue;   /* non-greedy suffix: same language, drop for ERE */
 		}
-		if (c == '{') {
-			/* counted repetition: RE2 allows bounds up to 1000; glibc's
-			 * compiler expands them, so keep their product small */
-			unsigned long long lo = 0, hi = 0;
-			size_t j = i + 1;
-			while (j < re.len && re.p[j] >= '0' && re.p[j] <= '9' && lo <= 100000)
-				lo = lo * 10 + (unsigned)(re.p[j++] - '0');
-			hi = lo;
-			if (j < re.len && re.p[j] == ',') {
-				j++;
-				hi = 0;
-				while (j < re.len && re.p[j] >= '0' && re.p[j] <= '9' && hi <= 100000)
-					hi = hi * 10 + (unsigned)(re.p[j++] - '0');
-				if (hi == 0)
-					hi = lo;
-			}
-			if (lo > 1000 || hi > 1000) {
-				free(out);
-				return fail(why, whylen, "repetition count above 1000");
-			}
-			product *= hi ? hi : 1;
-			if (product > 100000) {
-				free(out);
-				return fail(why, whylen, "counted repetitions too large when combined");
-			}
-		}
 		if (c == '}' || c == '*' || c == '+' || c == '?')
 			quant = true;
 		prev_quant = quant;
 		out[o++] = c;
 	}
 	out[o] = '\0';
+	if (expanded_size(out, why, whylen) < 0) {
+		free(out);
+		return -1;
+	}
 	rc = regcomp(&rx, out, REG_EXTENDED | REG_NOSUB);
 	free(out);
 	if (rc != 0) {

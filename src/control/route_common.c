@@ -454,6 +454,8 @@ static int dec_rule(weft_dec_t *d, const weft_yaml_node_t *n, const char *path, 
 			return -1;
 		for (size_t i = 0; i < s->n; i++) {
 			weft_route_match_t *m = &r->matches[r->nmatches];
+			/* a slot is reused when the previous item failed: start clean */
+			memset(m, 0, sizeof(*m));
 			m->loc = weft_dec_loc(d, s->vals[i]);
 			if (match_fn(d, s->vals[i], weft_dec_idx(d, mp, i), m) < 0)
 				rc = -1;
@@ -469,6 +471,7 @@ static int dec_rule(weft_dec_t *d, const weft_yaml_node_t *n, const char *path, 
 		for (size_t i = 0; i < s->n; i++) {
 			weft_filter_t *f = &r->filters[r->nfilters];
 			const char *p = weft_dec_idx(d, fp, i);
+			memset(f, 0, sizeof(*f));
 			if (dec_filter(d, s->vals[i], p, kind, f) < 0) {
 				rc = -1;
 				continue;
@@ -491,6 +494,7 @@ static int dec_rule(weft_dec_t *d, const weft_yaml_node_t *n, const char *path, 
 		if (failed)
 			return -1;
 		for (size_t i = 0; i < s->n; i++) {
+			memset(&r->backends[r->nbackends], 0, sizeof(r->backends[0]));
 			if (dec_backend(d, s->vals[i], weft_dec_idx(d, bp, i), &r->backends[r->nbackends]) < 0)
 				rc = -1;
 			else
@@ -561,6 +565,7 @@ int weft_route_decode(weft_dec_t *d, const weft_yaml_node_t *spec, weft_route_t 
 		for (size_t i = 0; i < s->n; i++) {
 			ref_t r;
 			weft_parent_ref_t *p = &rt->parents[rt->nparents];
+			memset(p, 0, sizeof(*p));
 			if (dec_ref(d, s->vals[i], weft_dec_idx(d, "spec.parentRefs", i), false, &r) < 0) {
 				rc = -1;
 				continue;
@@ -598,6 +603,7 @@ int weft_route_decode(weft_dec_t *d, const weft_yaml_node_t *spec, weft_route_t 
 		if (failed)
 			return -1;
 		for (size_t i = 0; i < s->n; i++) {
+			memset(&rt->rules[rt->nrules], 0, sizeof(rt->rules[0]));
 			if (dec_rule(d, s->vals[i], weft_dec_idx(d, "spec.rules", i), kind, match_fn,
 				     &rt->rules[rt->nrules]) < 0)
 				rc = -1;
