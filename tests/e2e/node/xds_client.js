@@ -189,8 +189,9 @@ async function batch(n, concurrency, metadata, deadlineMs) {
   return records;
 }
 
-// Retries one call until it succeeds or timeoutS passes; the channel's first
-// call waits for xDS resolution, and a wrong config fails fast instead.
+// Retries one call until a backend answers (successfully or with its own
+// injected failure) or timeoutS passes: the channel's first call waits for xDS
+// resolution, and a missing or wrong config fails fast instead.
 async function warmup(timeoutS, metadata) {
   const end = Date.now() + timeoutS * 1000;
   const records = [];
@@ -198,7 +199,9 @@ async function warmup(timeoutS, metadata) {
     const left = end - Date.now();
     const rec = await call(metadata, Math.max(100, Math.min(left, opts.deadlineMs)));
     records.push(rec);
-    if (rec.code === 'OK') return { ok: true, records };
+    // a reply, or a failure that a backend itself sent, means the channel has
+    // its config and reaches the backends
+    if (rec.code === 'OK' || rec.failed_backend) return { ok: true, records };
     if (Date.now() >= end) return { ok: false, records };
     await new Promise((r) => setTimeout(r, 100));
   }
