@@ -236,12 +236,12 @@ class Client:
     """A long-running xds_client.js in serve mode: one channel kept alive
     across config changes and control-plane restarts."""
 
-    def __init__(self, group, bootstrap, log_path, target=SERVICE_TARGET, extra=()):
+    def __init__(self, group, bootstrap, log_path, target=SERVICE_TARGET, extra=(), trace=False):
         self.log = pathlib.Path(log_path)
         argv = [NODE, str(NODE_DIR / "xds_client.js"), "--target", target, *extra, "serve"]
         with open(self.log, "wb") as errf:
             self.proc = group.spawn(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=errf, env=client_env(bootstrap))
+                                    stderr=errf, env=client_env(bootstrap, trace))
         self.lines = queue.Queue()
         threading.Thread(target=self._reader, daemon=True).start()
         self.seq = 0
@@ -415,9 +415,10 @@ class Mesh:
         write_bootstrap(path, self.cp.xds_addr, node_id)
         return path, node_id
 
-    def client(self, node_id=None, target=SERVICE_TARGET, extra=()):
+    def client(self, node_id=None, target=SERVICE_TARGET, extra=(), trace=False):
+        """A serve-mode client; trace=True logs grpc-js-xds's xDS traffic."""
         path, node_id = self.bootstrap(node_id)
-        c = Client(self.group, path, self.log_dir / f"client-{node_id}.log", target, extra)
+        c = Client(self.group, path, self.log_dir / f"client-{node_id}.log", target, extra, trace)
         c.node_id = node_id
         self.clients.append(c)
         return c
