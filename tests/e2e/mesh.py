@@ -222,12 +222,12 @@ def write_bootstrap(path, xds_addr, node_id):
     return path
 
 
-def client_env(bootstrap, trace=False):
+def client_env(bootstrap, trace=True):
     env = dict(os.environ)
     env["GRPC_XDS_BOOTSTRAP"] = str(bootstrap)
     env.pop("GRPC_XDS_BOOTSTRAP_CONFIG", None)
-    if trace or os.environ.get("WEFT_E2E_TRACE"):
-        env["GRPC_TRACE"] = "xds_client,xds_resolver,cds_balancer,xds_cluster_impl,round_robin"
+    if trace:
+        env["GRPC_TRACE"] = "xds_client,xds_resolver,cds_balancer"
         env["GRPC_VERBOSITY"] = "DEBUG"
     return env
 
@@ -236,7 +236,7 @@ class Client:
     """A long-running xds_client.js in serve mode: one channel kept alive
     across config changes and control-plane restarts."""
 
-    def __init__(self, group, bootstrap, log_path, target=SERVICE_TARGET, extra=(), trace=False):
+    def __init__(self, group, bootstrap, log_path, target=SERVICE_TARGET, extra=(), trace=True):
         self.log = pathlib.Path(log_path)
         argv = [NODE, str(NODE_DIR / "xds_client.js"), "--target", target, *extra, "serve"]
         with open(self.log, "wb") as errf:
@@ -415,7 +415,7 @@ class Mesh:
         write_bootstrap(path, self.cp.xds_addr, node_id)
         return path, node_id
 
-    def client(self, node_id=None, target=SERVICE_TARGET, extra=(), trace=False):
+    def client(self, node_id=None, target=SERVICE_TARGET, extra=(), trace=True):
         """A serve-mode client; trace=True logs grpc-js-xds's xDS traffic."""
         path, node_id = self.bootstrap(node_id)
         c = Client(self.group, path, self.log_dir / f"client-{node_id}.log", target, extra, trace)
