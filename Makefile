@@ -47,41 +47,59 @@ FUZZ_LIB_OBJ := $(patsubst %.c,$(BUILD)/fuzzobj/%.o,$(LIB_SRC) $(GEN_C))
 .PHONY: all deps check unit e2e fuzz-run fuzz clean demo
 all: $(BUILD)/weft
 
+# quiet by default; V=1 shows every command
+ifeq ($(V),1)
+Q :=
+say = @true
+else
+Q := @
+say = @printf '  %-6s %s\n' $(1) $(2)
+endif
+# objects made by chains of pattern rules are kept, not deleted as intermediates
+.SECONDARY:
+
 deps:
 	@bash scripts/deps.sh
 
 # generated protobuf-c code: one protoc-c run for all files
 $(BUILD)/gen/.stamp: $(PROTOS)
 	@mkdir -p $(BUILD)/gen
-	$(if $(PROTOS),protoc-c --c_out=$(BUILD)/gen -Iapi $(PROTOS))
+	$(call say,PROTOC,api/)
+	$(Q)$(if $(PROTOS),protoc-c --c_out=$(BUILD)/gen -Iapi $(PROTOS))
 	@touch $@
 $(GEN_C) $(GEN_H): $(BUILD)/gen/.stamp
 
-$(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c
-	$(CC) -std=gnu11 $(CFLAGS) -Wall -Werror -I$(BUILD)/gen $(PKG_CFLAGS) $(SANFLAGS) -c $< -o $@
+$(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/.stamp
+	$(call say,CC,$<)
+	$(Q)$(CC) -std=gnu11 $(CFLAGS) -Wall -Werror -I$(BUILD)/gen $(PKG_CFLAGS) $(SANFLAGS) -c $< -o $@
 
 $(BUILD)/obj/%.o: %.c | $(BUILD)/gen/.stamp
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 # binaries link the library objects themselves, not an archive, so that every
 # self-registering file (weft/register.h) is kept
 $(BUILD)/weft: $(CLI_OBJ) $(LIB_OBJ)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJ) $(LIB_OBJ) $(LIBS)
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(CLI_OBJ) $(LIB_OBJ) $(LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(CMOCKA_CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJ) $(CMOCKA_LIBS) $(LIBS) $(LDFLAGS_ALL)
+	$(call say,TEST,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(CMOCKA_CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJ) $(CMOCKA_LIBS) $(LIBS) $(LDFLAGS_ALL)
 
 # fuzzers: the library again, compiled by clang with coverage and sanitizers
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -DWEFT_FUZZ -Iinclude -I$(BUILD)/gen $(PKG_CFLAGS) \
 	-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -Wall -Werror -Wno-unused-parameter
 $(BUILD)/fuzzobj/%.o: %.c | $(BUILD)/gen/.stamp
 	@mkdir -p $(dir $@)
-	$(CLANG) $(FUZZ_CFLAGS) -c $< -o $@
+	$(call say,FUZZCC,$<)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -c $< -o $@
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJ) $(LIBS)
+	$(call say,FUZZ,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJ) $(LIBS)
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done

@@ -8,7 +8,7 @@ PKGS=(
   build-essential pkg-config clang libclang-rt-dev
   libssl-dev libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler libyaml-dev
   libcmocka-dev
-  python3 python3-pytest
+  python3 python3-pytest python3-h2
   nodejs npm
   curl nghttp2-client iproute2 procps
 )

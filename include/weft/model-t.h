@@ -62,6 +62,7 @@ typedef struct weft_workload {
 	weft_str_t service_account;  /* default "default" */
 	weft_str_t node_name;
 	const weft_node_t *node;     /* NULL when node_name is empty */
+	weft_loc_t node_loc;         /* where spec.node was written (line 0 when absent) */
 	size_t naddrs;
 	weft_str_t *addrs;           /* IPv4/IPv6 literals, at least one */
 	weft_str_t netns;            /* path, may be empty */
@@ -249,6 +250,7 @@ typedef struct weft_dest_policy {
 	weft_meta_t meta;
 	weft_str_t target;               /* spec.targetRef.name: a Service in the same namespace */
 	const struct weft_service *svc;  /* resolved */
+	weft_loc_t target_loc;           /* where spec.targetRef was written */
 	struct {
 		weft_lb_type_t type;
 		uint32_t choice_count;       /* LEAST_REQUEST, default 2 */

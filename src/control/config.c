@@ -1,0 +1,620 @@
+/* weft — loading a configuration: files -> YAML trees -> decoded objects
+ * (one kind_*.c file per kind, self-registered) -> a sorted, resolved,
+ * immutable model. Any error anywhere rejects the whole set. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "weft/arena.h"
+#include "weft/cfgdec.h"
+#include "weft/config.h"
+#include "weft/str.h"
+#include "weft/yaml.h"
+
+#define CFG_MAX_FILE (64u << 20)
+#define CFG_MAX_DEPTH 32
+
+/* A decoded object waiting to be placed in the model. */
+typedef struct pending {
+	struct pending *next;
+	const weft_kind_t *kind;
+	void *obj;              /* obj_size bytes in the model arena, starts with a weft_meta_t */
+	size_t seq;             /* order of appearance across all files */
+} pending_t;
+
+typedef struct broken_link {
+	struct broken_link *next;
+	weft_cfg_broken_t b;
+} broken_link_t;
+
+typedef struct loader {
+	weft_model_t *m;
+	weft_arena_t ta;
+	weft_cfg_errors_t *errs;
+	pending_t *pending, **ptail;
+	size_t npending;
+	broken_link_t *broken;
+	size_t nbroken;
+	size_t seq;
+	bool failed;            /* an error that may not have been recorded (memory) */
+} loader_t;
+
+/* ---- small helpers ---- */
+
+static int str_cmp(weft_str_t a, weft_str_t b)
+{
+	size_t l = a.len < b.len ? a.len : b.len;
+	int c = l ? memcmp(a.p, b.p, l) : 0;
+
+	return c ? c : (a.len > b.len) - (a.len < b.len);
+}
+
+static const weft_kind_t *find_kind(weft_str_t name)
+{
+	WEFT_REGISTRY_FOREACH(weft_kinds, const weft_kind_t, k)
+		if (weft_str_eq_c(name, k->name))
+			return k;
+	return NULL;
+}
+
+static const char *kind_list(weft_arena_t *a)
+{
+	char *s = weft_arena_alloc(a, 512);
+	size_t o = 0;
+
+	if (!s)
+		return "";
+	WEFT_REGISTRY_FOREACH(weft_kinds, const weft_kind_t, k)
+		if (o + strlen(k->name) + 3 < 512)
+			o += (size_t)sprintf(s + o, "%s%s", o ? ", " : "", k->name);
+	return s;
+}
+
+/* ---- decoding one document ---- */
+
+enum { TOP_API, TOP_KIND, TOP_META, TOP_SPEC };
+static const weft_field_t top_fields[] = {
+	[TOP_API] = WF_NODE("apiVersion", WEFT_F_STR, WEFT_FF_REQUIRED),
+	[TOP_KIND] = WF_NODE("kind", WEFT_F_STR, WEFT_FF_REQUIRED),
+	[TOP_META] = WF_NODE("metadata", WEFT_F_MAP, WEFT_FF_REQUIRED),
+	[TOP_SPEC] = WF_NODE("spec", WEFT_F_MAP, WEFT_FF_REQUIRED),
+};
+
+enum { META_NAME, META_NS, META_LABELS };
+static const weft_field_t meta_fields[] = {
+	[META_NAME] = WF("name", WEFT_F_NAME, WEFT_FF_REQUIRED, weft_meta_t, name),
+	[META_NS] = WF("namespace", WEFT_F_NAME, 0, weft_meta_t, ns),
+	[META_LABELS] = WF_NODE("labels", WEFT_F_MAP, 0),
+};
+
+static void add_broken(loader_t *l, const weft_kind_t *k, const weft_meta_t *meta)
+{
+	broken_link_t *b;
+
+	if (!meta->name.len)
+		return;
+	b = weft_arena_alloc(&l->ta, sizeof(*b));
+	if (!b)
+		return;
+	b->b.kind = k->name;
+	b->b.ns = meta->ns;
+	b->b.name = meta->name;
+	b->next = l->broken;
+	l->broken = b;
+	l->nbroken++;
+}
+
+/* Decodes one document (root node of a YAML document) of file `file`.
+ * Errors go to l->errs; a good object is queued in l->pending. */
+static void decode_doc(loader_t *l, const char *file, const weft_yaml_node_t *root)
+{
+	weft_dec_t d = { &l->m->arena, &l->ta, l->errs, file, WEFT_STR_LIT("") };
+	const weft_yaml_node_t *top[WEFT_NFIELDS(top_fields)], *mg[WEFT_NFIELDS(meta_fields)];
+	size_t nerr0 = l->errs->n;
+	const weft_kind_t *k;
+	weft_meta_t meta = { 0 };
+	void *obj;
+	pending_t *p;
+
+	l->seq++;
+	if (root->type != WEFT_YAML_MAP) {
+		weft_dec_err(&d, root->line, "", "a document must be a mapping with apiVersion, kind, metadata "
+			     "and spec, not %s", weft_yaml_type_name(root));
+		return;
+	}
+	/* an unknown kind is the one error worth reporting for its document */
+	top[TOP_KIND] = weft_yaml_get(root, "kind");
+	if (top[TOP_KIND] && top[TOP_KIND]->type == WEFT_YAML_SCALAR && !find_kind(top[TOP_KIND]->str)) {
+		weft_dec_err(&d, top[TOP_KIND]->line, "kind", "unknown kind \"%s\" (known: %s)",
+			     top[TOP_KIND]->str.p, kind_list(&l->ta));
+		return;
+	}
+	weft_dec_map(&d, root, "", top_fields, WEFT_NFIELDS(top_fields), NULL, top);
+	if (!top[TOP_KIND])
+		return;
+	k = find_kind(top[TOP_KIND]->str);
+	if (!k)
+		return;
+	if (top[TOP_API] && !weft_str_eq_c(top[TOP_API]->str, k->api_version))
+		weft_dec_err(&d, top[TOP_API]->line, "apiVersion", "kind %s needs apiVersion \"%s\", not \"%s\"",
+			     k->name, k->api_version, top[TOP_API]->str.p);
+	if (!top[TOP_META])
+		return;
+	weft_dec_map(&d, top[TOP_META], "metadata", meta_fields, WEFT_NFIELDS(meta_fields), &meta, mg);
+	if (!k->namespaced && mg[META_NS]) {
+		weft_dec_err(&d, mg[META_NS]->line, "metadata.namespace",
+			     "%s is cluster-scoped: it has no namespace", k->name);
+		meta.ns = WEFT_STR_LIT("");
+	} else if (k->namespaced && !meta.ns.len) {
+		meta.ns = WEFT_STR_LIT("default");
+	}
+	if (mg[META_LABELS])
+		weft_dec_labels(&d, mg[META_LABELS], "metadata.labels", &meta.labels);
+	meta.loc = weft_dec_loc(&d, root);
+
+	obj = weft_arena_alloc(&l->m->arena, k->obj_size);
+	if (!obj) {
+		weft_dec_err(&d, root->line, "", "out of memory");
+		l->failed = true;
+		return;
+	}
+	memcpy(obj, &meta, sizeof(meta));
+	d.ns = meta.ns;
+	if (top[TOP_SPEC])
+		k->decode(&d, top[TOP_SPEC], obj);
+	if (l->errs->n != nerr0) {
+		add_broken(l, k, &meta);
+		return;
+	}
+	p = weft_arena_alloc(&l->ta, sizeof(*p));
+	if (!p) {
+		l->failed = true;
+		return;
+	}
+	p->kind = k;
+	p->obj = obj;
+	p->seq = l->seq;
+	*l->ptail = p;
+	l->ptail = &p->next;
+	l->npending++;
+}
+
+/* ---- placing objects into the model ---- */
+
+static int cmp_pending(const void *a, const void *b)
+{
+	const pending_t *x = *(pending_t *const *)a, *y = *(pending_t *const *)b;
+	const weft_meta_t *mx = x->obj, *my = y->obj;
+	int c = str_cmp(mx->ns, my->ns);
+
+	if (!c)
+		c = str_cmp(mx->name, my->name);
+	if (!c)
+		c = strcmp(x->kind->name, y->kind->name);
+	if (!c)
+		c = (x->seq > y->seq) - (x->seq < y->seq);
+	return c;
+}
+
+/* Moves every pending object whose kind stores into array_off into that
+ * model array, sorted, reporting duplicates. */
+static void install_group(loader_t *l, size_t array_off, size_t count_off, size_t obj_size)
+{
+	pending_t **v;
+	size_t n = 0;
+	char *arr;
+
+	for (pending_t *p = l->pending; p; p = p->next)
+		if (p->kind->array_off == array_off)
+			n++;
+	if (!n)
+		return;
+	v = weft_arena_calloc(&l->ta, n, sizeof(*v));
+	arr = weft_arena_calloc(&l->m->arena, n, obj_size);
+	if (!v || !arr) {
+		weft_cfg_error_add(l->errs, "", 0, "", "out of memory");
+		l->failed = true;
+		return;
+	}
+	n = 0;
+	for (pending_t *p = l->pending; p; p = p->next)
+		if (p->kind->array_off == array_off)
+			v[n++] = p;
+	qsort(v, n, sizeof(*v), cmp_pending);
+	for (size_t i = 0; i < n; i++) {
+		const weft_meta_t *m = v[i]->obj;
+		if (i > 0 && v[i]->kind == v[i - 1]->kind) {
+			const weft_meta_t *prev = v[i - 1]->obj;
+			if (weft_str_eq(prev->ns, m->ns) && weft_str_eq(prev->name, m->name))
+				weft_cfg_error_add(l->errs, m->loc.file, m->loc.line, "metadata.name",
+						   "duplicate %s %s%s" WEFT_STR_FMT ": first defined at %s:%u",
+						   v[i]->kind->name, m->ns.p ? m->ns.p : "", m->ns.len ? "/" : "",
+						   WEFT_STR_ARG(m->name), prev->loc.file, prev->loc.line);
+		}
+		memcpy(arr + i * obj_size, v[i]->obj, obj_size);
+	}
+	*(size_t *)((char *)l->m + count_off) = n;
+	*(void **)((char *)l->m + array_off) = arr;
+}
+
+static int cmp_kind_phase(const void *a, const void *b)
+{
+	const weft_kind_t *x = *(const weft_kind_t *const *)a, *y = *(const weft_kind_t *const *)b;
+
+	return (x->phase > y->phase) - (x->phase < y->phase);
+}
+
+static void install_and_resolve(loader_t *l)
+{
+	const weft_kind_t *kinds[32];
+	size_t nk = 0;
+	weft_resolver_t r = { l->m, &l->ta, l->errs, 0, NULL };
+	weft_cfg_broken_t *bv;
+
+	WEFT_REGISTRY_FOREACH(weft_kinds, const weft_kind_t, k)
+		if (nk < 32)
+			kinds[nk++] = k;
+	for (size_t i = 0; i < nk; i++) {
+		bool done = false;
+		for (size_t j = 0; j < i; j++)
+			done |= kinds[j]->array_off == kinds[i]->array_off;
+		if (!done)
+			install_group(l, kinds[i]->array_off, kinds[i]->count_off, kinds[i]->obj_size);
+	}
+	if (l->failed)
+		return;
+	bv = l->nbroken ? weft_arena_calloc(&l->ta, l->nbroken, sizeof(*bv)) : NULL;
+	if (bv) {
+		size_t i = 0;
+		for (broken_link_t *b = l->broken; b; b = b->next)
+			bv[i++] = b->b;
+		r.nbroken = i;
+		r.broken = bv;
+	}
+	qsort(kinds, nk, sizeof(kinds[0]), cmp_kind_phase);
+	for (size_t i = 0; i < nk; i++) {
+		bool done = !kinds[i]->resolve;
+		for (size_t j = 0; j < i && !done; j++)
+			done = kinds[j]->resolve == kinds[i]->resolve;
+		if (!done)
+			kinds[i]->resolve(&r);
+	}
+}
+
+/* ---- resolution helpers (weft/cfgdec.h) ---- */
+
+bool weft_resolve_is_broken(const weft_resolver_t *r, const char *kind, weft_str_t ns, weft_str_t name)
+{
+	for (size_t i = 0; i < r->nbroken; i++)
+		if (!strcmp(r->broken[i].kind, kind) && weft_str_eq(r->broken[i].ns, ns) &&
+		    weft_str_eq(r->broken[i].name, name))
+			return true;
+	return false;
+}
+
+size_t weft_resolve_file_index(const weft_resolver_t *r, const char *f)
+{
+	size_t i;
+
+	for (i = 0; i < r->m->nfiles; i++)
+		if (r->m->files[i] == f)
+			break;
+	return i;
+}
+
+typedef struct ordered {
+	size_t file, line, idx;
+	const void *obj;
+} ordered_t;
+
+static int cmp_ordered(const void *a, const void *b)
+{
+	const ordered_t *x = a, *y = b;
+
+	if (x->file != y->file)
+		return x->file < y->file ? -1 : 1;
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+const void **weft_resolve_file_order(weft_resolver_t *r, const void *objs, size_t n, size_t size)
+{
+	ordered_t *o;
+	const void **v;
+
+	if (!n)
+		return NULL;
+	o = weft_arena_calloc(r->ta, n, sizeof(*o));
+	v = weft_arena_calloc(r->ta, n, sizeof(*v));
+	if (!o || !v)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		const weft_meta_t *m = (const void *)((const char *)objs + i * size);
+		o[i] = (ordered_t){ weft_resolve_file_index(r, m->loc.file), m->loc.line, i, m };
+	}
+	qsort(o, n, sizeof(*o), cmp_ordered);
+	for (size_t i = 0; i < n; i++)
+		v[i] = o[i].obj;
+	return v;
+}
+
+/* ---- public API ---- */
+
+/* Shared by both public loaders: decodes n texts and builds the model.
+ * Returns the model or NULL (errors appended). */
+static weft_model_t *load_texts(size_t n, const char *const *names, const char *const *texts,
+				const size_t *lens, weft_cfg_errors_t *errs, bool pre_failed)
+{
+	loader_t l = { 0 };
+	size_t nerr0 = errs->n;
+	const char **files;
+
+	l.errs = errs;
+	l.ptail = &l.pending;
+	l.failed = pre_failed;
+	l.m = calloc(1, sizeof(*l.m));
+	if (!l.m) {
+		weft_cfg_error_add(errs, "", 0, "", "out of memory");
+		return NULL;
+	}
+	weft_arena_init(&l.m->arena, 0);
+	weft_arena_init(&l.ta, 0);
+	files = n ? weft_arena_calloc(&l.m->arena, n, sizeof(*files)) : NULL;
+	if (n && !files)
+		goto oom;
+	for (size_t i = 0; i < n; i++) {
+		files[i] = weft_arena_cstr(&l.m->arena, names[i] ? names[i] : "?");
+		if (!files[i])
+			goto oom;
+	}
+	l.m->files = files;
+	l.m->nfiles = n;
+	for (size_t i = 0; i < n; i++) {
+		weft_yaml_docs_t docs;
+		if (!texts[i])
+			continue;   /* unreadable: already reported */
+		if (weft_yaml_parse(&l.ta, files[i], texts[i], lens[i], &docs, errs) < 0)
+			continue;
+		for (size_t j = 0; j < docs.n; j++)
+			decode_doc(&l, files[i], docs.roots[j]);
+	}
+	install_and_resolve(&l);
+	weft_arena_destroy(&l.ta);
+	if (errs->n != nerr0 || l.failed) {
+		if (errs->n == nerr0)
+			weft_cfg_error_add(errs, "", 0, "", "configuration rejected");
+		weft_model_free(l.m);
+		return NULL;
+	}
+	return l.m;
+oom:
+	weft_cfg_error_add(errs, "", 0, "", "out of memory");
+	weft_arena_destroy(&l.ta);
+	weft_model_free(l.m);
+	return NULL;
+}
+
+weft_model_t *weft_config_load_mem(size_t n, const char *const *names,
+				   const char *const *texts, const size_t *lens,
+				   weft_cfg_errors_t *errs)
+{
+	return load_texts(n, names, texts, lens, errs, false);
+}
+
+/* a growable list of malloc'd paths */
+typedef struct pathlist {
+	size_t n, cap;
+	char **v;
+} pathlist_t;
+
+static int pathlist_add(pathlist_t *pl, const char *p)
+{
+	if (pl->n == pl->cap) {
+		size_t ncap = pl->cap ? pl->cap * 2 : 16;
+		char **nv = realloc(pl->v, ncap * sizeof(*nv));
+		if (!nv)
+			return -1;
+		pl->v = nv;
+		pl->cap = ncap;
+	}
+	pl->v[pl->n] = strdup(p);
+	if (!pl->v[pl->n])
+		return -1;
+	pl->n++;
+	return 0;
+}
+
+static bool yaml_name(const char *s)
+{
+	size_t l = strlen(s);
+
+	return (l > 5 && !strcmp(s + l - 5, ".yaml")) || (l > 4 && !strcmp(s + l - 4, ".yml"));
+}
+
+/* Adds every *.yaml / *.yml file below dir (dot files skipped). Returns 0,
+ * or -1 after reporting an error. */
+static int collect_dir(const char *dir, unsigned depth, pathlist_t *pl, weft_cfg_errors_t *errs)
+{
+	DIR *dp;
+	struct dirent *de;
+	int rc = 0;
+
+	if (depth > CFG_MAX_DEPTH) {
+		weft_cfg_error_add(errs, dir, 0, "", "directories nested deeper than %d levels", CFG_MAX_DEPTH);
+		return -1;
+	}
+	dp = opendir(dir);
+	if (!dp) {
+		weft_cfg_error_add(errs, dir, 0, "", "cannot read directory: %s", strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(dp))) {
+		struct stat st;
+		char *child;
+
+		if (de->d_name[0] == '.')
+			continue;
+		if (asprintf(&child, "%s/%s", dir, de->d_name) < 0) {
+			rc = -1;
+			break;
+		}
+		if (stat(child, &st) < 0) {
+			weft_cfg_error_add(errs, child, 0, "", "cannot read: %s", strerror(errno));
+			rc = -1;
+		} else if (S_ISDIR(st.st_mode)) {
+			if (collect_dir(child, depth + 1, pl, errs) < 0)
+				rc = -1;
+		} else if (S_ISREG(st.st_mode) && yaml_name(de->d_name)) {
+			if (pathlist_add(pl, child) < 0)
+				rc = -1;
+		}
+		free(child);
+	}
+	closedir(dp);
+	return rc;
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Reads a whole file into a malloc'd buffer. Returns it (and *len) or NULL
+ * after reporting an error. */
+static char *read_file(const char *path, size_t *len, weft_cfg_errors_t *errs)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t cap = 0, n = 0;
+
+	if (!f) {
+		weft_cfg_error_add(errs, path, 0, "", "cannot open: %s", strerror(errno));
+		return NULL;
+	}
+	for (;;) {
+		size_t r;
+		if (n == cap) {
+			char *nb;
+			if (cap >= CFG_MAX_FILE) {
+				weft_cfg_error_add(errs, path, 0, "", "file larger than %u bytes", CFG_MAX_FILE);
+				goto fail;
+			}
+			cap = cap ? cap * 2 : 8192;
+			nb = realloc(buf, cap);
+			if (!nb) {
+				weft_cfg_error_add(errs, path, 0, "", "out of memory");
+				goto fail;
+			}
+			buf = nb;
+		}
+		r = fread(buf + n, 1, cap - n, f);
+		n += r;
+		if (r == 0) {
+			if (ferror(f)) {
+				weft_cfg_error_add(errs, path, 0, "", "cannot read: %s", strerror(errno));
+				goto fail;
+			}
+			break;
+		}
+	}
+	fclose(f);
+	*len = n;
+	return buf ? buf : strdup("");
+fail:
+	fclose(f);
+	free(buf);
+	return NULL;
+}
+
+weft_model_t *weft_config_load(const char *path, weft_cfg_errors_t *errs)
+{
+	pathlist_t pl = { 0 };
+	struct stat st;
+	char **texts = NULL;
+	size_t *lens = NULL;
+	weft_model_t *m = NULL;
+	bool failed = false;
+
+	if (stat(path, &st) < 0) {
+		weft_cfg_error_add(errs, path, 0, "", "cannot read: %s", strerror(errno));
+		return NULL;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		if (collect_dir(path, 0, &pl, errs) < 0)
+			failed = true;
+		qsort(pl.v, pl.n, sizeof(*pl.v), cmp_cstr);
+	} else if (pathlist_add(&pl, path) < 0) {
+		weft_cfg_error_add(errs, path, 0, "", "out of memory");
+		return NULL;
+	}
+	texts = calloc(pl.n + 1, sizeof(*texts));
+	lens = calloc(pl.n + 1, sizeof(*lens));
+	if (!texts || !lens) {
+		weft_cfg_error_add(errs, path, 0, "", "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < pl.n; i++) {
+		texts[i] = read_file(pl.v[i], &lens[i], errs);
+		if (!texts[i])
+			failed = true;
+	}
+	m = load_texts(pl.n, (const char *const *)pl.v, (const char *const *)texts, lens, errs, failed);
+out:
+	for (size_t i = 0; i < pl.n; i++) {
+		free(pl.v[i]);
+		if (texts)
+			free(texts[i]);
+	}
+	free(pl.v);
+	free(texts);
+	free(lens);
+	return m;
+}
+
+void weft_model_free(weft_model_t *m)
+{
+	if (!m)
+		return;
+	weft_arena_destroy(&m->arena);
+	free(m);
+}
+
+/* Binary search over an array sorted by (ns, name) of objects starting
+ * with a weft_meta_t. */
+static const void *find_sorted(const void *arr, size_t n, size_t size, weft_str_t ns, weft_str_t name)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const weft_meta_t *m = (const void *)((const char *)arr + mid * size);
+		int c = str_cmp(m->ns, ns);
+		if (!c)
+			c = str_cmp(m->name, name);
+		if (!c)
+			return m;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+const weft_service_t *weft_model_service(const weft_model_t *m, weft_str_t ns, weft_str_t name)
+{
+	return find_sorted(m->services, m->nservices, sizeof(weft_service_t), ns, name);
+}
+
+const weft_workload_t *weft_model_workload(const weft_model_t *m, weft_str_t ns, weft_str_t name)
+{
+	return find_sorted(m->workloads, m->nworkloads, sizeof(weft_workload_t), ns, name);
+}
+
+const weft_node_t *weft_model_node(const weft_model_t *m, weft_str_t name)
+{
+	return find_sorted(m->nodes, m->nnodes, sizeof(weft_node_t), WEFT_STR_LIT(""), name);
+}

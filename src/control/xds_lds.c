@@ -1,0 +1,101 @@
+/* weft — LDS: the Listeners proxyless gRPC clients look up by target name.
+ *
+ * A client dialing xds:///<host>:<port> asks for the Listener named exactly
+ * "<host>:<port>". Each Service port gets two: the fully qualified name
+ * "<name>.<ns>.svc.cluster.local:<port>" and the short
+ * "<name>.<ns>.svc:<port>". Both are api_listeners holding an
+ * HttpConnectionManager that fetches the port's RouteConfiguration over ADS
+ * (grpc-js listener-resource-type.js accepts rds with config_source.ads) and
+ * lists the HTTP filters: the fault filter when some backend injects faults,
+ * then the router, which grpc-js requires last. */
+#include "weft/str.h"
+#include "xds_translate.h"
+#include "envoy/config/listener/v3/listener.pb-c.h"
+#include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb-c.h"
+#include "envoy/extensions/filters/http/fault/v3/fault.pb-c.h"
+#include "envoy/extensions/filters/http/router/v3/router.pb-c.h"
+
+typedef Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager hcm_t;
+typedef Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter http_filter_t;
+typedef Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__Rds rds_t;
+typedef Envoy__Config__Listener__V3__Listener listener_t;
+typedef Envoy__Config__Listener__V3__ApiListener api_listener_t;
+
+/* An HttpFilter entry whose typed_config is msg packed as type_url. */
+static http_filter_t *http_filter(weft_xds_tx_t *tx, const char *name,
+				  const ProtobufCMessage *msg, const char *type_url)
+{
+	http_filter_t *f = WEFT_XDS_NEW(tx, http_filter_t,
+		envoy__extensions__filters__network__http_connection_manager__v3__http_filter__descriptor);
+
+	f->name = (char *)name;
+	f->config_type_case =
+		ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__CONFIG_TYPE_TYPED_CONFIG;
+	f->typed_config = weft_xds_tx_any(tx, msg, type_url);
+	return f;
+}
+
+/* The HCM of one service port: RDS over ADS, [fault,] router. */
+static hcm_t *port_hcm(weft_xds_tx_t *tx, const weft_service_t *svc,
+		       const weft_svc_port_t *port, const char *stat_prefix)
+{
+	hcm_t *h = WEFT_XDS_NEW(tx, hcm_t,
+		envoy__extensions__filters__network__http_connection_manager__v3__http_connection_manager__descriptor);
+	rds_t *rds = WEFT_XDS_NEW(tx, rds_t,
+		envoy__extensions__filters__network__http_connection_manager__v3__rds__descriptor);
+	size_t n = 0;
+
+	h->codec_type = ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__CODEC_TYPE__AUTO;
+	h->stat_prefix = (char *)stat_prefix;
+	rds->config_source = weft_xds_tx_ads(tx);
+	rds->route_config_name = weft_xds_route_name(tx, svc, port->port);
+	h->route_specifier_case =
+		ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_RDS;
+	h->rds = rds;
+
+	h->http_filters = (http_filter_t **)weft_xds_tx_ptrs(tx, 2);
+	if (weft_xds_port_has_fault(svc, port)) {
+		/* no fault at this level: each route (or weighted cluster)
+		 * overrides it with its backend's faultInjection */
+		Envoy__Extensions__Filters__Http__Fault__V3__HTTPFault *none =
+			WEFT_XDS_NEW(tx, Envoy__Extensions__Filters__Http__Fault__V3__HTTPFault,
+				     envoy__extensions__filters__http__fault__v3__httpfault__descriptor);
+		h->http_filters[n++] = http_filter(tx, WEFT_XDS_FILTER_FAULT, &none->base,
+						   WEFT_XDS_URL_FAULT);
+	}
+	Envoy__Extensions__Filters__Http__Router__V3__Router *router =
+		WEFT_XDS_NEW(tx, Envoy__Extensions__Filters__Http__Router__V3__Router,
+			     envoy__extensions__filters__http__router__v3__router__descriptor);
+	h->http_filters[n++] = http_filter(tx, WEFT_XDS_FILTER_ROUTER, &router->base,
+					   WEFT_XDS_URL_ROUTER);
+	h->n_http_filters = n;
+	return h;
+}
+
+static void emit_listener(weft_xds_tx_t *tx, const char *name, const hcm_t *h)
+{
+	listener_t *l = WEFT_XDS_NEW(tx, listener_t, envoy__config__listener__v3__listener__descriptor);
+	api_listener_t *al = WEFT_XDS_NEW(tx, api_listener_t,
+					  envoy__config__listener__v3__api_listener__descriptor);
+
+	al->api_listener = weft_xds_tx_any(tx, &h->base, WEFT_XDS_URL_HCM);
+	l->name = (char *)name;
+	l->api_listener = al;
+	weft_xds_tx_emit(tx, WEFT_XDS_LDS, name, &l->base);
+}
+
+/* Adds the two Listeners of one service port. Every appProtocol gets them:
+ * a client only asks for what it dials, so tcp ports cost nothing. */
+void weft_xds_lds_port(weft_xds_tx_t *tx, const weft_service_t *svc, const weft_svc_port_t *port)
+{
+	char *fqdn = weft_xds_tx_printf(tx, WEFT_STR_FMT "." WEFT_STR_FMT ".svc.cluster.local:%u",
+					WEFT_STR_ARG(svc->meta.name), WEFT_STR_ARG(svc->meta.ns),
+					(unsigned)port->port);
+	char *shortname = weft_xds_tx_printf(tx, WEFT_STR_FMT "." WEFT_STR_FMT ".svc:%u",
+					     WEFT_STR_ARG(svc->meta.name), WEFT_STR_ARG(svc->meta.ns),
+					     (unsigned)port->port);
+	hcm_t *h = port_hcm(tx, svc, port, fqdn);
+
+	emit_listener(tx, fqdn, h);
+	emit_listener(tx, shortname, h);
+}

@@ -1,0 +1,282 @@
+/* weft — strict HTTP/1.1 request parser (RFC 9110/9112). It works on
+ * (ptr, len) input, re-parses from the start when more bytes arrive (heads
+ * are small and bounded), and refuses anything ambiguous rather than
+ * guessing: bare LF, obs-fold, whitespace before the colon, control bytes,
+ * conflicting framing. */
+#include <string.h>
+#include "weft/http1.h"
+#include "weft/str.h"
+
+void weft_h1_limits_default(weft_h1_limits_t *l)
+{
+	l->max_line = 8192;
+	l->max_head = 16384;
+	l->max_headers = 64;
+}
+
+/* token = 1*tchar */
+static bool is_tchar(unsigned char c)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+		return true;
+	return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+/* field-value bytes: VCHAR, obs-text, SP, HTAB */
+static bool is_vchar_ws(unsigned char c)
+{
+	return (c >= 0x21 && c <= 0x7e) || c >= 0x80 || c == ' ' || c == '\t';
+}
+
+/* Finds the end of the line starting at off. Returns the index of its LF
+ * (line content is [off, lf-1) without the CR), WEFT_EAGAIN when no LF yet,
+ * WEFT_EPROTO on a bare LF or a CR not followed by LF. */
+static long find_eol(const char *p, size_t n, size_t off)
+{
+	for (size_t i = off; i < n; i++) {
+		if (p[i] == '\n') {
+			if (i == off || p[i - 1] != '\r')
+				return WEFT_EPROTO;
+			return (long)i;
+		}
+		if (p[i] == '\r' && i + 1 < n && p[i + 1] != '\n')
+			return WEFT_EPROTO;
+	}
+	return WEFT_EAGAIN;
+}
+
+static bool has_token(weft_str_t v, const char *tok)
+{
+	size_t tl = strlen(tok), i = 0;
+
+	while (i < v.len) {
+		size_t s, e;
+		while (i < v.len && (v.p[i] == ' ' || v.p[i] == '\t' || v.p[i] == ','))
+			i++;
+		s = i;
+		while (i < v.len && v.p[i] != ',')
+			i++;
+		e = i;
+		while (e > s && (v.p[e - 1] == ' ' || v.p[e - 1] == '\t'))
+			e--;
+		if (e - s == tl && weft_str_ieq(weft_str(v.p + s, tl), weft_str(tok, tl)))
+			return true;
+	}
+	return false;
+}
+
+static int fail(int *status, int code)
+{
+	*status = code;
+	return WEFT_EPROTO;
+}
+
+static int parse_request_line(const char *p, size_t len, weft_h1_req_t *req, int *status)
+{
+	size_t i = 0, s;
+
+	while (i < len && is_tchar((unsigned char)p[i]))
+		i++;
+	if (i == 0 || i >= len || p[i] != ' ')
+		return fail(status, 400);
+	req->method = weft_str(p, i);
+	s = ++i;
+	while (i < len && (unsigned char)p[i] >= 0x21 && (unsigned char)p[i] <= 0x7e)
+		i++;
+	if (i == s || i >= len || p[i] != ' ')
+		return fail(status, 400);
+	req->target = weft_str(p + s, i - s);
+	i++;
+	if (len - i != 8 || memcmp(p + i, "HTTP/", 5) || p[i + 6] != '.' ||
+	    p[i + 5] < '0' || p[i + 5] > '9' || p[i + 7] < '0' || p[i + 7] > '9')
+		return fail(status, 400);
+	if (p[i + 5] != '1' || (p[i + 7] != '0' && p[i + 7] != '1'))
+		return fail(status, 505);
+	req->minor = p[i + 7] - '0';
+	/* origin-form only (and "*" for OPTIONS) */
+	if (req->target.p[0] != '/' && !(req->target.len == 1 && req->target.p[0] == '*'))
+		return fail(status, 400);
+	{
+		const char *q = memchr(req->target.p, '?', req->target.len);
+		size_t pl = q ? (size_t)(q - req->target.p) : req->target.len;
+		req->path = weft_str(req->target.p, pl);
+		req->query = q ? weft_str(q + 1, req->target.len - pl - 1) : weft_str("", 0);
+	}
+	return 0;
+}
+
+static int parse_header(const char *p, size_t len, weft_h1_req_t *req, int *status)
+{
+	size_t i = 0, vs, ve;
+	weft_h1_hdr_t *h;
+
+	if (len && (p[0] == ' ' || p[0] == '\t'))
+		return fail(status, 400);   /* obs-fold */
+	while (i < len && is_tchar((unsigned char)p[i]))
+		i++;
+	if (i == 0 || i >= len || p[i] != ':')
+		return fail(status, 400);   /* empty name, bad char, or whitespace before ':' */
+	h = &req->hdrs[req->nhdrs++];
+	h->name = weft_str(p, i);
+	vs = i + 1;
+	for (size_t k = vs; k < len; k++)
+		if (!is_vchar_ws((unsigned char)p[k]))
+			return fail(status, 400);
+	while (vs < len && (p[vs] == ' ' || p[vs] == '\t'))
+		vs++;
+	ve = len;
+	while (ve > vs && (p[ve - 1] == ' ' || p[ve - 1] == '\t'))
+		ve--;
+	h->value = weft_str(p + vs, ve - vs);
+	return 0;
+}
+
+/* Applies the framing and connection semantics of the parsed headers. */
+static int check_headers(weft_h1_req_t *req, int *status)
+{
+	bool conn_close = false, conn_keep = false, te = false;
+	int hosts = 0;
+
+	for (size_t i = 0; i < req->nhdrs; i++) {
+		weft_h1_hdr_t *h = &req->hdrs[i];
+		if (weft_str_ieq(h->name, WEFT_STR_LIT("content-length"))) {
+			unsigned long long v;
+			if (weft_str_to_u64(h->value, 1ULL << 53, &v) < 0)
+				return fail(status, 400);
+			if (req->has_length && req->content_length != v)
+				return fail(status, 400);
+			req->has_length = true;
+			req->content_length = v;
+		} else if (weft_str_ieq(h->name, WEFT_STR_LIT("transfer-encoding"))) {
+			if (te || !weft_str_ieq(h->value, WEFT_STR_LIT("chunked")))
+				return fail(status, te ? 400 : 501);
+			te = true;
+		} else if (weft_str_ieq(h->name, WEFT_STR_LIT("host"))) {
+			hosts++;
+			req->host = h->value;
+		} else if (weft_str_ieq(h->name, WEFT_STR_LIT("connection"))) {
+			conn_close |= has_token(h->value, "close");
+			conn_keep |= has_token(h->value, "keep-alive");
+		}
+	}
+	if (te && req->has_length)
+		return fail(status, 400);
+	if (te && req->minor == 0)
+		return fail(status, 400);
+	if (hosts > 1 || (req->minor == 1 && hosts == 0))
+		return fail(status, 400);
+	req->chunked = te;
+	req->keep_alive = req->minor == 1 ? !conn_close : (conn_keep && !conn_close);
+	return 0;
+}
+
+int weft_h1_parse_request(const char *p, size_t n, const weft_h1_limits_t *lim,
+			  weft_h1_req_t *req, int *status)
+{
+	size_t off = 0, line_start;
+	long eol;
+	size_t maxh = lim->max_headers < WEFT_H1_MAX_HEADERS ? lim->max_headers : WEFT_H1_MAX_HEADERS;
+
+	memset(req, 0, sizeof(*req));
+	*status = 0;
+	/* leading empty lines are tolerated (RFC 9112 §2.2) */
+	while (off + 1 < n && p[off] == '\r' && p[off + 1] == '\n' && off < 64)
+		off += 2;
+	line_start = off;
+	eol = find_eol(p, n, off);
+	if (eol == WEFT_EPROTO)
+		return fail(status, 400);
+	if (eol == WEFT_EAGAIN)
+		return n - line_start > lim->max_line ? fail(status, 414) : WEFT_EAGAIN;
+	if ((size_t)eol - line_start - 1 > lim->max_line)
+		return fail(status, 414);
+	if (parse_request_line(p + line_start, (size_t)eol - 1 - line_start, req, status) < 0)
+		return WEFT_EPROTO;
+	off = (size_t)eol + 1;
+	for (;;) {
+		eol = find_eol(p, n, off);
+		if (eol == WEFT_EPROTO)
+			return fail(status, 400);
+		if (eol == WEFT_EAGAIN)
+			return n > lim->max_head ? fail(status, 431) : WEFT_EAGAIN;
+		if ((size_t)eol + 1 > lim->max_head)
+			return fail(status, 431);
+		if ((size_t)eol == off + 1)
+			break;   /* empty line: end of the head */
+		if (req->nhdrs == maxh)
+			return fail(status, 431);
+		if (parse_header(p + off, (size_t)eol - 1 - off, req, status) < 0)
+			return WEFT_EPROTO;
+		off = (size_t)eol + 1;
+	}
+	if (check_headers(req, status) < 0)
+		return WEFT_EPROTO;
+	return (int)((size_t)eol + 1);
+}
+
+const weft_h1_hdr_t *weft_h1_header(const weft_h1_req_t *req, const char *name)
+{
+	weft_str_t nm = weft_str_c(name);
+
+	for (size_t i = 0; i < req->nhdrs; i++)
+		if (weft_str_ieq(req->hdrs[i].name, nm))
+			return &req->hdrs[i];
+	return NULL;
+}
+
+int weft_h1_parse_response(const char *p, size_t n, int *status, long long *content_length)
+{
+	size_t off;
+	long eol = find_eol(p, n, 0);
+	unsigned long long v;
+
+	*content_length = -1;
+	if (eol < 0)
+		return (int)eol;
+	if (eol < 13 || memcmp(p, "HTTP/1.", 7) || p[8] != ' ' ||
+	    weft_str_to_u64(weft_str(p + 9, 3), 999, &v) < 0)
+		return WEFT_EPROTO;
+	*status = (int)v;
+	off = (size_t)eol + 1;
+	for (;;) {
+		const char *colon;
+		eol = find_eol(p, n, off);
+		if (eol < 0)
+			return (int)eol;
+		if ((size_t)eol == off + 1)
+			return (int)(eol + 1);
+		colon = memchr(p + off, ':', (size_t)eol - off);
+		if (colon && weft_str_ieq(weft_str(p + off, (size_t)(colon - p - off)),
+					  WEFT_STR_LIT("content-length"))) {
+			const char *vs = colon + 1, *ve = p + eol - 1;
+			while (vs < ve && *vs == ' ')
+				vs++;
+			while (ve > vs && ve[-1] == ' ')
+				ve--;
+			if (weft_str_to_u64(weft_str(vs, (size_t)(ve - vs)), 1ULL << 53, &v) < 0)
+				return WEFT_EPROTO;
+			*content_length = (long long)v;
+		}
+		off = (size_t)eol + 1;
+	}
+}
+
+const char *weft_h1_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 503: return "Service Unavailable";
+	case 505: return "HTTP Version Not Supported";
+	default: return "";
+	}
+}
