@@ -214,14 +214,31 @@ def test_fault_abort_50_percent(mesh):
     assert s["ok"] + unavailable == 400
 
 
+DELAY_200 = "faultInjection:\n  delay: {fixedDelay: 200ms, percentage: 100}"
+
+
 def test_fault_delay_200ms(mesh):
+    c = up(mesh, *workloads(), *services(), policy(DELAY_200))
+    s = c.batch(40, concurrency=8)
+    assert s["codes"] == {"OK": 40}, fmt(s)
+    assert s["latency_ms"]["min"] >= 200, fmt(s)
+    # the delay is the policy's: without it the same calls are fast
+    mesh.write("mesh.yaml", join_docs(*workloads(), *services()))
+    wait_for(lambda: c.batch(1)["latency_ms"]["max"] < 200, 5.0, 0.05,
+             what="the policy's removal to reach the client")
+    fast = c.batch(20)
+    assert fast["codes"] == {"OK": 20} and fast["latency_ms"]["p50"] < 200, fmt(fast)
+
+
+def test_fault_policy_added_live_reaches_clients(mesh):
+    """A DestinationPolicy added while clients run must change their
+    behaviour, like any other edit."""
     c = up(mesh, *workloads(), *services())
     base = c.batch(20)
     assert base["codes"] == {"OK": 20} and base["latency_ms"]["p50"] < 200, fmt(base)
-    mesh.write("mesh.yaml", join_docs(*workloads(), *services(), policy(
-        "faultInjection:\n  delay: {fixedDelay: 200ms, percentage: 100}")))
+    mesh.write("mesh.yaml", join_docs(*workloads(), *services(), policy(DELAY_200)))
     wait_for(lambda: c.batch(1)["latency_ms"]["min"] >= 200, 5.0, 0.05,
-             what="the delay policy to reach the client")
+             what="the delay policy added live to reach the client")
     s = c.batch(40, concurrency=8)
     assert s["codes"] == {"OK": 40}, fmt(s)
     assert s["latency_ms"]["min"] >= 200, fmt(s)
