@@ -311,28 +311,39 @@ def _client_entry_with(mesh, node_id, text):
     return None
 
 
-def test_client_nack_visible_in_debug_clients(mesh):
-    """grpc-js-xds rejects a route whose retry backoff has maxInterval <
-    baseInterval. When weft passes that through and the client NACKs (seen in
-    the client's own xDS trace), /debug/clients must show the NACK."""
+NACK_CASES = {
+    # grpc-js-xds rejects a retry backoff with maxInterval < baseInterval ...
+    "retry-backoff": (lambda: [policy("retries:\n  attempts: 2\n  retryOn: [unavailable]\n"
+                                      "  backoff: {baseInterval: 250ms, maxInterval: 25ms}")],
+                      "retry_back_off"),
+    # ... and weighted_clusters whose weights sum to 0
+    "zero-weights": (lambda: [grpc_route(SPLIT_80_20.replace("weight: 80", "weight: 0")
+                                         .replace("weight: 20", "weight: 0"))],
+                     "sum of weights is 0"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NACK_CASES))
+def test_client_nack_visible_in_debug_clients(mesh, case):
+    """Config that weft accepts but grpc-js-xds rejects. When the client
+    NACKs (seen in its own xDS trace), /debug/clients must show the NACK, and
+    the client keeps its last good config."""
+    extra, message = NACK_CASES[case]
     mesh.write("mesh.yaml", join_docs(*workloads(), *services()))
     start_echoes(mesh)
     mesh.start_control()
     c = mesh.client(trace=True)
     c.warmup(15)
-    mesh.write("mesh.yaml", join_docs(*workloads(), *services(), policy(
-        "retries:\n  attempts: 2\n  retryOn: [unavailable]\n"
-        "  backoff: {baseInterval: 250ms, maxInterval: 25ms}")))
-    nacked = lambda: "retry_back_off.max_interval" in c.log_text()
+    mesh.write("mesh.yaml", join_docs(*workloads(), *services(), *extra()))
     try:
-        wait_for(nacked, 3.0, 0.1, what="a NACK from the client")
+        wait_for(lambda: message in c.log_text(), 3.0, 0.1, what="a NACK from the client")
     except TimeoutError:
         cfg = mesh.cp.get("/debug/config")[1]
-        why = ("weft rejects maxInterval < baseInterval itself" if "mesh.yaml:" in cfg
-               else "weft's route carries no such backoff")
-        pytest.skip(f"no cheap client NACK: {why}")
-    entry = wait_for(lambda: _client_entry_with(mesh, c.node_id, "retry_back_off"), 5.0, 0.1,
-                     what=f"{c.node_id}'s NACK message in /debug/clients")
+        why = ("weft rejects this config itself" if "mesh.yaml:" in cfg
+               else "weft translates it into something the client accepts")
+        pytest.skip(f"no client NACK for {case}: {why}")
+    entry = wait_for(lambda: _client_entry_with(mesh, c.node_id, message), 5.0, 0.1,
+                     what=f"{c.node_id}'s NACK ({message}) in /debug/clients")
     assert "nack" in entry.lower(), entry
-    # the client keeps its last good config
-    assert c.batch(30)["codes"] == {"OK": 30}
+    s = c.batch(30)
+    assert s["codes"] == {"OK": 30}, fmt(s)
