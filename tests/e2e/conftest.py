@@ -1,6 +1,8 @@
 """Shared fixtures for weft's black-box tests: they start the real binary."""
 import os
 import pathlib
+import shutil
+import tempfile
 
 import pytest
 
@@ -13,3 +15,42 @@ def weft_bin():
     if not os.access(path, os.X_OK):
         pytest.fail(f"weft binary not found at {path}: run 'make' first")
     return path
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    # lets fixtures know, at teardown, whether the test itself failed
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+@pytest.fixture(scope="session")
+def node_ok():
+    """The proxyless test peers need node and @grpc/grpc-js-xds (make deps)."""
+    from mesh import NODE
+    if shutil.which(NODE) is None:
+        pytest.fail("node not found: run 'make deps'")
+    if not (ROOT / "node_modules" / "@grpc" / "grpc-js-xds").is_dir():
+        pytest.fail("node_modules/@grpc/grpc-js-xds missing: run 'make deps'")
+    return True
+
+
+@pytest.fixture
+def mesh(request, weft_bin, node_ok):
+    """A Mesh (tests/e2e/mesh.py) in a fresh temporary directory; every process
+    it started is stopped and the directory removed, whatever the outcome.
+    When the test fails, every process's log is printed."""
+    from mesh import Mesh
+    root = tempfile.mkdtemp(prefix="weft-e2e-")
+    m = Mesh(weft_bin, root)
+    try:
+        yield m
+    finally:
+        try:
+            m.close()
+            rep = getattr(request.node, "rep_call", None)
+            if rep is None or rep.failed:
+                print(m.dump_logs())
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
