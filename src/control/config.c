@@ -599,7 +599,8 @@ weft_model_t *weft_config_load(const char *path, weft_cfg_errors_t *errs)
 	if (S_ISDIR(st.st_mode)) {
 		if (collect_dir(path, 0, &pl, errs) < 0)
 			failed = true;
-		qsort(pl.v, pl.n, sizeof(*pl.v), cmp_cstr);
+		if (pl.n)
+			qsort(pl.v, pl.n, sizeof(*pl.v), cmp_cstr);
 	} else if (pathlist_add(&pl, path) < 0) {
 		weft_cfg_error_add(errs, path, 0, "", "out of memory");
 		return NULL;
