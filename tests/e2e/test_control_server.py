@@ -268,10 +268,11 @@ def test_health_ready_metrics(control):
                  "weft_config_reloads_total", "weft_config_generation"):
         assert name in typed, name
     assert 'weft_config_reloads_total{result="ok"} 1' in body
+    # the real Prometheus linter (Debian's prometheus package, installed by make deps)
     promtool = shutil.which("promtool")
-    if promtool:
-        r = subprocess.run([promtool, "check", "metrics"], input=body, text=True, capture_output=True)
-        assert r.returncode == 0, r.stdout + r.stderr
+    assert promtool, "promtool not found: run 'make deps'"
+    r = subprocess.run([promtool, "check", "metrics"], input=body, text=True, capture_output=True)
+    assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_http1_strictness_over_the_wire(control):
