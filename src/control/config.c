@@ -707,10 +707,11 @@ static int cmp_cstr(const void *a, const void *b)
 
 /* Reads a whole file into a malloc'd buffer. Returns it (and *len) or NULL
  * after reporting an error. *id receives the file's identity as it was
- * before reading; *stable is set when its last change (ctime) happened
- * before the current clock tick started, so that any later change of the
- * file changes its identity (a change within the same tick could leave
- * size and timestamps as they were: such a file is read again next time). */
+ * before reading; *stable is set when its last change (ctime, which every
+ * write sets to the current time and nothing can set back) happened before
+ * the current clock tick started, so that any later change of the file
+ * changes its identity. A change within the same tick could leave size and
+ * timestamps as they were: such a file is read again next time. */
 static char *read_file(const char *path, size_t *len, weft_cfg_ident_t *id, bool *stable,
 		       weft_cfg_errors_t *errs)
 {
@@ -729,7 +730,7 @@ static char *read_file(const char *path, size_t *len, weft_cfg_ident_t *id, bool
 	}
 	if (fstat(fd, &st) == 0) {
 		ident_from_stat(id, &st);
-		*stable = S_ISREG(st.st_mode) && ts_cmp(st.st_ctim, now) < 0 && ts_cmp(st.st_mtim, now) < 0;
+		*stable = S_ISREG(st.st_mode) && ts_cmp(st.st_ctim, now) < 0;
 		if (S_ISREG(st.st_mode) && st.st_size > 0 && (uint64_t)st.st_size < CFG_MAX_FILE)
 			cap = (size_t)st.st_size + 1;   /* one read, and one more to see the end */
 	}
