@@ -474,7 +474,8 @@ static void cache_replace(weft_config_cache_t *c, weft_cfg_file_t *const *files,
 	for (size_t i = 0; v && i < n; i++)
 		if (files[i] && files[i]->cacheable)
 			v[k++] = cfg_file_ref(files[i]);
-	qsort(v, k, sizeof(*v), cmp_file_name);
+	if (k > 1)
+		qsort(v, k, sizeof(*v), cmp_file_name);
 	weft_config_cache_destroy(c);
 	c->v = v;
 	c->n = k;
@@ -813,7 +814,8 @@ weft_model_t *weft_config_load_cached(const char *path, weft_config_cache_t *cac
 	if (S_ISDIR(st.st_mode)) {
 		if (collect_dir(path, 0, &pl, errs) < 0)
 			failed = true;
-		qsort(pl.v, pl.n, sizeof(*pl.v), cmp_cstr);
+		if (pl.n > 1)
+			qsort(pl.v, pl.n, sizeof(*pl.v), cmp_cstr);
 	} else if (pathlist_add(&pl, path) < 0) {
 		weft_cfg_error_add(errs, path, 0, "", "out of memory");
 		free(pl.v);
