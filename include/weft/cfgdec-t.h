@@ -47,7 +47,8 @@ typedef struct weft_field {
 
 /* Decoding state of one document. */
 typedef struct weft_dec {
-	weft_arena_t *ma;             /* the model's arena: everything kept */
+	weft_arena_t *ma;             /* the decoded file's arena (weft_cfg_file_t):
+				       * the object and everything it points to */
 	weft_arena_t *ta;             /* temporary: paths, scratch */
 	weft_cfg_errors_t *errs;
 	const char *file;             /* lives in ma */
@@ -87,6 +88,12 @@ typedef struct weft_kind {
 	 * once. Called by ascending phase. May be NULL. */
 	void (*resolve)(weft_resolver_t *r);
 	int phase;
+	/* Called on the model's copy of each object (a memcpy of the decoded
+	 * object, which may be shared with the config cache and other models)
+	 * before resolution: re-allocates in ma every nested array resolve
+	 * writes into, so decoded objects are never modified. Returns 0, or -1
+	 * when memory ran out. NULL when resolve writes only top-level fields. */
+	int (*own)(weft_arena_t *ma, void *obj);
 } weft_kind_t;
 
 #endif

@@ -1,6 +1,8 @@
 /* weft — the resolved configuration model: what `weft control` serves.
  * Types only. A model is immutable once built; everything in it (strings
- * included) lives in its arena and is freed with it. Cross references
+ * included) lives in its arena or in the decoded files it holds a
+ * reference on (sources; shared with the config cache and other models,
+ * never modified) and is freed with it. Cross references
  * (route -> service, workload -> node, ...) are resolved pointers into the
  * same model. Produced by src/control/config*.c, consumed by the xDS
  * translation (src/control/xds_translate*.c) and the CLI. */
@@ -14,7 +16,7 @@
 
 /* Where a value came from, for error messages and `weft explain`. */
 typedef struct weft_loc {
-	const char *file;   /* NUL-terminated, lives in the model's arena */
+	const char *file;   /* NUL-terminated, lives as long as the model */
 	unsigned line;      /* 1-based */
 } weft_loc_t;
 
@@ -299,10 +301,14 @@ typedef struct weft_dest_policy {
 } weft_dest_policy_t;
 
 /* ---- the whole model ---- */
+struct weft_cfg_file;
+
 typedef struct weft_model {
-	weft_arena_t arena;              /* owns everything reachable from here */
+	weft_arena_t arena;              /* the arrays below, resolved references */
 	size_t nfiles;
 	const char **files;              /* the files it was read from */
+	struct weft_cfg_file **sources;  /* nfiles: each file's decoded objects (weft/config-t.h),
+					  * one reference each, dropped by weft_model_free() */
 	size_t nnodes;
 	weft_node_t *nodes;              /* each array sorted by (ns, name) */
 	size_t nworkloads;

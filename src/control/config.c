@@ -1,8 +1,17 @@
 /* weft — loading a configuration: files -> YAML trees -> decoded objects
  * (one kind_*.c file per kind, self-registered) -> a sorted, resolved,
- * immutable model. Any error anywhere rejects the whole set. */
+ * immutable model. Any error anywhere rejects the whole set.
+ *
+ * Each file's decoded objects live in that file's own refcounted arena
+ * (weft_cfg_file_t). The model copies the top-level structs into its sorted
+ * arrays and holds a reference on every file; with a weft_config_cache_t,
+ * a file whose identity (stat) is unchanged since the last load is not read
+ * again: its decoded objects are reused as they are. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +29,7 @@
 typedef struct pending {
 	struct pending *next;
 	const weft_kind_t *kind;
-	void *obj;              /* obj_size bytes in the model arena, starts with a weft_meta_t */
+	const void *obj;        /* obj_size bytes in a file's arena, starts with a weft_meta_t */
 	size_t seq;             /* order of appearance across all files */
 } pending_t;
 
@@ -107,17 +116,33 @@ static void add_broken(loader_t *l, const weft_kind_t *k, const weft_meta_t *met
 	l->nbroken++;
 }
 
-/* Decodes one document (root node of a YAML document) of file `file`.
- * Errors go to l->errs; a good object is queued in l->pending. */
-static void decode_doc(loader_t *l, const char *file, const weft_yaml_node_t *root)
+/* Queues obj (of kind k, document number l->seq) for the model. */
+static void add_pending(loader_t *l, const weft_kind_t *k, const void *obj)
 {
-	weft_dec_t d = { &l->m->arena, &l->fa, l->errs, file, WEFT_STR_LIT("") };
+	pending_t *p = weft_arena_alloc(&l->ta, sizeof(*p));
+
+	if (!p) {
+		l->failed = true;
+		return;
+	}
+	p->kind = k;
+	p->obj = obj;
+	p->seq = l->seq;
+	*l->ptail = p;
+	l->ptail = &p->next;
+	l->npending++;
+}
+
+/* Decodes one document (root node of a YAML document) of file f into f's
+ * arena. Errors go to l->errs; a good object is queued in l->pending. */
+static void decode_doc(loader_t *l, weft_cfg_file_t *f, const weft_yaml_node_t *root)
+{
+	weft_dec_t d = { &f->arena, &l->fa, l->errs, f->name, WEFT_STR_LIT("") };
 	const weft_yaml_node_t *top[WEFT_NFIELDS(top_fields)], *mg[WEFT_NFIELDS(meta_fields)];
 	size_t nerr0 = l->errs->n;
 	const weft_kind_t *k;
 	weft_meta_t meta = { 0 };
 	void *obj;
-	pending_t *p;
 
 	l->seq++;
 	if (root->type != WEFT_YAML_MAP) {
@@ -155,7 +180,7 @@ static void decode_doc(loader_t *l, const char *file, const weft_yaml_node_t *ro
 		weft_dec_labels(&d, mg[META_LABELS], "metadata.labels", &meta.labels);
 	meta.loc = weft_dec_loc(&d, root);
 
-	obj = weft_arena_alloc(&l->m->arena, k->obj_size);
+	obj = weft_arena_alloc(&f->arena, k->obj_size);
 	if (!obj) {
 		weft_dec_err(&d, root->line, "", "out of memory");
 		l->failed = true;
@@ -169,17 +194,7 @@ static void decode_doc(loader_t *l, const char *file, const weft_yaml_node_t *ro
 		add_broken(l, k, &meta);
 		return;
 	}
-	p = weft_arena_alloc(&l->ta, sizeof(*p));
-	if (!p) {
-		l->failed = true;
-		return;
-	}
-	p->kind = k;
-	p->obj = obj;
-	p->seq = l->seq;
-	*l->ptail = p;
-	l->ptail = &p->next;
-	l->npending++;
+	add_pending(l, k, obj);
 }
 
 /* ---- placing objects into the model ---- */
@@ -199,8 +214,9 @@ static int cmp_pending(const void *a, const void *b)
 	return c;
 }
 
-/* Moves every pending object whose kind stores into array_off into that
- * model array, sorted, reporting duplicates. */
+/* Copies every pending object whose kind stores into array_off into that
+ * model array, sorted, reporting duplicates; the copies get their own
+ * copies of what resolution writes into (weft_kind_t.own). */
 static void install_group(loader_t *l, size_t array_off, size_t count_off, size_t obj_size)
 {
 	pending_t **v;
@@ -235,6 +251,11 @@ static void install_group(loader_t *l, size_t array_off, size_t count_off, size_
 						   WEFT_STR_ARG(m->name), prev->loc.file, prev->loc.line);
 		}
 		memcpy(arr + i * obj_size, v[i]->obj, obj_size);
+		if (v[i]->kind->own && v[i]->kind->own(&l->m->arena, arr + i * obj_size) < 0) {
+			weft_cfg_error_add(l->errs, "", 0, "", "out of memory");
+			l->failed = true;
+			return;
+		}
 	}
 	*(size_t *)((char *)l->m + count_off) = n;
 	*(void **)((char *)l->m + array_off) = arr;
@@ -342,24 +363,183 @@ const void **weft_resolve_file_order(weft_resolver_t *r, const void *objs, size_
 	return v;
 }
 
+/* ---- decoded files and the cache ---- */
+
+/* Returns a new file (one reference) named name, with no objects, or NULL
+ * when memory ran out. */
+static weft_cfg_file_t *cfg_file_new(const char *name)
+{
+	weft_cfg_file_t *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return NULL;
+	f->refs = 1;
+	weft_arena_init(&f->arena, 0);
+	f->name = weft_arena_cstr(&f->arena, name);
+	if (!f->name) {
+		weft_arena_destroy(&f->arena);
+		free(f);
+		return NULL;
+	}
+	return f;
+}
+
+static weft_cfg_file_t *cfg_file_ref(weft_cfg_file_t *f)
+{
+	f->refs++;
+	return f;
+}
+
+/* Drops one reference; the last one frees f and everything decoded into it.
+ * f may be NULL. */
+static void cfg_file_unref(weft_cfg_file_t *f)
+{
+	if (!f || --f->refs)
+		return;
+	weft_arena_destroy(&f->arena);
+	free(f);
+}
+
+static void ident_from_stat(weft_cfg_ident_t *id, const struct stat *st)
+{
+	id->dev = (uint64_t)st->st_dev;
+	id->ino = (uint64_t)st->st_ino;
+	id->size = (int64_t)st->st_size;
+	id->mtim = st->st_mtim;
+	id->ctim = st->st_ctim;
+}
+
+static bool ident_eq(const weft_cfg_ident_t *a, const weft_cfg_ident_t *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       a->mtim.tv_sec == b->mtim.tv_sec && a->mtim.tv_nsec == b->mtim.tv_nsec &&
+	       a->ctim.tv_sec == b->ctim.tv_sec && a->ctim.tv_nsec == b->ctim.tv_nsec;
+}
+
+static int ts_cmp(struct timespec a, struct timespec b)
+{
+	if (a.tv_sec != b.tv_sec)
+		return a.tv_sec < b.tv_sec ? -1 : 1;
+	return (a.tv_nsec > b.tv_nsec) - (a.tv_nsec < b.tv_nsec);
+}
+
+void weft_config_cache_init(weft_config_cache_t *c)
+{
+	memset(c, 0, sizeof(*c));
+}
+
+void weft_config_cache_destroy(weft_config_cache_t *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		cfg_file_unref(c->v[i]);
+	free(c->v);
+	memset(c, 0, sizeof(*c));
+}
+
+static int cmp_file_name(const void *a, const void *b)
+{
+	return strcmp((*(weft_cfg_file_t *const *)a)->name, (*(weft_cfg_file_t *const *)b)->name);
+}
+
+static int cmp_name_file(const void *key, const void *b)
+{
+	return strcmp(key, (*(weft_cfg_file_t *const *)b)->name);
+}
+
+/* Returns a new reference on the cached decoding of name when the file's
+ * identity is unchanged since it was read, else NULL. */
+static weft_cfg_file_t *cache_lookup(const weft_config_cache_t *c, const char *name)
+{
+	weft_cfg_file_t *const *e;
+	weft_cfg_ident_t id;
+	struct stat st;
+
+	if (!c->n)
+		return NULL;
+	e = bsearch(name, c->v, c->n, sizeof(*c->v), cmp_name_file);
+	if (!e || stat(name, &st) < 0)
+		return NULL;
+	ident_from_stat(&id, &st);
+	return ident_eq(&id, &(*e)->id) ? cfg_file_ref(*e) : NULL;
+}
+
+/* Replaces the cache's files by files[0..n) that are cacheable (a
+ * reference each); the others are dropped. Without memory the cache is
+ * just emptied (the next load reads every file). */
+static void cache_replace(weft_config_cache_t *c, weft_cfg_file_t *const *files, size_t n)
+{
+	weft_cfg_file_t **v = n ? calloc(n, sizeof(*v)) : NULL;
+	size_t k = 0;
+
+	for (size_t i = 0; v && i < n; i++)
+		if (files[i] && files[i]->cacheable)
+			v[k++] = cfg_file_ref(files[i]);
+	if (k > 1)
+		qsort(v, k, sizeof(*v), cmp_file_name);
+	weft_config_cache_destroy(c);
+	c->v = v;
+	c->n = k;
+}
+
 /* ---- public API ---- */
 
 /* Where load_texts() gets file i's text: returns it (len in *len) or NULL
  * when it could not be read (the reader has reported why); done() is called
- * once the text is no longer needed. */
+ * once the text is no longer needed. When the text comes from a file, get
+ * fills *id with the file's identity as it was just before reading and sets
+ * *stable when any later change of the file will change that identity
+ * (see file_get()); else *stable is false. */
 typedef struct text_source {
-	const char *(*get)(struct text_source *src, size_t i, size_t *len);
+	const char *(*get)(struct text_source *src, size_t i, size_t *len, weft_cfg_ident_t *id, bool *stable);
 	void (*done)(struct text_source *src, size_t i, const char *text);
 } text_source_t;
 
-/* Shared by both public loaders: decodes n texts, one file at a time (only
- * one file's text and YAML tree are held at once), then builds the model.
- * Returns the model or NULL (errors appended). */
+/* Reads and decodes text i into f (its objects queued in l->pending).
+ * Returns true when it decoded without any error and its identity is
+ * stable: then f->objs lists its objects and f may be cached. */
+static bool decode_file(loader_t *l, text_source_t *src, size_t i, weft_cfg_file_t *f)
+{
+	weft_yaml_docs_t docs;
+	size_t len = 0, nerr0 = l->errs->n, np0 = l->npending;
+	pending_t **first = l->ptail;
+	bool failed0 = l->failed, stable = false, clean;
+	const char *text = src->get(src, i, &len, &f->id, &stable);
+
+	if (!text) {
+		l->failed = true;   /* unreadable: already reported */
+		return false;
+	}
+	l->failed = false;
+	if (weft_yaml_parse(&l->fa, f->name, text, len, &docs, l->errs) == 0)
+		for (size_t j = 0; j < docs.n; j++)
+			decode_doc(l, f, docs.roots[j]);
+	src->done(src, i, text);
+	weft_arena_destroy(&l->fa);
+	clean = !l->failed && l->errs->n == nerr0;
+	l->failed |= failed0;
+	if (!clean || !stable)
+		return false;
+	f->nobjs = l->npending - np0;
+	f->objs = f->nobjs ? weft_arena_calloc(&f->arena, f->nobjs, sizeof(*f->objs)) : NULL;
+	if (f->nobjs && !f->objs)
+		return false;       /* not cached; the load itself is fine */
+	for (size_t j = 0; j < f->nobjs; j++, first = &(*first)->next)
+		f->objs[j] = (weft_cfg_obj_t){ (*first)->kind, (*first)->obj };
+	return true;
+}
+
+/* Shared by every public loader: decodes n texts, one file at a time (only
+ * one file's text and YAML tree are held at once), each into its own
+ * weft_cfg_file_t, then builds the model. With a cache, a file it holds
+ * unchanged is not read, and the cache is left holding this load's
+ * cacheable files (whether or not the load is accepted). Returns the model
+ * or NULL (errors appended). */
 static weft_model_t *load_texts(size_t n, const char *const *names, text_source_t *src,
-				weft_cfg_errors_t *errs, bool pre_failed)
+				weft_config_cache_t *cache, weft_cfg_errors_t *errs, bool pre_failed)
 {
 	loader_t l = { 0 };
-	size_t nerr0 = errs->n;
+	size_t nerr0 = errs->n, parsed = 0, reused = 0;
+	weft_cfg_file_t **sources;
 	const char **files;
 
 	l.errs = errs;
@@ -374,29 +554,41 @@ static weft_model_t *load_texts(size_t n, const char *const *names, text_source_
 	weft_arena_init(&l.ta, 0);
 	weft_arena_init(&l.fa, 0);
 	files = n ? weft_arena_calloc(&l.m->arena, n, sizeof(*files)) : NULL;
-	if (n && !files)
-		goto oom;
-	for (size_t i = 0; i < n; i++) {
-		files[i] = weft_arena_cstr(&l.m->arena, names[i] ? names[i] : "?");
-		if (!files[i])
-			goto oom;
+	sources = n ? weft_arena_calloc(&l.m->arena, n, sizeof(*sources)) : NULL;
+	if (n && (!files || !sources)) {
+		weft_cfg_error_add(errs, "", 0, "", "out of memory");
+		weft_arena_destroy(&l.ta);
+		weft_model_free(l.m);
+		return NULL;
 	}
 	l.m->files = files;
+	l.m->sources = sources;
 	l.m->nfiles = n;
 	for (size_t i = 0; i < n; i++) {
-		weft_yaml_docs_t docs;
-		size_t len = 0;
-		const char *text = src->get(src, i, &len);
+		const char *name = names[i] ? names[i] : "?";
+		weft_cfg_file_t *f = cache ? cache_lookup(cache, name) : NULL;
 
-		if (!text) {
-			l.failed = true;   /* unreadable: already reported */
-			continue;
+		if (f) {
+			/* unchanged: its objects, as documents numbered in order */
+			for (size_t j = 0; j < f->nobjs; j++) {
+				l.seq++;
+				add_pending(&l, f->objs[j].kind, f->objs[j].obj);
+			}
+			reused++;
+		} else if ((f = cfg_file_new(name))) {
+			f->cacheable = decode_file(&l, src, i, f);
+			parsed++;
+		} else {
+			weft_cfg_error_add(errs, name, 0, "", "out of memory");
+			l.failed = true;
 		}
-		if (weft_yaml_parse(&l.fa, files[i], text, len, &docs, errs) == 0)
-			for (size_t j = 0; j < docs.n; j++)
-				decode_doc(&l, files[i], docs.roots[j]);
-		src->done(src, i, text);
-		weft_arena_destroy(&l.fa);
+		sources[i] = f;
+		files[i] = f ? f->name : "?";
+	}
+	if (cache) {
+		cache_replace(cache, sources, n);
+		cache->last_parsed = parsed;
+		cache->last_reused = reused;
 	}
 	install_and_resolve(&l);
 	weft_arena_destroy(&l.ta);
@@ -407,11 +599,6 @@ static weft_model_t *load_texts(size_t n, const char *const *names, text_source_
 		return NULL;
 	}
 	return l.m;
-oom:
-	weft_cfg_error_add(errs, "", 0, "", "out of memory");
-	weft_arena_destroy(&l.ta);
-	weft_model_free(l.m);
-	return NULL;
 }
 
 /* in-memory texts, owned by the caller */
@@ -421,11 +608,12 @@ typedef struct mem_source {
 	const size_t *lens;
 } mem_source_t;
 
-static const char *mem_get(text_source_t *src, size_t i, size_t *len)
+static const char *mem_get(text_source_t *src, size_t i, size_t *len, weft_cfg_ident_t *id, bool *stable)
 {
 	mem_source_t *ms = (mem_source_t *)src;
 
 	*len = ms->lens[i];
+	*stable = false;
 	return ms->texts[i];
 }
 
@@ -437,7 +625,7 @@ weft_model_t *weft_config_load_mem(size_t n, const char *const *names,
 {
 	mem_source_t ms = { { mem_get, mem_done }, texts, lens };
 
-	return load_texts(n, names, &ms.src, errs, false);
+	return load_texts(n, names, &ms.src, NULL, errs, false);
 }
 
 /* a growable list of malloc'd paths */
@@ -519,26 +707,49 @@ static int cmp_cstr(const void *a, const void *b)
 }
 
 /* Reads a whole file into a malloc'd buffer. Returns it (and *len) or NULL
- * after reporting an error. */
-static char *read_file(const char *path, size_t *len, weft_cfg_errors_t *errs)
+ * after reporting an error. *id receives the file's identity as it was
+ * before reading; *stable is set when its last change (ctime, which every
+ * write sets to the current time and nothing can set back) happened before
+ * the current clock tick started, so that any later change of the file
+ * changes its identity. A change within the same tick could leave size and
+ * timestamps as they were: such a file is read again next time. */
+static char *read_file(const char *path, size_t *len, weft_cfg_ident_t *id, bool *stable,
+		       weft_cfg_errors_t *errs)
 {
-	FILE *f = fopen(path, "rb");
+	struct timespec now;
+	struct stat st;
 	char *buf = NULL;
 	size_t cap = 0, n = 0;
+	int fd;
 
-	if (!f) {
+	*stable = false;
+	clock_gettime(CLOCK_REALTIME_COARSE, &now);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
 		weft_cfg_error_add(errs, path, 0, "", "cannot open: %s", strerror(errno));
 		return NULL;
 	}
+	if (fstat(fd, &st) == 0) {
+		ident_from_stat(id, &st);
+		*stable = S_ISREG(st.st_mode) && ts_cmp(st.st_ctim, now) < 0;
+		if (S_ISREG(st.st_mode) && st.st_size > 0 && (uint64_t)st.st_size < CFG_MAX_FILE)
+			cap = (size_t)st.st_size + 1;   /* one read, and one more to see the end */
+	}
+	buf = malloc(cap ? cap : 8192);
+	if (!buf) {
+		weft_cfg_error_add(errs, path, 0, "", "out of memory");
+		goto fail;
+	}
+	cap = cap ? cap : 8192;
 	for (;;) {
-		size_t r;
+		ssize_t r;
 		if (n == cap) {
 			char *nb;
 			if (cap >= CFG_MAX_FILE) {
 				weft_cfg_error_add(errs, path, 0, "", "file larger than %u bytes", CFG_MAX_FILE);
 				goto fail;
 			}
-			cap = cap ? cap * 2 : 8192;
+			cap = cap * 2 < CFG_MAX_FILE ? cap * 2 : CFG_MAX_FILE;
 			nb = realloc(buf, cap);
 			if (!nb) {
 				weft_cfg_error_add(errs, path, 0, "", "out of memory");
@@ -546,22 +757,24 @@ static char *read_file(const char *path, size_t *len, weft_cfg_errors_t *errs)
 			}
 			buf = nb;
 		}
-		r = fread(buf + n, 1, cap - n, f);
-		n += r;
-		if (r == 0) {
-			if (ferror(f)) {
-				weft_cfg_error_add(errs, path, 0, "", "cannot read: %s", strerror(errno));
-				goto fail;
-			}
-			break;
+		r = read(fd, buf + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			weft_cfg_error_add(errs, path, 0, "", "cannot read: %s", strerror(errno));
+			goto fail;
 		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
 	}
-	fclose(f);
+	close(fd);
 	*len = n;
-	return buf ? buf : strdup("");
+	return buf;
 fail:
-	fclose(f);
+	close(fd);
 	free(buf);
+	*stable = false;
 	return NULL;
 }
 
@@ -572,11 +785,11 @@ typedef struct file_source {
 	weft_cfg_errors_t *errs;
 } file_source_t;
 
-static const char *file_get(text_source_t *src, size_t i, size_t *len)
+static const char *file_get(text_source_t *src, size_t i, size_t *len, weft_cfg_ident_t *id, bool *stable)
 {
 	file_source_t *fs = (file_source_t *)src;
 
-	return read_file(fs->paths[i], len, fs->errs);
+	return read_file(fs->paths[i], len, id, stable, fs->errs);
 }
 
 static void file_done(text_source_t *src, size_t i, const char *text)
@@ -584,7 +797,7 @@ static void file_done(text_source_t *src, size_t i, const char *text)
 	free((char *)text);
 }
 
-weft_model_t *weft_config_load(const char *path, weft_cfg_errors_t *errs)
+weft_model_t *weft_config_load_cached(const char *path, weft_config_cache_t *cache, weft_cfg_errors_t *errs)
 {
 	pathlist_t pl = { 0 };
 	struct stat st;
@@ -594,29 +807,39 @@ weft_model_t *weft_config_load(const char *path, weft_cfg_errors_t *errs)
 
 	if (stat(path, &st) < 0) {
 		weft_cfg_error_add(errs, path, 0, "", "cannot read: %s", strerror(errno));
+		if (cache)
+			weft_config_cache_destroy(cache);
 		return NULL;
 	}
 	if (S_ISDIR(st.st_mode)) {
 		if (collect_dir(path, 0, &pl, errs) < 0)
 			failed = true;
-		if (pl.n)
+		if (pl.n > 1)
 			qsort(pl.v, pl.n, sizeof(*pl.v), cmp_cstr);
 	} else if (pathlist_add(&pl, path) < 0) {
 		weft_cfg_error_add(errs, path, 0, "", "out of memory");
+		free(pl.v);
 		return NULL;
 	}
 	fs.paths = pl.v;
-	m = load_texts(pl.n, (const char *const *)pl.v, &fs.src, errs, failed);
+	m = load_texts(pl.n, (const char *const *)pl.v, &fs.src, cache, errs, failed);
 	for (size_t i = 0; i < pl.n; i++)
 		free(pl.v[i]);
 	free(pl.v);
 	return m;
 }
 
+weft_model_t *weft_config_load(const char *path, weft_cfg_errors_t *errs)
+{
+	return weft_config_load_cached(path, NULL, errs);
+}
+
 void weft_model_free(weft_model_t *m)
 {
 	if (!m)
 		return;
+	for (size_t i = 0; m->sources && i < m->nfiles; i++)
+		cfg_file_unref(m->sources[i]);
 	weft_arena_destroy(&m->arena);
 	free(m);
 }

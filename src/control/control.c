@@ -46,6 +46,7 @@ typedef struct weft_control {
 	weft_timer_t reload_timer;
 	uint64_t first_event_ms;
 	weft_model_t *model;
+	weft_config_cache_t cache;   /* decoded files of the last load: a reload re-reads only changed files */
 	uint64_t generation;
 	time_t loaded_at;
 	bool ready;
@@ -198,7 +199,9 @@ static int load_config(weft_control_t *ctl, bool startup)
 	weft_xds_snapshot_t *snap;
 
 	weft_cfg_errors_init(&errs);
-	m = weft_config_load(ctl->o.config, &errs);
+	m = weft_config_load_cached(ctl->o.config, &ctl->cache, &errs);
+	weft_debug("config", "%s: %zu files read, %zu unchanged", ctl->o.config, ctl->cache.last_parsed,
+		   ctl->cache.last_reused);
 	if (!m) {
 		if (errs.n == 0)
 			weft_cfg_error_add(&errs, ctl->o.config, 0, "", "could not be loaded");
@@ -418,6 +421,7 @@ static void control_free(weft_control_t *ctl)
 		close(ctl->sigfd);
 	}
 	weft_model_free(ctl->model);
+	weft_config_cache_destroy(&ctl->cache);
 	if (ctl->have_rejected)
 		weft_cfg_errors_free(&ctl->rejected);
 	weft_metrics_free(&ctl->metrics);
@@ -438,6 +442,7 @@ int weft_control_run(const weft_control_opts_t *o)
 		return 1;
 	ctl->o = *o;
 	ctl->sigfd = ctl->infd = -1;
+	weft_config_cache_init(&ctl->cache);
 	if (weft_loop_init(&ctl->loop) < 0) {
 		free(ctl);
 		return 1;

@@ -80,5 +80,6 @@ static const weft_kind_t kind_grpcroute = {
 	.decode = grpcroute_decode,
 	.resolve = weft_route_resolve,
 	.phase = 30,
+	.own = weft_route_own,
 };
 WEFT_REGISTER(weft_kinds, kind_grpcroute);

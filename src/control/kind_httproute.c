@@ -87,5 +87,6 @@ static const weft_kind_t kind_httproute = {
 	.decode = httproute_decode,
 	.resolve = weft_route_resolve,
 	.phase = 30,
+	.own = weft_route_own,
 };
 WEFT_REGISTER(weft_kinds, kind_httproute);

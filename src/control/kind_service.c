@@ -1,4 +1,5 @@
 /* weft — kind Service (v1): ports, a selector over workloads, a virtual IP. */
+#include <stdint.h>
 #include <string.h>
 #include "weft/arena.h"
 #include "weft/cfgdec.h"
@@ -94,8 +95,6 @@ static bool labels_include(const weft_labels_t *have, const weft_labels_t *want)
 	return true;
 }
 
-/* Selects each service's workloads: same namespace, labels include the
- * whole selector. A Service without a selector selects nothing. */
 /* Returns the first index in the (ns, name)-sorted workload array whose
  * namespace is not below ns. */
 static size_t workloads_ns_lower(const weft_model_t *m, weft_str_t ns)
@@ -116,25 +115,156 @@ static size_t workloads_ns_lower(const weft_model_t *m, weft_str_t ns)
 	return lo;
 }
 
+/* ---- an index of workloads by (namespace, label key, label value) ---- */
+
+#define LBL_NONE UINT32_MAX
+
+/* One distinct (ns, key, value): named by its first occurrence (workload
+ * w, label li); the workloads carrying it are a chain of occurrences in
+ * ascending workload index, i.e. sorted by (ns, name). */
+typedef struct lbl_ent {
+	uint32_t w, li, n, head, tail;
+} lbl_ent_t;
+
+typedef struct lbl_occ {
+	uint32_t w, next;
+} lbl_occ_t;
+
+typedef struct lbl_index {
+	const weft_model_t *m;
+	uint32_t *slots;        /* open addressing: entry index + 1, 0 = empty */
+	size_t mask;
+	lbl_ent_t *ents;
+	size_t nents;
+	lbl_occ_t *occ;
+	size_t nocc;
+} lbl_index_t;
+
+static uint64_t lbl_hash(weft_str_t ns, const weft_kv_t *kv)
+{
+	const weft_str_t parts[3] = { ns, kv->key, kv->value };
+	uint64_t h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < 3; i++) {
+		for (size_t j = 0; j < parts[i].len; j++)
+			h = (h ^ (unsigned char)parts[i].p[j]) * 1099511628211ull;
+		h = (h ^ (parts[i].len & 0xff) ^ 0x100) * 1099511628211ull;
+	}
+	return h ^ (h >> 29);
+}
+
+/* Returns the slot of (ns, kv): its entry, or the empty slot it would take. */
+static uint32_t *lbl_slot(const lbl_index_t *x, weft_str_t ns, const weft_kv_t *kv)
+{
+	size_t i = (size_t)lbl_hash(ns, kv) & x->mask;
+
+	for (;; i = (i + 1) & x->mask) {
+		const lbl_ent_t *e;
+		const weft_workload_t *w;
+		if (!x->slots[i])
+			return &x->slots[i];
+		e = &x->ents[x->slots[i] - 1];
+		w = &x->m->workloads[e->w];
+		if (weft_str_eq(w->meta.ns, ns) && weft_str_eq(w->meta.labels.kv[e->li].key, kv->key) &&
+		    weft_str_eq(w->meta.labels.kv[e->li].value, kv->value))
+			return &x->slots[i];
+	}
+}
+
+/* Indexes every workload label of m, in ta. Returns 0, or -1 when memory
+ * ran out or the model is too large for 32-bit indexes (x unusable). */
+static int lbl_build(lbl_index_t *x, weft_arena_t *ta, const weft_model_t *m)
+{
+	size_t total = 0, cap = 16;
+
+	memset(x, 0, sizeof(*x));
+	x->m = m;
+	for (size_t i = 0; i < m->nworkloads; i++)
+		total += m->workloads[i].meta.labels.n;
+	if (m->nworkloads >= LBL_NONE || total >= LBL_NONE / 4)
+		return -1;
+	while (cap < 2 * total)
+		cap *= 2;
+	x->slots = weft_arena_calloc(ta, cap, sizeof(*x->slots));
+	x->ents = weft_arena_calloc(ta, total ? total : 1, sizeof(*x->ents));
+	x->occ = weft_arena_calloc(ta, total ? total : 1, sizeof(*x->occ));
+	if (!x->slots || !x->ents || !x->occ)
+		return -1;
+	x->mask = cap - 1;
+	for (size_t w = 0; w < m->nworkloads; w++) {
+		const weft_labels_t *l = &m->workloads[w].meta.labels;
+		for (size_t li = 0; li < l->n; li++) {
+			uint32_t *slot = lbl_slot(x, m->workloads[w].meta.ns, &l->kv[li]);
+			lbl_ent_t *e;
+			if (!*slot) {
+				e = &x->ents[x->nents++];
+				*e = (lbl_ent_t){ (uint32_t)w, (uint32_t)li, 0, LBL_NONE, LBL_NONE };
+				*slot = (uint32_t)x->nents;
+			} else {
+				e = &x->ents[*slot - 1];
+			}
+			x->occ[x->nocc] = (lbl_occ_t){ (uint32_t)w, LBL_NONE };
+			if (e->n)
+				x->occ[e->tail].next = (uint32_t)x->nocc;
+			else
+				e->head = (uint32_t)x->nocc;
+			e->tail = (uint32_t)x->nocc++;
+			e->n++;
+		}
+	}
+	return 0;
+}
+
+/* Returns the entry of s's selector pair carried by the fewest workloads
+ * of its namespace, or NULL when some pair is carried by none. */
+static const lbl_ent_t *lbl_rarest(const lbl_index_t *x, const weft_service_t *s)
+{
+	const lbl_ent_t *best = NULL;
+
+	for (size_t i = 0; i < s->selector.n; i++) {
+		uint32_t *slot = lbl_slot(x, s->meta.ns, &s->selector.kv[i]);
+		const lbl_ent_t *e;
+		if (!*slot)
+			return NULL;
+		e = &x->ents[*slot - 1];
+		if (!best || e->n < best->n)
+			best = e;
+	}
+	return best;
+}
+
 /* Fills each Service's workloads with the same-namespace workloads whose
- * labels include its selector. Workloads are sorted by (ns, name), so only
- * the service's namespace range is scanned: O(services x workloads-per-ns),
- * not O(services x workloads). */
+ * labels include its selector (sorted by (ns, name)); a Service without a
+ * selector selects nothing. Candidates are the workloads carrying the
+ * selector's rarest (ns, key, value), from an index of every workload
+ * label: O(labels + candidates), not O(services x workloads-per-ns). When
+ * the index cannot be built, the service's namespace range is scanned. */
 static void service_resolve(weft_resolver_t *r)
 {
 	weft_model_t *m = r->m;
+	lbl_index_t x;
+	bool indexed = lbl_build(&x, r->ta, m) == 0;
 
 	for (size_t i = 0; i < m->nservices; i++) {
 		weft_service_t *s = &m->services[i];
 		const weft_workload_t **v;
-		size_t n = 0, lo, hi;
+		const lbl_ent_t *e = NULL;
+		size_t n = 0, lo = 0, hi = 0;
 
 		if (!s->selector.n)
 			continue;
-		lo = workloads_ns_lower(m, s->meta.ns);
-		for (hi = lo; hi < m->nworkloads && weft_str_eq(m->workloads[hi].meta.ns, s->meta.ns); hi++)
-			if (labels_include(&m->workloads[hi].meta.labels, &s->selector))
-				n++;
+		if (indexed) {
+			if (!(e = lbl_rarest(&x, s)))
+				continue;
+			for (uint32_t o = e->head; o != LBL_NONE; o = x.occ[o].next)
+				if (labels_include(&m->workloads[x.occ[o].w].meta.labels, &s->selector))
+					n++;
+		} else {
+			lo = workloads_ns_lower(m, s->meta.ns);
+			for (hi = lo; hi < m->nworkloads && weft_str_eq(m->workloads[hi].meta.ns, s->meta.ns); hi++)
+				if (labels_include(&m->workloads[hi].meta.labels, &s->selector))
+					n++;
+		}
 		if (!n)
 			continue;
 		v = weft_arena_calloc(&m->arena, n, sizeof(*v));
@@ -143,9 +273,15 @@ static void service_resolve(weft_resolver_t *r)
 			return;
 		}
 		n = 0;
-		for (size_t k = lo; k < hi; k++)
-			if (labels_include(&m->workloads[k].meta.labels, &s->selector))
-				v[n++] = &m->workloads[k];
+		if (indexed) {
+			for (uint32_t o = e->head; o != LBL_NONE; o = x.occ[o].next)
+				if (labels_include(&m->workloads[x.occ[o].w].meta.labels, &s->selector))
+					v[n++] = &m->workloads[x.occ[o].w];
+		} else {
+			for (size_t k = lo; k < hi; k++)
+				if (labels_include(&m->workloads[k].meta.labels, &s->selector))
+					v[n++] = &m->workloads[k];
+		}
 		s->workloads = v;
 		s->nworkloads = n;
 	}

@@ -896,3 +896,35 @@ void weft_route_resolve(weft_resolver_t *r)
 		}
 	}
 }
+
+/* Returns a copy in ma of n elements of size bytes at src (NULL when n is
+ * 0); sets *failed when memory ran out. */
+static void *dup_array(weft_arena_t *ma, const void *src, size_t n, size_t size, bool *failed)
+{
+	void *p;
+
+	if (!n)
+		return NULL;
+	p = weft_arena_calloc(ma, n, size);
+	if (!p) {
+		*failed = true;
+		return NULL;
+	}
+	memcpy(p, src, n * size);
+	return p;
+}
+
+int weft_route_own(weft_arena_t *ma, void *obj)
+{
+	weft_route_t *rt = obj;
+	bool failed = false;
+
+	rt->parents = dup_array(ma, rt->parents, rt->nparents, sizeof(*rt->parents), &failed);
+	rt->rules = dup_array(ma, rt->rules, rt->nrules, sizeof(*rt->rules), &failed);
+	for (size_t j = 0; !failed && j < rt->nrules; j++) {
+		weft_route_rule_t *ru = &rt->rules[j];
+		ru->backends = dup_array(ma, ru->backends, ru->nbackends, sizeof(*ru->backends), &failed);
+		ru->filters = dup_array(ma, ru->filters, ru->nfilters, sizeof(*ru->filters), &failed);
+	}
+	return failed ? -1 : 0;
+}

@@ -28,4 +28,10 @@ int weft_route_check_regex(weft_dec_t *d, weft_str_t re, unsigned line, const ch
  * service's routes list in file order. */
 void weft_route_resolve(weft_resolver_t *r);
 
+/* The kinds' own hook (weft_kind_t): gives the model's copy of a route its
+ * own parents, rules and each rule's backends and filters (the arrays
+ * weft_route_resolve() writes resolved services into), copied into ma.
+ * Returns 0, or -1 when memory ran out. */
+int weft_route_own(weft_arena_t *ma, void *obj);
+
 #endif
