@@ -8,8 +8,8 @@ typedef struct weft_control_opts {
 	const char *config;          /* file or directory (required) */
 	const char *xds_listen;      /* default 127.0.0.1:15010 */
 	const char *admin_listen;    /* default 127.0.0.1:15014 */
-	uint32_t debounce_ms;        /* xDS push debounce (default 100) */
-	uint32_t reload_ms;          /* file-change debounce (default 100) */
+	uint32_t debounce_ms;        /* xDS push debounce (default 10) */
+	uint32_t reload_ms;          /* file-change debounce (default 25) */
 	size_t max_pending;          /* per xDS connection output bound (default 32 MiB) */
 	uint32_t stall_ms;           /* per xDS connection stall timeout (default 30 s) */
 	uint32_t preface_ms;         /* HTTP/2 preface timeout (default 10 s) */

@@ -63,8 +63,8 @@ void weft_control_opts_default(weft_control_opts_t *o)
 	memset(o, 0, sizeof(*o));
 	o->xds_listen = "127.0.0.1:15010";
 	o->admin_listen = "127.0.0.1:15014";
-	o->debounce_ms = 100;
-	o->reload_ms = 100;
+	o->debounce_ms = 10;
+	o->reload_ms = 25;
 	o->max_pending = 32u << 20;
 	o->stall_ms = 30000;
 	o->preface_ms = 10000;
