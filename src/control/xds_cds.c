@@ -194,13 +194,12 @@ void weft_xds_cds_port(weft_xds_tx_t *tx, const weft_service_t *svc, const weft_
 /* Everything weft_xds_cds_port() reads: the port's identity and the
  * service's DestinationPolicy fields that set_lb(), set_circuit_breakers()
  * and set_outlier() look at. */
-weft_xds_fp_t weft_xds_cds_fp(const weft_service_t *svc, const weft_svc_port_t *port)
+weft_xds_fp_t weft_xds_cds_fp(weft_xds_tx_t *tx, weft_xds_hasher_t h,
+			      const weft_service_t *svc, const weft_svc_port_t *port)
 {
 	const weft_dest_policy_t *p = svc->policy;
-	weft_xds_hasher_t h;
 
-	weft_xds_fp_init(&h, WEFT_XDS_CDS + 1);
-	weft_xds_fp_port(&h, svc, port);
+	weft_xds_fp_u64(&h, WEFT_XDS_CDS + 1);
 	weft_xds_fp_u64(&h, p != NULL);
 	if (p) {
 		weft_xds_fp_u64(&h, p->lb.type);

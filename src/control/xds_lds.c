@@ -107,12 +107,10 @@ void weft_xds_lds_port(weft_xds_tx_t *tx, const weft_service_t *svc, const weft_
 
 /* Everything the Listeners read: the port's identity and whether the fault
  * filter is listed. */
-weft_xds_fp_t weft_xds_lds_fp(const weft_service_t *svc, const weft_svc_port_t *port)
+weft_xds_fp_t weft_xds_lds_fp(weft_xds_tx_t *tx, weft_xds_hasher_t h,
+			      const weft_service_t *svc, const weft_svc_port_t *port)
 {
-	weft_xds_hasher_t h;
-
-	weft_xds_fp_init(&h, WEFT_XDS_LDS + 1);
-	weft_xds_fp_port(&h, svc, port);
+	weft_xds_fp_u64(&h, WEFT_XDS_LDS + 1);
 	weft_xds_fp_u64(&h, weft_xds_port_has_fault(svc, port));
 	return weft_xds_fp_final(&h);
 }

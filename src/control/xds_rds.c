@@ -1039,12 +1039,10 @@ static void fp_rule(weft_xds_hasher_t *h, const weft_route_rule_t *rule)
  * applies to the port, in order, with the policies of the services its
  * backends resolve to. Routes that do not apply read nothing but the
  * parentRefs route_applies() looks at, whose verdict is what counts. */
-weft_xds_fp_t weft_xds_rds_fp(const weft_service_t *svc, const weft_svc_port_t *port)
+weft_xds_fp_t weft_xds_rds_fp(weft_xds_tx_t *tx, weft_xds_hasher_t h,
+			      const weft_service_t *svc, const weft_svc_port_t *port)
 {
-	weft_xds_hasher_t h;
-
-	weft_xds_fp_init(&h, WEFT_XDS_RDS + 1);
-	weft_xds_fp_port(&h, svc, port);
+	weft_xds_fp_u64(&h, WEFT_XDS_RDS + 1);
 	weft_xds_fp_u64(&h, port->proto);
 	weft_xds_fp_str(&h, svc->cluster_ip);
 	fp_svc_policy(&h, svc);

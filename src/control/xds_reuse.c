@@ -8,19 +8,7 @@
 #include "weft/xds.h"
 #include "xds_translate.h"
 
-/* ---- fingerprints ----
- *
- * Two 64-bit lanes updated per 64-bit word by a step that is a bijection of
- * the 128-bit state for a fixed word (so the state never collapses), then
- * mixed by a finaliser. Not cryptographic: config authors are trusted. */
-
-#define FP_P1 0x9e3779b97f4a7c15ull
-#define FP_P2 0xc2b2ae3d27d4eb4full
-
-static inline uint64_t rotl64(uint64_t x, int r)
-{
-	return (x << r) | (x >> (64 - r));
-}
+/* ---- fingerprints (the hashing steps are inline in xds_translate.h) ---- */
 
 static inline uint64_t fmix64(uint64_t x)
 {
@@ -32,39 +20,10 @@ static inline uint64_t fmix64(uint64_t x)
 	return x;
 }
 
-void weft_xds_fp_init(weft_xds_hasher_t *h, unsigned domain)
-{
-	h->a = 0x243f6a8885a308d3ull ^ domain;
-	h->b = 0x13198a2e03707344ull + domain;
-}
-
-void weft_xds_fp_u64(weft_xds_hasher_t *h, uint64_t v)
-{
-	h->a = rotl64(h->a ^ v, 27) * FP_P1 + h->b;
-	h->b = rotl64(h->b + v, 31) * FP_P2 ^ h->a;
-}
-
-void weft_xds_fp_str(weft_xds_hasher_t *h, weft_str_t s)
-{
-	const unsigned char *p = (const unsigned char *)s.p;
-	size_t n = s.len;
-	uint64_t w;
-
-	weft_xds_fp_u64(h, n);
-	for (; n >= 8; n -= 8, p += 8) {
-		memcpy(&w, p, 8);
-		weft_xds_fp_u64(h, w);
-	}
-	if (n) {
-		w = 0;
-		memcpy(&w, p, n);
-		weft_xds_fp_u64(h, w);
-	}
-}
-
 weft_xds_fp_t weft_xds_fp_final(const weft_xds_hasher_t *h)
 {
-	weft_xds_fp_t f = { fmix64(h->a + rotl64(h->b, 17)), fmix64(h->b ^ rotl64(h->a, 41)) };
+	weft_xds_fp_t f = { fmix64(h->a + weft_xds_rotl64(h->b, 17)),
+			     fmix64(h->b ^ weft_xds_rotl64(h->a, 41)) };
 
 	if (!f.a && !f.b)
 		f.a = 1;   /* {0, 0} means unknown */
@@ -197,13 +156,20 @@ bool weft_xds_reuse_take(weft_xds_tx_t *tx, const weft_xds_snapshot_t *prev,
 	if (idx == WEFT_XDS_NO_INDEX || idx >= prev->types[t].n)
 		return false;
 	r = &prev->types[t].v[idx];
-	b = blob_of(tx->prev, r->bytes);
-	if (b == tx->prev->nblobs)
-		return false;   /* not in a blob: cannot be shared */
+	/* neighbours in model order were mostly written one after the other */
+	b = tx->last_blob;
+	if (b >= tx->prev->nblobs || (uintptr_t)r->bytes < (uintptr_t)tx->prev->blobs[b]->data ||
+	    (uintptr_t)r->bytes >= (uintptr_t)tx->prev->blobs[b]->data + tx->prev->blobs[b]->size) {
+		b = blob_of(tx->prev, r->bytes);
+		if (b == tx->prev->nblobs)
+			return false;   /* not in a blob: cannot be shared */
+		tx->last_blob = b;
+	}
 	tx->live[b] += record_size(r);
 	/* the lists were sized for every service port */
 	l->v[l->n++] = (weft_xds_out_t){ .r = *r, .seq = tx->seq++,
-		.slot = (uint32_t)(tx->slot - (tx->slot % WEFT_XDS_NSLOTS)) + slot, .blob = (uint32_t)b };
+		.slot = (uint32_t)(tx->slot - (tx->slot % WEFT_XDS_NSLOTS)) + slot, .blob = (uint32_t)b,
+		.prev_pos = idx, .placed = false };
 	return true;
 }
 

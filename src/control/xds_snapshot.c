@@ -254,6 +254,8 @@ void weft_xds_tx_emit(weft_xds_tx_t *tx, weft_xds_type_t t, const char *name,
 	o->seq = tx->seq++;
 	o->slot = tx->slot++;
 	o->blob = WEFT_XDS_NO_INDEX;
+	o->prev_pos = tx->cur_pu ? tx->cur_pu->idx[o->slot % WEFT_XDS_NSLOTS] : WEFT_XDS_NO_INDEX;
+	o->placed = false;
 }
 
 /* ---- names: built with memcpy (printf dominated the profile) ---- */
@@ -321,7 +323,8 @@ char *weft_xds_route_name(weft_xds_tx_t *tx, const weft_service_t *svc, uint16_t
 	return weft_xds_tx_cat(tx, 5, parts);
 }
 
-void weft_xds_fp_port(weft_xds_hasher_t *h, const weft_service_t *svc, const weft_svc_port_t *port)
+/* Hashes a service port's identity: every fingerprint starts with it. */
+static void fp_port(weft_xds_hasher_t *h, const weft_service_t *svc, const weft_svc_port_t *port)
 {
 	weft_xds_fp_str(h, svc->meta.name);
 	weft_xds_fp_str(h, svc->meta.ns);
@@ -330,11 +333,72 @@ void weft_xds_fp_port(weft_xds_hasher_t *h, const weft_service_t *svc, const wef
 
 /* ---- the driver ---- */
 
+/* Puts l in (name, emission) order. With prev (the previous snapshot's
+ * array of the same type): an entry whose service port had a resource in
+ * that slot with the same name takes that one's place, so that those
+ * entries come out sorted (a subsequence of a sorted array) and only the
+ * others need sorting, to be merged in. Longjmps when memory runs out. */
+static void order_list(weft_xds_tx_t *tx, weft_xds_list_t *l, const weft_xds_resource_t *pv, size_t pn)
+{
+	uint32_t *at;
+	weft_xds_out_t *rest, *v;
+	size_t nrest = 0, n = 0, i, j;
+
+	if (!pv || !pn) {
+		if (l->n)
+			qsort(l->v, l->n, sizeof(*l->v), out_cmp);
+		return;
+	}
+	at = malloc(pn * sizeof(*at));
+	rest = malloc((l->n + 1) * sizeof(*rest));
+	v = malloc((l->n + 1) * sizeof(*v));
+	if (!at || !rest || !v) {
+		free(at);
+		free(rest);
+		free(v);
+		longjmp(tx->oom, 1);
+	}
+	memset(at, 0xff, pn * sizeof(*at));   /* WEFT_XDS_NO_INDEX */
+	for (i = 0; i < l->n; i++) {
+		const weft_xds_out_t *o = &l->v[i];
+		uint32_t p = o->prev_pos;
+
+		/* a reused resource still points at prev's name */
+		if (p < pn && at[p] == WEFT_XDS_NO_INDEX &&
+		    (o->r.name.p == pv[p].name.p ? o->r.name.len == pv[p].name.len
+						 : name_cmp(o->r.name, pv[p].name) == 0))
+			at[p] = (uint32_t)i;
+		else
+			rest[nrest++] = *o;
+	}
+	if (nrest)
+		qsort(rest, nrest, sizeof(*rest), out_cmp);
+	/* merge the placed entries (in prev's order) with the rest */
+	for (i = 0, j = 0; i < pn; i++) {
+		const weft_xds_out_t *o;
+
+		if (at[i] == WEFT_XDS_NO_INDEX)
+			continue;
+		o = &l->v[at[i]];
+		while (j < nrest && out_cmp(&rest[j], o) < 0)
+			v[n++] = rest[j++];
+		v[n] = *o;
+		v[n++].placed = true;
+	}
+	while (j < nrest)
+		v[n++] = rest[j++];
+	free(at);
+	free(rest);
+	free(l->v);
+	l->v = v;
+	l->cap = l->n + 1;
+}
+
 /* Settles the blobs, sorts each list by name, drops later duplicates (and
  * forgets the inputs of the service ports they came from, so that they are
  * never reused), copies the arrays into the snapshot's arena and indexes
  * the service ports. Longjmps when memory runs out. */
-static void seal(weft_xds_tx_t *tx)
+static void seal(weft_xds_tx_t *tx, const weft_xds_snapshot_t *prev)
 {
 	weft_xds_reuse_t *r = tx->snap->reuse;
 
@@ -343,20 +407,23 @@ static void seal(weft_xds_tx_t *tx)
 		weft_xds_list_t *l = &tx->out[t];
 		weft_xds_resource_t *v;
 		size_t n = 0;
+		bool last_placed = false;
 
-		if (l->n)
-			qsort(l->v, l->n, sizeof(*l->v), out_cmp);
+		order_list(tx, l, prev ? prev->types[t].v : NULL, prev ? prev->types[t].n : 0);
 		v = weft_arena_calloc(&tx->snap->arena, l->n ? l->n : 1, sizeof(*v));
 		if (!v)
 			longjmp(tx->oom, 1);
 		for (size_t i = 0; i < l->n; i++) {
 			weft_xds_unit_t *u = &tx->units[l->v[i].slot / WEFT_XDS_NSLOTS];
 
-			if (n && name_cmp(v[n - 1].name, l->v[i].r.name) == 0) {
+			/* placed entries have names unique among themselves */
+			if (n && !(l->v[i].placed && last_placed) &&
+			    name_cmp(v[n - 1].name, l->v[i].r.name) == 0) {
 				u->fp[t] = (weft_xds_fp_t){ 0, 0 };
 				continue;
 			}
 			u->idx[l->v[i].slot % WEFT_XDS_NSLOTS] = (uint32_t)n;
+			last_placed = l->v[i].placed;
 			v[n++] = l->v[i].r;
 		}
 		tx->snap->types[t].v = v;
@@ -367,22 +434,14 @@ static void seal(weft_xds_tx_t *tx)
 	weft_xds_reuse_index(tx, r);
 }
 
-static uint64_t port_key(const weft_service_t *svc, const weft_svc_port_t *port)
-{
-	weft_xds_hasher_t h;
-
-	weft_xds_fp_init(&h, 0);
-	weft_xds_fp_port(&h, svc, port);
-	return weft_xds_fp_final(&h).a;
-}
-
 static bool fp_eq(weft_xds_fp_t a, weft_xds_fp_t b)
 {
 	return a.a == b.a && a.b == b.b && (a.a || a.b);
 }
 
 typedef void (*build_fn)(weft_xds_tx_t *, const weft_service_t *, const weft_svc_port_t *);
-typedef weft_xds_fp_t (*fp_fn)(const weft_service_t *, const weft_svc_port_t *);
+typedef weft_xds_fp_t (*fp_fn)(weft_xds_tx_t *, weft_xds_hasher_t, const weft_service_t *,
+			       const weft_svc_port_t *);
 
 static const struct {
 	build_fn build;
@@ -404,16 +463,20 @@ static void translate_port(weft_xds_tx_t *tx, const weft_xds_snapshot_t *prev,
 	weft_xds_unit_t *u = &tx->units[ui];
 	const weft_xds_unit_t *pu = NULL;
 	bool built = false;
+	weft_xds_hasher_t id;
 
-	u->key = port_key(svc, port);
+	weft_xds_fp_init(&id, 0);
+	fp_port(&id, svc, port);
+	u->key = weft_xds_fp_final(&id).a;
 	for (unsigned s = 0; s < WEFT_XDS_NSLOTS; s++)
 		u->idx[s] = WEFT_XDS_NO_INDEX;
 	if (prev)
 		pu = weft_xds_reuse_find(tx->prev, u->key);
+	tx->cur_pu = pu;
 	for (int t = 0; t < WEFT_XDS_NTYPES; t++) {
 		unsigned s0 = builders[t].slot, ns = builders[t].nslots, s;
 
-		u->fp[t] = builders[t].fp(svc, port);
+		u->fp[t] = builders[t].fp(tx, id, svc, port);
 		tx->slot = (uint32_t)(ui * WEFT_XDS_NSLOTS + s0);
 		if (pu && fp_eq(pu->fp[t], u->fp[t])) {
 			for (s = 0; s < ns && pu->idx[s0 + s] != WEFT_XDS_NO_INDEX; s++)
@@ -444,6 +507,9 @@ static void translate_all(weft_xds_tx_t *tx, const weft_xds_snapshot_t *prev)
 		nports += m->services[i].nports;
 	if (nports >= UINT32_MAX / WEFT_XDS_NSLOTS)
 		longjmp(tx->oom, 1);
+	tx->node_fp = calloc(m->nnodes + 1, sizeof(*tx->node_fp));
+	if (!tx->node_fp)
+		longjmp(tx->oom, 1);
 	tx->units = weft_arena_calloc(&tx->snap->arena, nports ? nports : 1, sizeof(*tx->units));
 	tx->snap->reuse = weft_arena_alloc(&tx->snap->arena, sizeof(*tx->snap->reuse));
 	if (!tx->units || !tx->snap->reuse)
@@ -471,7 +537,7 @@ static void translate_all(weft_xds_tx_t *tx, const weft_xds_snapshot_t *prev)
 		for (size_t p = 0; p < svc->nports; p++)
 			translate_port(tx, prev, svc, &svc->ports[p]);
 	}
-	seal(tx);
+	seal(tx, prev);
 }
 
 static void tx_free(weft_xds_tx_t *tx)
@@ -481,6 +547,7 @@ static void tx_free(weft_xds_tx_t *tx)
 		free(tx->out[t].v);
 	free(tx->own);
 	free(tx->live);
+	free(tx->node_fp);
 	weft_arena_destroy(&tx->tmp);
 	free(tx);
 }

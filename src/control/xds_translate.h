@@ -15,6 +15,7 @@
 #include <setjmp.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <protobuf-c/protobuf-c.h>
 #include "weft/arena-t.h"
 #include "weft/model-t.h"
@@ -98,10 +99,45 @@ typedef struct weft_xds_hasher {
 	uint64_t a, b;
 } weft_xds_hasher_t;
 
-void weft_xds_fp_init(weft_xds_hasher_t *h, unsigned domain);
-void weft_xds_fp_u64(weft_xds_hasher_t *h, uint64_t v);
+/* Two 64-bit lanes updated per 64-bit word by a step that is a bijection of
+ * the 128-bit state for a fixed word (so the state never collapses), mixed
+ * by a finaliser. Not cryptographic: config authors are trusted. */
+static inline uint64_t weft_xds_rotl64(uint64_t x, int r)
+{
+	return (x << r) | (x >> (64 - r));
+}
+
+static inline void weft_xds_fp_init(weft_xds_hasher_t *h, unsigned domain)
+{
+	h->a = 0x243f6a8885a308d3ull ^ domain;
+	h->b = 0x13198a2e03707344ull + domain;
+}
+
+static inline void weft_xds_fp_u64(weft_xds_hasher_t *h, uint64_t v)
+{
+	h->a = weft_xds_rotl64(h->a ^ v, 27) * 0x9e3779b97f4a7c15ull + h->b;
+	h->b = weft_xds_rotl64(h->b + v, 31) * 0xc2b2ae3d27d4eb4full ^ h->a;
+}
+
 /* Length-prefixed, so that ("ab", "c") and ("a", "bc") differ. */
-void weft_xds_fp_str(weft_xds_hasher_t *h, weft_str_t s);
+static inline void weft_xds_fp_str(weft_xds_hasher_t *h, weft_str_t s)
+{
+	const unsigned char *p = (const unsigned char *)s.p;
+	size_t n = s.len;
+	uint64_t w;
+
+	weft_xds_fp_u64(h, n);
+	for (; n >= 8; n -= 8, p += 8) {
+		memcpy(&w, p, 8);
+		weft_xds_fp_u64(h, w);
+	}
+	if (n) {
+		w = 0;
+		memcpy(&w, p, n);
+		weft_xds_fp_u64(h, w);
+	}
+}
+
 weft_xds_fp_t weft_xds_fp_final(const weft_xds_hasher_t *h);
 
 /* Resources collected during a translation, before sorting. */
@@ -110,6 +146,8 @@ typedef struct weft_xds_out {
 	uint32_t seq;                 /* emission order: the first of equal names wins */
 	uint32_t slot;                /* unit * WEFT_XDS_NSLOTS + slot */
 	uint32_t blob;                /* index in prev's blobs when reused, else WEFT_XDS_NO_INDEX */
+	uint32_t prev_pos;            /* index in prev's array of the same slot, or WEFT_XDS_NO_INDEX */
+	bool placed;                  /* ordering: put at prev_pos (names then differ from neighbours') */
 } weft_xds_out_t;
 
 typedef struct weft_xds_list {
@@ -133,7 +171,10 @@ typedef struct weft_xds_tx {
 	size_t next_blob;             /* size of the next blob */
 	/* reuse */
 	const weft_xds_reuse_t *prev; /* NULL: build everything */
+	const weft_xds_unit_t *cur_pu; /* prev's unit for the port being translated, or NULL */
 	size_t *live;                 /* per prev blob: bytes reused from it (malloc()ed) */
+	size_t last_blob;             /* index in prev's blobs of the last one reused from */
+	weft_xds_fp_t *node_fp;       /* per m->nodes entry: locality fingerprint, {0,0} = not yet */
 	jmp_buf oom;                  /* weft_xds_tx_alloc() jumps here on failure */
 } weft_xds_tx_t;
 
@@ -206,14 +247,18 @@ char *weft_xds_route_name(weft_xds_tx_t *tx, const weft_service_t *svc, uint16_t
 /* ---- per resource type ---- */
 
 /* Input fingerprints of one service port's resources (next to each builder:
- * they must cover every model value the builder reads). */
-weft_xds_fp_t weft_xds_lds_fp(const weft_service_t *svc, const weft_svc_port_t *port);
-weft_xds_fp_t weft_xds_rds_fp(const weft_service_t *svc, const weft_svc_port_t *port);
-weft_xds_fp_t weft_xds_cds_fp(const weft_service_t *svc, const weft_svc_port_t *port);
-weft_xds_fp_t weft_xds_eds_fp(const weft_service_t *svc, const weft_svc_port_t *port);
-/* Hashes the service port's identity (name, ns, port) into h: every
- * fingerprint starts with it. */
-void weft_xds_fp_port(weft_xds_hasher_t *h, const weft_service_t *svc, const weft_svc_port_t *port);
+ * they must cover every model value the builder reads). h comes with the
+ * port's identity (service name, ns, port) already hashed. */
+weft_xds_fp_t weft_xds_lds_fp(weft_xds_tx_t *tx, weft_xds_hasher_t h,
+			      const weft_service_t *svc, const weft_svc_port_t *port);
+weft_xds_fp_t weft_xds_rds_fp(weft_xds_tx_t *tx, weft_xds_hasher_t h,
+			      const weft_service_t *svc, const weft_svc_port_t *port);
+weft_xds_fp_t weft_xds_cds_fp(weft_xds_tx_t *tx, weft_xds_hasher_t h,
+			      const weft_service_t *svc, const weft_svc_port_t *port);
+weft_xds_fp_t weft_xds_eds_fp(weft_xds_tx_t *tx, weft_xds_hasher_t h,
+			      const weft_service_t *svc, const weft_svc_port_t *port);
+/* The fingerprint of a node's locality (cached per translation). */
+weft_xds_fp_t weft_xds_locality_fp(weft_xds_tx_t *tx, const weft_node_t *node);
 
 /* True when the RouteConfiguration of (svc, port) sends traffic to a service
  * whose DestinationPolicy injects faults, so that the HCM must list the
