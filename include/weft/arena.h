@@ -11,6 +11,11 @@ void weft_arena_init(weft_arena_t *a, size_t chunk_size);
 /* Frees every allocation and leaves the arena empty and reusable. */
 void weft_arena_destroy(weft_arena_t *a);
 
+/* Frees every allocation but keeps the most recent regular chunk for reuse,
+ * so that an arena emptied in a loop does not go back to malloc (and the
+ * kernel) each time. Pointers into the arena become invalid. */
+void weft_arena_reset(weft_arena_t *a);
+
 /* Returns size bytes aligned to 16, zeroed, or NULL if memory ran out. */
 void *weft_arena_alloc(weft_arena_t *a, size_t size);
 

@@ -24,17 +24,25 @@ typedef struct weft_xds_resource {
 	size_t len;
 } weft_xds_resource_t;
 
+struct weft_xds_reuse;
+
 /* Every resource of every type for one config generation. Immutable once
  * built; shared by all clients; freed when no longer current and no longer
  * referenced (refcount held by the server). */
 typedef struct weft_xds_snapshot {
-	weft_arena_t arena;      /* owns everything below */
+	weft_arena_t arena;      /* owns everything below but the bytes of `reuse` */
 	uint64_t generation;     /* increases with each accepted config */
 	unsigned refs;
 	struct {
 		size_t n;
 		weft_xds_resource_t *v;   /* sorted by name (memcmp order), names unique */
 	} types[WEFT_XDS_NTYPES];
+	/* Translator-private (src/control/xds_translate.h): the reference-counted
+	 * blocks holding the resources' bytes, names and versions (possibly
+	 * shared with the snapshots before and after this one), and what the
+	 * next translation needs to reuse them. NULL in snapshots built by
+	 * other means, whose strings then live in the arena. */
+	struct weft_xds_reuse *reuse;
 } weft_xds_snapshot_t;
 
 #endif

@@ -16,6 +16,21 @@ int weft_xds_type_from_url(weft_str_t url);
  * or NULL when memory ran out. The snapshot does not point into the model. */
 weft_xds_snapshot_t *weft_xds_translate(const weft_model_t *m, uint64_t generation);
 
+/* Like weft_xds_translate(), reusing what it can of prev (the snapshot of an
+ * earlier model; NULL: none): each resource whose inputs in m are the same
+ * as they were for prev (compared by a 128-bit fingerprint of every model
+ * value the resource is built from) takes prev's bytes and version instead
+ * of being built again, sharing the memory that holds them. The result is
+ * the same, byte for byte, as weft_xds_translate(m, generation). prev is
+ * only read (it may be freed before or after the result); it must have come
+ * from weft_xds_translate*(), or carry no reuse data. */
+weft_xds_snapshot_t *weft_xds_translate_from(const weft_model_t *m, uint64_t generation,
+					     const weft_xds_snapshot_t *prev);
+
+/* Memory held by s: *own gets the bytes only s holds, *shared (may be
+ * NULL) the bytes s shares with other snapshots. Returns their sum. */
+size_t weft_xds_snapshot_memory(const weft_xds_snapshot_t *s, size_t *own, size_t *shared);
+
 /* Binary search by name; NULL when absent. */
 const weft_xds_resource_t *weft_xds_snapshot_find(const weft_xds_snapshot_t *s,
 						  weft_xds_type_t t, weft_str_t name);

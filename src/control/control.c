@@ -47,6 +47,7 @@ typedef struct weft_control {
 	uint64_t first_event_ms;
 	weft_model_t *model;
 	weft_config_cache_t cache;   /* decoded files of the last load: a reload re-reads only changed files */
+	weft_xds_snapshot_t *snap;   /* a reference to the last translation: the next one reuses it */
 	uint64_t generation;
 	time_t loaded_at;
 	bool ready;
@@ -224,7 +225,7 @@ static int load_config(weft_control_t *ctl, bool startup)
 		return -1;
 	}
 	weft_cfg_errors_free(&errs);
-	snap = weft_xds_translate(m, ctl->generation + 1);
+	snap = weft_xds_translate_from(m, ctl->generation + 1, ctl->snap);
 	if (!snap) {
 		weft_err("config", "translation failed (out of memory); keeping the last good config");
 		weft_model_free(m);
@@ -244,7 +245,8 @@ static int load_config(weft_control_t *ctl, bool startup)
 	weft_info("config", "generation %" PRIu64 " loaded from %s (%zu files)", ctl->generation,
 		  ctl->o.config, m->nfiles);
 	weft_xds_server_set_snapshot(&ctl->xds, snap);
-	weft_xds_snapshot_unref(snap);
+	weft_xds_snapshot_unref(ctl->snap);
+	ctl->snap = snap;   /* our reference */
 	return 0;
 }
 
@@ -422,6 +424,7 @@ static void control_free(weft_control_t *ctl)
 	}
 	weft_model_free(ctl->model);
 	weft_config_cache_destroy(&ctl->cache);
+	weft_xds_snapshot_unref(ctl->snap);
 	if (ctl->have_rejected)
 		weft_cfg_errors_free(&ctl->rejected);
 	weft_metrics_free(&ctl->metrics);

@@ -171,7 +171,7 @@ static void set_outlier(weft_xds_tx_t *tx, cluster_t *c, const weft_dest_policy_
 	c->outlier_detection = o;
 }
 
-/* Adds the Cluster of one service port. */
+/* Adds the Cluster of one service port. Reads what weft_xds_cds_fp() covers. */
 void weft_xds_cds_port(weft_xds_tx_t *tx, const weft_service_t *svc, const weft_svc_port_t *port)
 {
 	cluster_t *c = WEFT_XDS_NEW(tx, cluster_t, envoy__config__cluster__v3__cluster__descriptor);
@@ -189,4 +189,38 @@ void weft_xds_cds_port(weft_xds_tx_t *tx, const weft_service_t *svc, const weft_
 	set_circuit_breakers(tx, c, p);
 	set_outlier(tx, c, p);
 	weft_xds_tx_emit(tx, WEFT_XDS_CDS, c->name, &c->base);
+}
+
+/* Everything weft_xds_cds_port() reads: the port's identity and the
+ * service's DestinationPolicy fields that set_lb(), set_circuit_breakers()
+ * and set_outlier() look at. */
+weft_xds_fp_t weft_xds_cds_fp(weft_xds_tx_t *tx, weft_xds_hasher_t h,
+			      const weft_service_t *svc, const weft_svc_port_t *port)
+{
+	const weft_dest_policy_t *p = svc->policy;
+
+	weft_xds_fp_u64(&h, WEFT_XDS_CDS + 1);
+	weft_xds_fp_u64(&h, p != NULL);
+	if (p) {
+		weft_xds_fp_u64(&h, p->lb.type);
+		weft_xds_fp_u64(&h, p->lb.choice_count);
+		weft_xds_fp_u64(&h, p->lb.ring_min);
+		weft_xds_fp_u64(&h, p->lb.ring_max);
+		weft_xds_fp_u64(&h, p->limits.set);
+		weft_xds_fp_u64(&h, p->limits.max_connections);
+		weft_xds_fp_u64(&h, p->limits.max_pending_requests);
+		weft_xds_fp_u64(&h, p->limits.max_requests);
+		weft_xds_fp_u64(&h, p->limits.max_retries);
+		weft_xds_fp_u64(&h, p->retry.set);
+		weft_xds_fp_u64(&h, p->retry.budget_set);
+		weft_xds_fp_u64(&h, p->retry.budget_percent_ppm);
+		weft_xds_fp_u64(&h, p->retry.budget_min_concurrency);
+		weft_xds_fp_u64(&h, p->outlier.set);
+		weft_xds_fp_u64(&h, p->outlier.consecutive_5xx);
+		weft_xds_fp_u64(&h, p->outlier.consecutive_gateway_errors);
+		weft_xds_fp_u64(&h, p->outlier.interval_ms);
+		weft_xds_fp_u64(&h, p->outlier.base_ejection_ms);
+		weft_xds_fp_u64(&h, p->outlier.max_ejection_percent);
+	}
+	return weft_xds_fp_final(&h);
 }

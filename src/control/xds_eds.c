@@ -87,7 +87,8 @@ static bool duplicate_address(const weft_service_t *svc, size_t i)
 	return false;
 }
 
-/* Adds the ClusterLoadAssignment of one service port. */
+/* Adds the ClusterLoadAssignment of one service port. Reads what
+ * weft_xds_eds_fp() covers. */
 void weft_xds_eds_port(weft_xds_tx_t *tx, const weft_service_t *svc, const weft_svc_port_t *port)
 {
 	cla_t *cla = WEFT_XDS_NEW(tx, cla_t, envoy__config__endpoint__v3__cluster_load_assignment__descriptor);
@@ -141,4 +142,45 @@ void weft_xds_eds_port(weft_xds_tx_t *tx, const weft_service_t *svc, const weft_
 		cla->endpoints[cla->n_endpoints++] = le;
 	}
 	weft_xds_tx_emit(tx, WEFT_XDS_EDS, cla->cluster_name, &cla->base);
+}
+
+/* Everything weft_xds_eds_port() reads: the port's identity and target
+ * port, and of each selected workload, in order, whether it has an address,
+ * its first one, its weight and its locality. */
+weft_xds_fp_t weft_xds_locality_fp(weft_xds_tx_t *tx, const weft_node_t *node)
+{
+	const weft_locality_t *l = node ? &node->locality : &no_locality;
+	const weft_model_t *m = tx->m;
+	size_t i = node >= m->nodes && node < m->nodes + m->nnodes ? (size_t)(node - m->nodes) : SIZE_MAX;
+	weft_xds_hasher_t h;
+
+	if (i != SIZE_MAX && (tx->node_fp[i].a || tx->node_fp[i].b))
+		return tx->node_fp[i];
+	weft_xds_fp_init(&h, 0x10c);
+	weft_xds_fp_str(&h, l->region);
+	weft_xds_fp_str(&h, l->zone);
+	weft_xds_fp_str(&h, l->subzone);
+	if (i == SIZE_MAX)
+		return weft_xds_fp_final(&h);
+	return tx->node_fp[i] = weft_xds_fp_final(&h);
+}
+
+weft_xds_fp_t weft_xds_eds_fp(weft_xds_tx_t *tx, weft_xds_hasher_t h,
+			      const weft_service_t *svc, const weft_svc_port_t *port)
+{
+	weft_xds_fp_u64(&h, WEFT_XDS_EDS + 1);
+	weft_xds_fp_u64(&h, port->target_port);
+	weft_xds_fp_u64(&h, svc->nworkloads);
+	for (size_t i = 0; i < svc->nworkloads; i++) {
+		const weft_workload_t *w = svc->workloads[i];
+		weft_xds_fp_t l = weft_xds_locality_fp(tx, w->node);
+
+		weft_xds_fp_u64(&h, w->naddrs != 0);
+		if (w->naddrs)
+			weft_xds_fp_str(&h, w->addrs[0]);
+		weft_xds_fp_u64(&h, w->weight);
+		weft_xds_fp_u64(&h, l.a);
+		weft_xds_fp_u64(&h, l.b);
+	}
+	return weft_xds_fp_final(&h);
 }

@@ -35,7 +35,8 @@ static http_filter_t *http_filter(weft_xds_tx_t *tx, const char *name,
 	return f;
 }
 
-/* The HCM of one service port: RDS over ADS, [fault,] router. */
+/* The HCM of one service port: RDS over ADS, [fault,] router. stat_prefix
+ * is the fqdn Listener's name, which is also the RouteConfiguration's. */
 static hcm_t *port_hcm(weft_xds_tx_t *tx, const weft_service_t *svc,
 		       const weft_svc_port_t *port, const char *stat_prefix)
 {
@@ -48,7 +49,7 @@ static hcm_t *port_hcm(weft_xds_tx_t *tx, const weft_service_t *svc,
 	h->codec_type = ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__CODEC_TYPE__AUTO;
 	h->stat_prefix = (char *)stat_prefix;
 	rds->config_source = weft_xds_tx_ads(tx);
-	rds->route_config_name = weft_xds_route_name(tx, svc, port->port);
+	rds->route_config_name = (char *)stat_prefix;
 	h->route_specifier_case =
 		ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_RDS;
 	h->rds = rds;
@@ -72,30 +73,44 @@ static hcm_t *port_hcm(weft_xds_tx_t *tx, const weft_service_t *svc,
 	return h;
 }
 
-static void emit_listener(weft_xds_tx_t *tx, const char *name, const hcm_t *h)
+static void emit_listener(weft_xds_tx_t *tx, const char *name, Google__Protobuf__Any *hcm)
 {
 	listener_t *l = WEFT_XDS_NEW(tx, listener_t, envoy__config__listener__v3__listener__descriptor);
 	api_listener_t *al = WEFT_XDS_NEW(tx, api_listener_t,
 					  envoy__config__listener__v3__api_listener__descriptor);
 
-	al->api_listener = weft_xds_tx_any(tx, &h->base, WEFT_XDS_URL_HCM);
+	al->api_listener = hcm;
 	l->name = (char *)name;
 	l->api_listener = al;
 	weft_xds_tx_emit(tx, WEFT_XDS_LDS, name, &l->base);
 }
 
-/* Adds the two Listeners of one service port. Every appProtocol gets them:
- * a client only asks for what it dials, so tcp ports cost nothing. */
+/* Adds the two Listeners of one service port (fqdn first, then the short
+ * name: the slots weft_xds_tx_emit() fills in order). Every appProtocol gets
+ * them: a client only asks for what it dials, so tcp ports cost nothing.
+ * Reads what weft_xds_lds_fp() covers. */
 void weft_xds_lds_port(weft_xds_tx_t *tx, const weft_service_t *svc, const weft_svc_port_t *port)
 {
-	char *fqdn = weft_xds_tx_printf(tx, WEFT_STR_FMT "." WEFT_STR_FMT ".svc.cluster.local:%u",
-					WEFT_STR_ARG(svc->meta.name), WEFT_STR_ARG(svc->meta.ns),
-					(unsigned)port->port);
-	char *shortname = weft_xds_tx_printf(tx, WEFT_STR_FMT "." WEFT_STR_FMT ".svc:%u",
-					     WEFT_STR_ARG(svc->meta.name), WEFT_STR_ARG(svc->meta.ns),
-					     (unsigned)port->port);
-	hcm_t *h = port_hcm(tx, svc, port, fqdn);
+	const weft_str_t mid[3] = { WEFT_STR_LIT("."), svc->meta.ns, WEFT_STR_LIT(".svc") };
+	weft_str_t ns_svc = weft_str_c(weft_xds_tx_cat(tx, 3, mid));   /* ".<ns>.svc" */
+	char *fqdn = weft_xds_tx_port_name(tx, svc->meta.name, ns_svc, WEFT_STR_LIT(".cluster.local"),
+					   port->port);
+	char *shortname = weft_xds_tx_port_name(tx, svc->meta.name, ns_svc, WEFT_STR_LIT(""),
+						port->port);
+	Google__Protobuf__Any *hcm;
 
-	emit_listener(tx, fqdn, h);
-	emit_listener(tx, shortname, h);
+	/* both listeners carry the same HCM: packed once */
+	hcm = weft_xds_tx_any(tx, &port_hcm(tx, svc, port, fqdn)->base, WEFT_XDS_URL_HCM);
+	emit_listener(tx, fqdn, hcm);
+	emit_listener(tx, shortname, hcm);
+}
+
+/* Everything the Listeners read: the port's identity and whether the fault
+ * filter is listed. */
+weft_xds_fp_t weft_xds_lds_fp(weft_xds_tx_t *tx, weft_xds_hasher_t h,
+			      const weft_service_t *svc, const weft_svc_port_t *port)
+{
+	weft_xds_fp_u64(&h, WEFT_XDS_LDS + 1);
+	weft_xds_fp_u64(&h, weft_xds_port_has_fault(svc, port));
+	return weft_xds_fp_final(&h);
 }

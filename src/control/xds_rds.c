@@ -811,23 +811,26 @@ static void add_service_domains(rds_t *x)
 	weft_xds_tx_t *tx = x->tx;
 	const weft_service_t *svc = x->svc;
 	unsigned port = x->port->port;
-	const char *suffixes[] = { ".svc.cluster.local", ".svc", "" };
+	const weft_str_t suffixes[] = { WEFT_STR_LIT(".svc.cluster.local"), WEFT_STR_LIT(".svc"),
+					WEFT_STR_LIT("") };
+	const weft_str_t dot_ns[2] = { WEFT_STR_LIT("."), svc->meta.ns };
+	weft_str_t ns = weft_str_c(weft_xds_tx_cat(tx, 2, dot_ns));   /* ".<ns>" */
 
 	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-		push_domain(x, weft_xds_tx_printf(tx, WEFT_STR_FMT "." WEFT_STR_FMT "%s",
-						  WEFT_STR_ARG(svc->meta.name), WEFT_STR_ARG(svc->meta.ns),
-						  suffixes[i]));
-		push_domain(x, weft_xds_tx_printf(tx, WEFT_STR_FMT "." WEFT_STR_FMT "%s:%u",
-						  WEFT_STR_ARG(svc->meta.name), WEFT_STR_ARG(svc->meta.ns),
-						  suffixes[i], port));
+		const weft_str_t parts[3] = { svc->meta.name, ns, suffixes[i] };
+
+		push_domain(x, weft_xds_tx_cat(tx, 3, parts));
+		push_domain(x, weft_xds_tx_port_name(tx, svc->meta.name, ns, suffixes[i], port));
 	}
 	push_domain(x, weft_xds_tx_str(tx, svc->meta.name));
-	push_domain(x, weft_xds_tx_printf(tx, WEFT_STR_FMT ":%u", WEFT_STR_ARG(svc->meta.name), port));
+	push_domain(x, weft_xds_tx_port_name(tx, svc->meta.name, WEFT_STR_LIT(""), WEFT_STR_LIT(""), port));
 	if (svc->cluster_ip.len) {
 		bool v6 = memchr(svc->cluster_ip.p, ':', svc->cluster_ip.len) != NULL;
 
-		push_domain(x, weft_xds_tx_printf(tx, v6 ? "[" WEFT_STR_FMT "]:%u" : WEFT_STR_FMT ":%u",
-						  WEFT_STR_ARG(svc->cluster_ip), port));
+		push_domain(x, v6 ? weft_xds_tx_port_name(tx, WEFT_STR_LIT("["), svc->cluster_ip,
+							  WEFT_STR_LIT("]"), port)
+				  : weft_xds_tx_port_name(tx, svc->cluster_ip, WEFT_STR_LIT(""),
+							  WEFT_STR_LIT(""), port));
 	}
 }
 
@@ -879,7 +882,8 @@ static void add_rule(rds_t *x, const weft_route_t *r, size_t ri, const weft_rout
 	}
 }
 
-/* Adds the RouteConfiguration of one service port. */
+/* Adds the RouteConfiguration of one service port. Reads what
+ * weft_xds_rds_fp() covers. */
 void weft_xds_rds_port(weft_xds_tx_t *tx, const weft_service_t *svc, const weft_svc_port_t *port)
 {
 	rds_t x = { .tx = tx, .svc = svc, .port = port };
@@ -895,8 +899,8 @@ void weft_xds_rds_port(weft_xds_tx_t *tx, const weft_service_t *svc, const weft_
 			continue;
 		for (size_t h = 0; h < r->nhostnames; h++) {
 			push_domain(&x, weft_xds_tx_str(tx, r->hostnames[h]));
-			push_domain(&x, weft_xds_tx_printf(tx, WEFT_STR_FMT ":%u",
-							   WEFT_STR_ARG(r->hostnames[h]), (unsigned)port->port));
+			push_domain(&x, weft_xds_tx_port_name(tx, r->hostnames[h], WEFT_STR_LIT(""),
+							      WEFT_STR_LIT(""), port->port));
 		}
 		for (size_t j = 0; j < r->nrules; j++)
 			add_rule(&x, r, j, &r->rules[j]);
@@ -922,4 +926,142 @@ void weft_xds_rds_port(weft_xds_tx_t *tx, const weft_service_t *svc, const weft_
 	rc->virtual_hosts[0] = vh;
 	rc->n_virtual_hosts = 1;
 	weft_xds_tx_emit(tx, WEFT_XDS_RDS, rc->name, &rc->base);
+}
+
+/* ---- input fingerprint ---- */
+
+static void fp_kvs(weft_xds_hasher_t *h, size_t n, const weft_kv_t *kv)
+{
+	weft_xds_fp_u64(h, n);
+	for (size_t i = 0; i < n; i++) {
+		weft_xds_fp_str(h, kv[i].key);
+		weft_xds_fp_str(h, kv[i].value);
+	}
+}
+
+static void fp_str_matches(weft_xds_hasher_t *h, size_t n, const weft_str_match_t *m)
+{
+	weft_xds_fp_u64(h, n);
+	for (size_t i = 0; i < n; i++) {
+		weft_xds_fp_u64(h, m[i].type);
+		weft_xds_fp_str(h, m[i].name);
+		weft_xds_fp_str(h, m[i].value);
+	}
+}
+
+/* What the builders read of a service a route leads to (or of the port's
+ * own service): its DestinationPolicy's faults, ring-hash keys, retries. */
+static void fp_svc_policy(weft_xds_hasher_t *h, const weft_service_t *svc)
+{
+	const weft_dest_policy_t *p = svc ? svc->policy : NULL;
+
+	weft_xds_fp_u64(h, svc != NULL);
+	weft_xds_fp_u64(h, p != NULL);
+	if (!p)
+		return;
+	weft_xds_fp_u64(h, p->fault.set);
+	weft_xds_fp_u64(h, p->fault.delay_ppm);
+	weft_xds_fp_u64(h, p->fault.delay_ms);
+	weft_xds_fp_u64(h, p->fault.abort_ppm);
+	weft_xds_fp_u64(h, p->fault.abort_http_status);
+	weft_xds_fp_u64(h, p->fault.abort_grpc_status);
+	weft_xds_fp_u64(h, p->fault.abort_grpc);
+	weft_xds_fp_u64(h, p->lb.type);
+	weft_xds_fp_str(h, p->lb.hash_header);
+	weft_xds_fp_u64(h, p->lb.hash_source_ip);
+	weft_xds_fp_u64(h, p->retry.set);
+	weft_xds_fp_u64(h, p->retry.attempts);
+	weft_xds_fp_u64(h, p->retry.per_try_timeout_ms);
+	weft_xds_fp_u64(h, p->retry.retry_on);
+	weft_xds_fp_u64(h, p->retry.nstatus);
+	for (size_t i = 0; i < p->retry.nstatus; i++)
+		weft_xds_fp_u64(h, p->retry.retriable_status[i]);
+	weft_xds_fp_u64(h, p->retry.backoff_base_ms);
+	weft_xds_fp_u64(h, p->retry.backoff_max_ms);
+}
+
+static void fp_backend(weft_xds_hasher_t *h, const weft_backend_ref_t *b, bool with_svc)
+{
+	weft_xds_fp_str(h, b->name);
+	weft_xds_fp_str(h, b->ns);
+	weft_xds_fp_u64(h, b->port);
+	weft_xds_fp_u64(h, b->weight);
+	if (with_svc)
+		fp_svc_policy(h, b->svc);
+}
+
+static void fp_rule(weft_xds_hasher_t *h, const weft_route_rule_t *rule)
+{
+	weft_xds_fp_u64(h, rule->nmatches);
+	for (size_t i = 0; i < rule->nmatches; i++) {
+		const weft_route_match_t *m = &rule->matches[i];
+
+		weft_xds_fp_u64(h, m->path_type);
+		weft_xds_fp_str(h, m->path);
+		fp_str_matches(h, m->nheaders, m->headers);
+		fp_str_matches(h, m->nquery, m->query);
+		weft_xds_fp_str(h, m->method);
+		weft_xds_fp_u64(h, m->grpc_type);
+		weft_xds_fp_str(h, m->grpc_service);
+		weft_xds_fp_str(h, m->grpc_method);
+	}
+	weft_xds_fp_u64(h, rule->nfilters);
+	for (size_t i = 0; i < rule->nfilters; i++) {
+		const weft_filter_t *f = &rule->filters[i];
+
+		weft_xds_fp_u64(h, f->type);
+		fp_kvs(h, f->headers.nset, f->headers.set);
+		fp_kvs(h, f->headers.nadd, f->headers.add);
+		weft_xds_fp_u64(h, f->headers.nremove);
+		for (size_t j = 0; j < f->headers.nremove; j++)
+			weft_xds_fp_str(h, f->headers.remove[j]);
+		fp_backend(h, &f->mirror.backend, false);
+		weft_xds_fp_u64(h, f->mirror.percent_ppm);
+		weft_xds_fp_str(h, f->rewrite.hostname);
+		weft_xds_fp_u64(h, f->rewrite.path_mod);
+		weft_xds_fp_str(h, f->rewrite.path);
+		weft_xds_fp_str(h, f->redirect.scheme);
+		weft_xds_fp_str(h, f->redirect.hostname);
+		weft_xds_fp_u64(h, f->redirect.path_mod);
+		weft_xds_fp_str(h, f->redirect.path);
+		weft_xds_fp_u64(h, f->redirect.port);
+		weft_xds_fp_u64(h, f->redirect.status);
+	}
+	weft_xds_fp_u64(h, rule->nbackends);
+	for (size_t i = 0; i < rule->nbackends; i++)
+		fp_backend(h, &rule->backends[i], true);
+	weft_xds_fp_u64(h, rule->timeout_request_ms);
+	weft_xds_fp_u64(h, rule->timeout_backend_ms);
+}
+
+/* Everything weft_xds_rds_port() reads: the port (identity, appProtocol),
+ * the service's clusterIP and policy, and every field of each route that
+ * applies to the port, in order, with the policies of the services its
+ * backends resolve to. Routes that do not apply read nothing but the
+ * parentRefs route_applies() looks at, whose verdict is what counts. */
+weft_xds_fp_t weft_xds_rds_fp(weft_xds_tx_t *tx, weft_xds_hasher_t h,
+			      const weft_service_t *svc, const weft_svc_port_t *port)
+{
+	weft_xds_fp_u64(&h, WEFT_XDS_RDS + 1);
+	weft_xds_fp_u64(&h, port->proto);
+	weft_xds_fp_str(&h, svc->cluster_ip);
+	fp_svc_policy(&h, svc);
+	for (size_t i = 0; i < svc->nroutes; i++) {
+		const weft_route_t *r = svc->routes[i];
+
+		if (!route_applies(r, svc, port->port))
+			continue;
+		weft_xds_fp_u64(&h, i);
+		weft_xds_fp_str(&h, r->meta.ns);
+		weft_xds_fp_str(&h, r->meta.name);
+		weft_xds_fp_u64(&h, r->kind);
+		weft_xds_fp_u64(&h, r->nhostnames);
+		for (size_t j = 0; j < r->nhostnames; j++)
+			weft_xds_fp_str(&h, r->hostnames[j]);
+		weft_xds_fp_u64(&h, r->nrules);
+		for (size_t j = 0; j < r->nrules; j++)
+			fp_rule(&h, &r->rules[j]);
+	}
+	weft_xds_fp_u64(&h, svc->nroutes);
+	return weft_xds_fp_final(&h);
 }

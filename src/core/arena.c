@@ -34,6 +34,29 @@ void weft_arena_destroy(weft_arena_t *a)
 	a->reserved = 0;
 }
 
+void weft_arena_reset(weft_arena_t *a)
+{
+	struct weft_arena_chunk *keep = a->head, *c, *n;
+
+	/* one-off big chunks sit behind the head; the head is a regular chunk
+	 * unless the arena only ever had a big allocation */
+	if (keep && keep->size != a->chunk_size)
+		keep = NULL;
+	for (c = a->head; c; c = n) {
+		n = c->next;
+		if (c != keep)
+			free(c);
+	}
+	a->head = keep;
+	a->used = 0;
+	a->reserved = 0;
+	if (keep) {
+		keep->next = NULL;
+		keep->off = 0;
+		a->reserved = keep->size;
+	}
+}
+
 void *weft_arena_alloc(weft_arena_t *a, size_t size)
 {
 	struct weft_arena_chunk *c = a->head;

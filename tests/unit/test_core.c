@@ -27,6 +27,27 @@ static void test_arena(void **st)
 	assert_string_equal(s.p, "hello");
 	assert_string_equal(weft_arena_printf(&a, "%d-%s", 7, "x"), "7-x");
 	assert_null(weft_arena_calloc(&a, SIZE_MAX / 2, 4));
+
+	/* reset keeps the regular head chunk and hands it out again */
+	weft_arena_reset(&a);
+	assert_int_equal(a.used, 0);
+	assert_int_equal(a.reserved, 64);
+	char *r = weft_arena_alloc(&a, 2000);   /* one-off chunk behind the head */
+	char *h = weft_arena_alloc(&a, 16);
+	assert_non_null(r);
+	assert_non_null(h);
+	weft_arena_reset(&a);
+	assert_int_equal(a.reserved, 64);
+	assert_ptr_equal(weft_arena_alloc(&a, 16), h);
+	weft_arena_destroy(&a);
+
+	/* an arena that only had a big allocation keeps nothing */
+	weft_arena_init(&a, 64);
+	assert_non_null(weft_arena_alloc(&a, 1000));
+	weft_arena_reset(&a);
+	assert_null(a.head);
+	assert_int_equal(a.reserved, 0);
+	assert_non_null(weft_arena_alloc(&a, 10));
 	weft_arena_destroy(&a);
 }
 

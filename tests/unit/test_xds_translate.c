@@ -692,6 +692,254 @@ static void test_empty_model(void **st)
 	weft_xds_snapshot_unref(s);
 }
 
+/* ---- reuse across generations ---- */
+
+/* s and fresh hold the same resources, byte for byte. */
+static void assert_same_snapshot(const weft_xds_snapshot_t *s, const weft_xds_snapshot_t *fresh)
+{
+	for (int t = 0; t < WEFT_XDS_NTYPES; t++) {
+		assert_int_equal(s->types[t].n, fresh->types[t].n);
+		for (size_t i = 0; i < s->types[t].n; i++) {
+			assert_true(weft_str_eq(s->types[t].v[i].name, fresh->types[t].v[i].name));
+			assert_true(same_resource(&s->types[t].v[i], &fresh->types[t].v[i]));
+		}
+	}
+}
+
+/* Resources of s whose version differs from prev's (or are new). */
+static size_t changed_versions(const weft_xds_snapshot_t *prev, const weft_xds_snapshot_t *s,
+			       weft_xds_type_t *t_out, weft_str_t *name_out)
+{
+	size_t n = 0;
+
+	for (int t = 0; t < WEFT_XDS_NTYPES; t++)
+		for (size_t i = 0; i < s->types[t].n; i++) {
+			const weft_xds_resource_t *r = &s->types[t].v[i];
+			const weft_xds_resource_t *o = weft_xds_snapshot_find(prev, t, r->name);
+
+			if (o && weft_str_eq(o->version, r->version))
+				continue;
+			n++;
+			*t_out = t;
+			*name_out = r->name;
+		}
+	return n;
+}
+
+/* Translates the fixture from prev and from scratch, checks both agree,
+ * drops prev and returns the reused one. */
+static weft_xds_snapshot_t *next_gen(weft_xds_snapshot_t *prev, uint64_t g)
+{
+	weft_xds_snapshot_t *s = weft_xds_translate_from(&fx.m, g, prev);
+	weft_xds_snapshot_t *fresh = weft_xds_translate(&fx.m, g);
+
+	assert_non_null(s);
+	assert_non_null(fresh);
+	assert_int_equal(s->generation, g);
+	assert_same_snapshot(s, fresh);
+	weft_xds_snapshot_unref(fresh);
+	weft_xds_snapshot_unref(prev);   /* s must not depend on it */
+	assert_same_snapshot(s, s);
+	return s;
+}
+
+/* Every kind of model change, one generation each, on top of the last:
+ * the reused translation always equals a fresh one. */
+static void test_reuse_matches_fresh(void **st)
+{
+	fixture_t *f = &fx;
+	weft_xds_snapshot_t *s = weft_xds_translate_from(&f->m, 1, NULL);
+	weft_xds_type_t t = WEFT_XDS_NTYPES;
+	weft_str_t name = { NULL, 0 };
+	const weft_xds_snapshot_t *before;
+	uint64_t g = 1;
+
+	assert_non_null(s);
+	assert_same_snapshot(s, *st);
+
+	/* nothing changed: nothing changes */
+	weft_xds_snapshot_ref(s);
+	before = s;
+	s = next_gen(s, ++g);
+	assert_int_equal(changed_versions(before, s, &t, &name), 0);
+	weft_xds_snapshot_unref((weft_xds_snapshot_t *)before);
+
+	/* one workload's address: exactly echo's EDS resource changes */
+	weft_xds_snapshot_ref(s);
+	before = s;
+	f->addrs[1] = S("10.0.9.9");
+	s = next_gen(s, ++g);
+	assert_int_equal(changed_versions(before, s, &t, &name), 1);
+	assert_int_equal(t, WEFT_XDS_EDS);
+	assert_true(weft_str_eq_c(name, "outbound|7070||echo.default.svc.cluster.local"));
+	weft_xds_snapshot_unref((weft_xds_snapshot_t *)before);
+
+	/* each of these changes something else */
+	f->wl[0].weight = 7;                                   s = next_gen(s, ++g);
+	f->nodes[1].locality.zone = S("eu-1c");                s = next_gen(s, ++g);
+	f->wl[2].node = &f->nodes[1];                          s = next_gen(s, ++g);
+	f->ports[0].target_port = 7072;                        s = next_gen(s, ++g);
+	f->svc[0].nworkloads = 2;                              s = next_gen(s, ++g);
+	f->pol[2].fault.abort_ppm = 250000;                    s = next_gen(s, ++g);
+	f->pol[2].fault.set = false;                           s = next_gen(s, ++g);
+	f->pol[2].fault.set = true;                            s = next_gen(s, ++g);
+	f->backends[1].weight = 30;                            s = next_gen(s, ++g);
+	f->backends[0].weight = 0;                             s = next_gen(s, ++g);
+	f->headers[0].value = S("c");                          s = next_gen(s, ++g);
+	f->matches[1].grpc_method = S("Other");                s = next_gen(s, ++g);
+	f->hostnames[0] = S("web2.example");                   s = next_gen(s, ++g);
+	f->svc[0].cluster_ip = S("fd00::10");                  s = next_gen(s, ++g);
+	f->pol[0].lb.ring_max = 4096;                          s = next_gen(s, ++g);
+	f->pol[0].lb.hash_header = S("x-other");               s = next_gen(s, ++g);
+	f->pol[0].retry.attempts = 5;                          s = next_gen(s, ++g);
+	f->pol[0].outlier.consecutive_gateway_errors = 3;      s = next_gen(s, ++g);
+	f->pol[1].lb.type = WEFT_LB_ROUND_ROBIN;               s = next_gen(s, ++g);
+	f->svc[1].policy = NULL;                               s = next_gen(s, ++g);
+	f->filters[2].mirror.percent_ppm = 5000;               s = next_gen(s, ++g);
+	f->filters[1].rewrite.path = S("/v3");                 s = next_gen(s, ++g);
+	f->filters[3].redirect.status = 308;                   s = next_gen(s, ++g);
+	f->kv[0].value = S("no");                              s = next_gen(s, ++g);
+	f->echo_rules[0].timeout_request_ms = 0;               s = next_gen(s, ++g);
+	f->ports[3].proto = WEFT_APP_GRPC;                     s = next_gen(s, ++g);
+	f->parents[0].port = 9999;                             s = next_gen(s, ++g);
+	f->parents[0].port = 0;                                s = next_gen(s, ++g);
+	f->m.nservices = 4;   /* web goes */                   s = next_gen(s, ++g);
+	f->m.nservices = 5;   /* and comes back */             s = next_gen(s, ++g);
+	f->svc[3].meta.name = S("echo");   /* lonely's names collide with echo's */
+	f->ports[5].port = 7070;                               s = next_gen(s, ++g);
+	f->svc[3].meta.name = S("lonely");                     s = next_gen(s, ++g);
+	f->m.nservices = 0;                                    s = next_gen(s, ++g);
+	build_model();                                         s = next_gen(s, ++g);
+	assert_same_snapshot(s, *st);
+	weft_xds_snapshot_unref(s);
+
+	/* a snapshot without reuse data (built by other means) is ignored */
+	weft_xds_snapshot_t *plain = weft_xds_translate(&f->m, 1);
+	struct weft_xds_reuse *r = plain->reuse;
+	plain->reuse = NULL;
+	s = weft_xds_translate_from(&f->m, 2, plain);
+	assert_same_snapshot(s, *st);
+	weft_xds_snapshot_unref(s);
+	plain->reuse = r;
+	weft_xds_snapshot_unref(plain);
+}
+
+/* ---- a mesh big enough for resources to share blobs ---- */
+
+#define BIG_SVCS 300
+#define BIG_WL   3
+
+typedef struct big {
+	weft_model_t m;
+	weft_node_t nodes[4];
+	weft_service_t svc[BIG_SVCS];
+	weft_svc_port_t ports[BIG_SVCS];
+	weft_workload_t wl[BIG_SVCS * BIG_WL];
+	const weft_workload_t *sel[BIG_SVCS * BIG_WL];
+	weft_str_t addrs[BIG_SVCS * BIG_WL];
+	char names[BIG_SVCS][16];
+	char ips[BIG_SVCS * BIG_WL][20];
+} big_t;
+
+static big_t *big_model(void)
+{
+	big_t *b = calloc(1, sizeof(*b));
+	static const char *zones[4] = { "z1", "z2", "z3", "z4" };
+
+	assert_non_null(b);
+	for (int n = 0; n < 4; n++) {
+		b->nodes[n].meta.name = weft_str_c(zones[n]);
+		b->nodes[n].locality = (weft_locality_t){ S("r"), weft_str_c(zones[n]), S("") };
+	}
+	for (int i = 0; i < BIG_SVCS; i++) {
+		weft_service_t *svc = &b->svc[i];
+
+		snprintf(b->names[i], sizeof(b->names[i]), "svc-%03d", i);
+		meta(&svc->meta, b->names[i]);
+		b->ports[i] = (weft_svc_port_t){ .port = 8080, .target_port = 8080, .proto = WEFT_APP_GRPC };
+		svc->ports = &b->ports[i];
+		svc->nports = 1;
+		svc->workloads = &b->sel[i * BIG_WL];
+		svc->nworkloads = BIG_WL;
+		for (int j = 0; j < BIG_WL; j++) {
+			int k = i * BIG_WL + j;
+
+			snprintf(b->ips[k], sizeof(b->ips[k]), "10.%d.%d.%d", j, i / 256, i % 256);
+			b->addrs[k] = weft_str_c(b->ips[k]);
+			b->wl[k].addrs = &b->addrs[k];
+			b->wl[k].naddrs = 1;
+			b->wl[k].weight = 1;
+			b->wl[k].node = &b->nodes[k % 4];
+			b->sel[k] = &b->wl[k];
+		}
+	}
+	b->m.services = b->svc;
+	b->m.nservices = BIG_SVCS;
+	b->m.workloads = b->wl;
+	b->m.nworkloads = BIG_SVCS * BIG_WL;
+	b->m.nodes = b->nodes;
+	b->m.nnodes = 4;
+	return b;
+}
+
+/* Unchanged resources share the previous snapshot's memory; a changed
+ * workload changes exactly its service's EDS resource; and over many
+ * generations memory stays bounded (blobs mostly dead get copied out). */
+static void test_reuse_shares_memory(void **st)
+{
+	big_t *b = big_model();
+	weft_xds_snapshot_t *s1 = weft_xds_translate(&b->m, 1), *s2, *fresh;
+	weft_xds_type_t t = WEFT_XDS_NTYPES;
+	weft_str_t name = { NULL, 0 };
+	size_t own1, own2, shared2, total_fresh;
+	static char ip[200][20];
+
+	assert_non_null(s1);
+	total_fresh = weft_xds_snapshot_memory(s1, &own1, NULL);
+	b->addrs[5 * BIG_WL + 1] = S("10.99.0.1");
+	s2 = weft_xds_translate_from(&b->m, 2, s1);
+	assert_non_null(s2);
+	weft_xds_snapshot_memory(s2, &own2, &shared2);
+	assert_true(shared2 > 0);
+	assert_true(own2 < own1);
+	assert_int_equal(changed_versions(s1, s2, &t, &name), 1);
+	assert_int_equal(t, WEFT_XDS_EDS);
+	assert_true(weft_str_eq_c(name, "outbound|8080||svc-005.default.svc.cluster.local"));
+	/* a reused resource is the previous one's memory, not a copy */
+	assert_ptr_equal(get(s1, WEFT_XDS_CDS, "outbound|8080||svc-007.default.svc.cluster.local")->bytes,
+			 get(s2, WEFT_XDS_CDS, "outbound|8080||svc-007.default.svc.cluster.local")->bytes);
+	weft_xds_snapshot_unref(s1);
+	fresh = weft_xds_translate(&b->m, 2);
+	assert_same_snapshot(s2, fresh);
+	weft_xds_snapshot_unref(fresh);
+
+	/* many generations, each moving one endpoint: still the same as fresh,
+	 * and never much more memory than a fresh snapshot */
+	for (int g = 0; g < 200; g++) {
+		int k = (g * 37) % (BIG_SVCS * BIG_WL);
+		weft_xds_snapshot_t *s3;
+
+		snprintf(ip[g], sizeof(ip[0]), "10.200.%d.%d", g / 256, g % 256);
+		b->addrs[k] = weft_str_c(ip[g]);
+		s3 = weft_xds_translate_from(&b->m, (uint64_t)g + 3, s2);
+		assert_non_null(s3);
+		assert_int_equal(changed_versions(s2, s3, &t, &name), 1);
+		weft_xds_snapshot_unref(s2);
+		s2 = s3;
+		assert_true(weft_xds_snapshot_memory(s2, NULL, NULL) < 2 * total_fresh);
+		if (g % 50 == 0) {
+			fresh = weft_xds_translate(&b->m, (uint64_t)g + 3);
+			assert_same_snapshot(s2, fresh);
+			weft_xds_snapshot_unref(fresh);
+		}
+	}
+	fresh = weft_xds_translate(&b->m, 1000);
+	assert_same_snapshot(s2, fresh);
+	weft_xds_snapshot_unref(fresh);
+	weft_xds_snapshot_unref(s2);
+	free(b);
+}
+
 /* With WEFT_XDS_DUMP=<dir>, writes every resource of the fixture's snapshot
  * to <dir>/<TYPE>-<n>.bin and their names to <dir>/index.txt, for
  * tests/proto/validate-resources.js (grpc-js-xds's own validation). */
@@ -735,6 +983,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_endpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_determinism_and_versions, setup, teardown),
 		cmocka_unit_test(test_empty_model),
+		cmocka_unit_test_setup_teardown(test_reuse_matches_fresh, setup, teardown),
+		cmocka_unit_test(test_reuse_shares_memory),
 		cmocka_unit_test_setup_teardown(test_dump, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
