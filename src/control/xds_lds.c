@@ -6,8 +6,14 @@
  * "<name>.<ns>.svc:<port>". Both are api_listeners holding an
  * HttpConnectionManager that fetches the port's RouteConfiguration over ADS
  * (grpc-js listener-resource-type.js accepts rds with config_source.ads) and
- * lists the HTTP filters: the fault filter when some backend injects faults,
- * then the router, which grpc-js requires last. */
+ * lists the HTTP filters: the fault filter, then the router, which grpc-js
+ * requires last.
+ *
+ * The fault filter is listed on every port, with no fault of its own: the
+ * routes (or weighted clusters) override it with their backend's
+ * faultInjection. Listing it always keeps the Listener unchanged when a
+ * policy adds or removes a fault, which matters because grpc-js-xds 1.14
+ * builds no new config from a Listener update whose RDS name is unchanged. */
 #include "weft/str.h"
 #include "xds_translate.h"
 #include "envoy/config/listener/v3/listener.pb-c.h"
@@ -55,15 +61,11 @@ static hcm_t *port_hcm(weft_xds_tx_t *tx, const weft_service_t *svc,
 	h->rds = rds;
 
 	h->http_filters = (http_filter_t **)weft_xds_tx_ptrs(tx, 2);
-	if (weft_xds_port_has_fault(svc, port)) {
-		/* no fault at this level: each route (or weighted cluster)
-		 * overrides it with its backend's faultInjection */
-		Envoy__Extensions__Filters__Http__Fault__V3__HTTPFault *none =
-			WEFT_XDS_NEW(tx, Envoy__Extensions__Filters__Http__Fault__V3__HTTPFault,
-				     envoy__extensions__filters__http__fault__v3__httpfault__descriptor);
-		h->http_filters[n++] = http_filter(tx, WEFT_XDS_FILTER_FAULT, &none->base,
-						   WEFT_XDS_URL_FAULT);
-	}
+	Envoy__Extensions__Filters__Http__Fault__V3__HTTPFault *none =
+		WEFT_XDS_NEW(tx, Envoy__Extensions__Filters__Http__Fault__V3__HTTPFault,
+			     envoy__extensions__filters__http__fault__v3__httpfault__descriptor);
+	h->http_filters[n++] = http_filter(tx, WEFT_XDS_FILTER_FAULT, &none->base,
+					   WEFT_XDS_URL_FAULT);
 	Envoy__Extensions__Filters__Http__Router__V3__Router *router =
 		WEFT_XDS_NEW(tx, Envoy__Extensions__Filters__Http__Router__V3__Router,
 			     envoy__extensions__filters__http__router__v3__router__descriptor);
@@ -105,12 +107,10 @@ void weft_xds_lds_port(weft_xds_tx_t *tx, const weft_service_t *svc, const weft_
 	emit_listener(tx, shortname, hcm);
 }
 
-/* Everything the Listeners read: the port's identity and whether the fault
- * filter is listed. */
+/* Everything the Listeners read: the port's identity only. */
 weft_xds_fp_t weft_xds_lds_fp(weft_xds_tx_t *tx, weft_xds_hasher_t h,
 			      const weft_service_t *svc, const weft_svc_port_t *port)
 {
 	weft_xds_fp_u64(&h, WEFT_XDS_LDS + 1);
-	weft_xds_fp_u64(&h, weft_xds_port_has_fault(svc, port));
 	return weft_xds_fp_final(&h);
 }

@@ -267,26 +267,6 @@ static const weft_filter_t *rule_redirect(const weft_route_rule_t *rule)
 	return NULL;
 }
 
-/* True when the port's routes lead to a service that injects faults. The
- * service's own cluster counts always (catch-all and fallback routes). */
-bool weft_xds_port_has_fault(const weft_service_t *svc, const weft_svc_port_t *port)
-{
-	if (svc_has_fault(svc))
-		return true;
-	for (size_t i = 0; i < svc->nroutes; i++) {
-		const weft_route_t *r = svc->routes[i];
-
-		if (!route_applies(r, svc, port->port))
-			continue;
-		for (size_t j = 0; j < r->nrules; j++)
-			for (size_t k = 0; k < r->rules[j].nbackends; k++)
-				if (r->rules[j].backends[k].weight > 0 &&
-				    svc_has_fault(r->rules[j].backends[k].svc))
-					return true;
-	}
-	return false;
-}
-
 /* ---- matches ---- */
 
 /* Header and query conditions of m (shared by its variants); returns true
@@ -834,6 +814,47 @@ static void add_service_domains(rds_t *x)
 	}
 }
 
+/* Appends "#fault-<digest>" to the name of a route that carries fault
+ * overrides (on the route or its weighted clusters), the digest covering
+ * every override's bytes.
+ *
+ * Why: grpc-js-xds 1.14 compares a RouteConfiguration update with its
+ * cached copy by walking only the cached object's keys, so an override that
+ * appears in an empty map, or override bytes that merely grow, compare
+ * "equal" and the update is dropped. A changed name is always seen. */
+static void tag_overrides(weft_xds_tx_t *tx, route_t *rt)
+{
+	weft_xds_hasher_t h;
+	bool any = rt->n_typed_per_filter_config > 0;
+	weft_xds_fp_t fp;
+
+	weft_xds_fp_init(&h, 0x7f);
+	for (size_t i = 0; i < rt->n_typed_per_filter_config; i++) {
+		const Google__Protobuf__Any *v = rt->typed_per_filter_config[i]->value;
+
+		weft_xds_fp_str(&h, weft_str((const char *)v->value.data, v->value.len));
+	}
+	if (rt->action_case == ENVOY__CONFIG__ROUTE__V3__ROUTE__ACTION_ROUTE &&
+	    rt->route->cluster_specifier_case ==
+		    ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_SPECIFIER_WEIGHTED_CLUSTERS) {
+		const weighted_t *w = rt->route->weighted_clusters;
+
+		for (size_t c = 0; c < w->n_clusters; c++) {
+			weft_xds_fp_u64(&h, w->clusters[c]->n_typed_per_filter_config);
+			for (size_t i = 0; i < w->clusters[c]->n_typed_per_filter_config; i++) {
+				const Google__Protobuf__Any *v = w->clusters[c]->typed_per_filter_config[i]->value;
+
+				any = true;
+				weft_xds_fp_str(&h, weft_str((const char *)v->value.data, v->value.len));
+			}
+		}
+	}
+	if (!any)
+		return;
+	fp = weft_xds_fp_final(&h);
+	rt->name = weft_xds_tx_printf(tx, "%s#fault-%016llx", rt->name, (unsigned long long)(fp.a ^ fp.b));
+}
+
 static route_t *new_route(weft_xds_tx_t *tx, char *name, match_t *m)
 {
 	route_t *rt = WEFT_XDS_NEW(tx, route_t, envoy__config__route__v3__route__descriptor);
@@ -873,6 +894,7 @@ static void add_rule(rds_t *x, const weft_route_t *r, size_t ri, const weft_rout
 				rt->action_case = ENVOY__CONFIG__ROUTE__V3__ROUTE__ACTION_ROUTE;
 				rt->route = variant_action(tx, base, rule, v[vi].kind);
 				rt->typed_per_filter_config = route_fault(tx, fault, &rt->n_typed_per_filter_config);
+				tag_overrides(tx, rt);
 			}
 			header_mods(tx, rt, rule);
 			push_route(x, rt);
@@ -915,6 +937,7 @@ void weft_xds_rds_port(weft_xds_tx_t *tx, const weft_service_t *svc, const weft_
 		rt->action_case = ENVOY__CONFIG__ROUTE__V3__ROUTE__ACTION_ROUTE;
 		rt->route = rule_action(&x, NULL, &fault);
 		rt->typed_per_filter_config = route_fault(tx, fault, &rt->n_typed_per_filter_config);
+		tag_overrides(tx, rt);
 		push_route(&x, rt);
 	}
 	vh->name = rc->name;

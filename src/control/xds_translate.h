@@ -260,11 +260,6 @@ weft_xds_fp_t weft_xds_eds_fp(weft_xds_tx_t *tx, weft_xds_hasher_t h,
 /* The fingerprint of a node's locality (cached per translation). */
 weft_xds_fp_t weft_xds_locality_fp(weft_xds_tx_t *tx, const weft_node_t *node);
 
-/* True when the RouteConfiguration of (svc, port) sends traffic to a service
- * whose DestinationPolicy injects faults, so that the HCM must list the
- * fault filter (xds_rds.c). */
-bool weft_xds_port_has_fault(const weft_service_t *svc, const weft_svc_port_t *port);
-
 /* Each adds the resources of one service port (xds_lds.c, xds_rds.c,
  * xds_cds.c, xds_eds.c). */
 void weft_xds_lds_port(weft_xds_tx_t *tx, const weft_service_t *svc, const weft_svc_port_t *port);

@@ -388,10 +388,13 @@ static void test_listener(void **st)
 	envoy__extensions__filters__network__http_connection_manager__v3__http_connection_manager__free_unpacked(h, NULL);
 	envoy__config__listener__v3__listener__free_unpacked(l, NULL);
 
-	/* no faulty backend: router only */
+	/* no faulty backend: the fault filter is still listed (with no fault),
+	 * so that a policy adding one later changes only the routes */
 	h = get_hcm(*st, "lonely.default.svc.cluster.local:80", &l);
-	assert_int_equal(h->n_http_filters, 1);
-	assert_string_equal(h->http_filters[0]->name, "envoy.filters.http.router");
+	assert_int_equal(h->n_http_filters, 2);
+	assert_string_equal(h->http_filters[0]->name, "envoy.filters.http.fault");
+	assert_int_equal(h->http_filters[0]->typed_config->value.len, 0);
+	assert_string_equal(h->http_filters[1]->name, "envoy.filters.http.router");
 	assert_string_equal(h->rds->route_config_name, "lonely.default.svc.cluster.local:80");
 	envoy__extensions__filters__network__http_connection_manager__v3__http_connection_manager__free_unpacked(h, NULL);
 	envoy__config__listener__v3__listener__free_unpacked(l, NULL);
@@ -412,7 +415,10 @@ static void test_grpc_routes(void **st)
 
 	/* rule 0: exact method + header, 80/20 split (weight 0 dropped) */
 	route_t *r = vh->routes[0];
-	assert_string_equal(r->name, "default/echo-r/rule0/match0");
+	/* its weighted clusters carry fault overrides: the name carries their
+	 * digest (grpc-js-xds only notices changed overrides through it) */
+	assert_true(strncmp(r->name, "default/echo-r/rule0/match0#fault-", 34) == 0);
+	assert_int_equal(strlen(r->name), 34 + 16);
 	assert_int_equal(r->match->path_specifier_case, ENVOY__CONFIG__ROUTE__V3__ROUTE_MATCH__PATH_SPECIFIER_PATH);
 	assert_string_equal(r->match->path, "/weft.test.Echo/Echo");
 	assert_int_equal(r->match->n_headers, 1);
