@@ -23,22 +23,28 @@ static void series_free(weft_series_t *s, size_t nlabels)
 	free(s);
 }
 
+/* Frees one metric, its series and its strings (a partly built one too). */
+static void metric_free(weft_metric_t *mt)
+{
+	for (weft_series_t *s = mt->series, *sn; s; s = sn) {
+		sn = s->next;
+		series_free(s, mt->nlabels);
+	}
+	for (size_t i = 0; i < mt->nlabels; i++)
+		free(mt->labels[i]);
+	free(mt->name);
+	free(mt->help);
+	free(mt->bounds);
+	free(mt);
+}
+
 void weft_metrics_free(weft_metrics_t *m)
 {
 	weft_metric_t *mt = m->head, *nx;
 
 	while (mt) {
 		nx = mt->next;
-		for (weft_series_t *s = mt->series, *sn; s; s = sn) {
-			sn = s->next;
-			series_free(s, mt->nlabels);
-		}
-		for (size_t i = 0; i < mt->nlabels; i++)
-			free(mt->labels[i]);
-		free(mt->name);
-		free(mt->help);
-		free(mt->bounds);
-		free(mt);
+		metric_free(mt);
 		mt = nx;
 	}
 	m->head = m->tail = NULL;
@@ -133,16 +139,7 @@ static weft_metric_t *metric_new(weft_metrics_t *m, weft_metric_kind_t kind, con
 	m->tail = mt;
 	return mt;
 fail:
-	for (weft_series_t *s = mt->series, *sn; s; s = sn) {
-		sn = s->next;
-		series_free(s, mt->nlabels);
-	}
-	for (size_t i = 0; i < mt->nlabels; i++)
-		free(mt->labels[i]);
-	free(mt->name);
-	free(mt->help);
-	free(mt->bounds);
-	free(mt);
+	metric_free(mt);
 	return NULL;
 }
 
