@@ -3,6 +3,7 @@
 #define WEFT_STR_H
 #include <string.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include "weft/str-t.h"
 
 #define WEFT_STR_LIT(s) ((weft_str_t){ (s), sizeof(s) - 1 })
@@ -32,6 +33,19 @@ static inline bool weft_str_eq_c(weft_str_t a, const char *b)
 static inline bool weft_str_starts(weft_str_t a, weft_str_t prefix)
 {
 	return a.len >= prefix.len && memcmp(a.p, prefix.p, prefix.len) == 0;
+}
+
+#define WEFT_FNV1A64_INIT 0xcbf29ce484222325ull
+
+/* FNV-1a, 64 bits, continued from h (start with WEFT_FNV1A64_INIT): stable
+ * across runs and builds; for versions and hash tables, not for security. */
+static inline uint64_t weft_fnv1a64(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
 }
 
 /* Case-insensitive ASCII comparison. */

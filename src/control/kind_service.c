@@ -143,12 +143,13 @@ typedef struct lbl_index {
 static uint64_t lbl_hash(weft_str_t ns, const weft_kv_t *kv)
 {
 	const weft_str_t parts[3] = { ns, kv->key, kv->value };
-	uint64_t h = 1469598103934665603ull;
+	uint64_t h = WEFT_FNV1A64_INIT;
 
 	for (size_t i = 0; i < 3; i++) {
-		for (size_t j = 0; j < parts[i].len; j++)
-			h = (h ^ (unsigned char)parts[i].p[j]) * 1099511628211ull;
-		h = (h ^ (parts[i].len & 0xff) ^ 0x100) * 1099511628211ull;
+		unsigned char sep[2] = { (unsigned char)(parts[i].len & 0xff), 0x1 };
+
+		h = weft_fnv1a64(h, parts[i].p, parts[i].len);
+		h = weft_fnv1a64(h, sep, sizeof(sep));   /* ("ab","c") != ("a","bc") */
 	}
 	return h ^ (h >> 29);
 }

@@ -22,16 +22,6 @@ static bool implicit_wildcard(weft_xds_type_t t)
 	return t == WEFT_XDS_LDS || t == WEFT_XDS_CDS;
 }
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-	const unsigned char *b = p;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= b[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
 
 /* The resources of type t this client should hold, in name order. Returns
  * the count (written to out, which has room for the upper bound) and the
@@ -41,7 +31,7 @@ static size_t collect(const weft_xds_client_t *c, weft_xds_type_t t,
 {
 	const weft_xds_snapshot_t *snap = c->srv->snap;
 	const weft_xds_tstate_t *ts = &c->t[t];
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h = WEFT_FNV1A64_INIT;
 	size_t n = 0;
 
 	if (ts->wildcard) {
@@ -55,10 +45,10 @@ static size_t collect(const weft_xds_client_t *c, weft_xds_type_t t,
 		}
 	}
 	for (size_t i = 0; i < n; i++) {
-		h = fnv(h, out[i]->name.p, out[i]->name.len);
-		h = fnv(h, "", 1);
-		h = fnv(h, out[i]->version.p, out[i]->version.len);
-		h = fnv(h, "", 1);
+		h = weft_fnv1a64(h, out[i]->name.p, out[i]->name.len);
+		h = weft_fnv1a64(h, "", 1);
+		h = weft_fnv1a64(h, out[i]->version.p, out[i]->version.len);
+		h = weft_fnv1a64(h, "", 1);
 	}
 	*hash = h;
 	return n;

@@ -205,18 +205,6 @@ Envoy__Config__Core__V3__ConfigSource *weft_xds_tx_ads(weft_xds_tx_t *tx)
 	return cs;
 }
 
-/* FNV-1a, 64 bits: stable across runs and builds. */
-static uint64_t fnv1a64(const unsigned char *p, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
-
 void weft_xds_tx_emit(weft_xds_tx_t *tx, weft_xds_type_t t, const char *name,
 		      const ProtobufCMessage *msg)
 {
@@ -233,7 +221,7 @@ void weft_xds_tx_emit(weft_xds_tx_t *tx, weft_xds_type_t t, const char *name,
 	nm = (char *)buf + len;
 	memcpy(nm, name, nlen + 1);
 	ver = nm + nlen + 1;
-	h = fnv1a64(buf, len);
+	h = weft_fnv1a64(WEFT_FNV1A64_INIT, buf, len);
 	for (int i = 15; i >= 0; i--, h >>= 4)
 		ver[i] = hex[h & 15];
 	ver[16] = '\0';
