@@ -1,0 +1,80 @@
+/* weft — the node agent's internal interfaces (see weft/agent-t.h for the
+ * file map). Each part exposes a small API here; the parts never reach
+ * into each other's structs. */
+#ifndef WEFT_AGENT_H
+#define WEFT_AGENT_H
+#include "weft/agent-t.h"
+#include "weft/agentview.h"
+#include "weft/hbone-t.h"
+#include "weft/rc.h"
+#include "weft/tls-t.h"
+
+/* ---- agent.c ---- */
+
+/* Installs a new view (takes the caller's reference): swaps a->view, then
+ * tells capture (listeners for new/removed workloads), identity (the set
+ * of identities to hold) and the data path (re-authorize open inbound
+ * connections; close the now-denied within the same loop turn). */
+void weft_agent_set_view(weft_agent_t *a, weft_av_t *v);
+
+/* A credential for identity (ns, sa) was installed or replaced: new
+ * tunnels use it; pooled connections with the old one drain. */
+void weft_agent_cred_changed(weft_agent_t *a, const char *ns, const char *sa);
+
+/* ---- SNI <-> identity (agent.c) ---- */
+
+/* "<sa>.<ns>.svid.weft" into out. Returns WEFT_OK or WEFT_ELIMIT. */
+int weft_sni_format(char *out, size_t outlen, const char *ns, const char *sa);
+/* Splits an SNI of that form (ns is the last label before the suffix).
+ * Returns WEFT_OK or WEFT_EPROTO. */
+int weft_sni_parse(const char *sni, char *ns, size_t nslen, char *sa, size_t salen);
+
+/* ---- identity.c ---- */
+
+/* Creates the identity manager: loads persisted credentials from
+ * a->o.state_dir. Returns NULL on no memory. */
+struct weft_ident *weft_ident_new(weft_agent_t *a);
+void weft_ident_free(struct weft_ident *id);
+/* The identities the node needs now (one per (ns, sa) of the view's
+ * workloads): starts requests for missing ones, forgets the others. */
+void weft_ident_want(struct weft_ident *id, const weft_av_t *v);
+/* The current credential for (ns, sa), or NULL (borrowed: ref to keep). */
+weft_cred_t *weft_ident_cred(struct weft_ident *id, const char *ns, const char *sa);
+/* The node credential (for the control connection), or NULL before join. */
+weft_cred_t *weft_ident_node_cred(struct weft_ident *id);
+/* The trust bundle (NULL before join). */
+const weft_bundle_t *weft_ident_bundle(struct weft_ident *id);
+/* Visits every held credential (for /certs and the expiry gauges). */
+void weft_ident_each(struct weft_ident *id, void (*fn)(void *arg, const weft_cred_t *c), void *arg);
+
+/* ---- capture.c (per-workload listeners and rules) ---- */
+
+struct weft_capture *weft_capture_new(weft_agent_t *a);
+void weft_capture_free(struct weft_capture *c);   /* closes listeners, removes rules */
+/* Opens listeners and installs rules for view workloads that have a netns,
+ * removes them for workloads that left. Returns WEFT_OK, or WEFT_EFAIL when
+ * some workload could not be captured (logged, counted, retried next call). */
+int weft_capture_reconcile(struct weft_capture *c, const weft_av_t *v);
+
+/* ---- outbound.c / inbound.c (the data path) ---- */
+
+struct weft_dp *weft_dp_new(weft_agent_t *a);
+void weft_dp_free(struct weft_dp *dp);
+/* Starts the node-level HBONE listener on <node address>:hbone_port in the
+ * node netns (once the view says the node address). */
+int weft_dp_listen(struct weft_dp *dp, const weft_av_t *v);
+/* A captured outbound connection from workload w (accepted by its 15001
+ * listener). Takes fd. */
+void weft_dp_outbound(struct weft_dp *dp, const weft_av_workload_t *w, int fd);
+/* A plaintext inbound connection to workload w (its 15006 listener). */
+void weft_dp_inbound_plain(struct weft_dp *dp, const weft_av_workload_t *w, int fd);
+/* An HBONE connection accepted on w's in-pod 15008 listener (w NULL: the
+ * node-level listener). */
+void weft_dp_inbound_hbone(struct weft_dp *dp, const weft_av_workload_t *w, int fd);
+/* Re-evaluates authorization of every open inbound connection against v;
+ * closes those now denied. */
+void weft_dp_reauthorize(struct weft_dp *dp, const weft_av_t *v);
+/* Drains pooled tunnels that use identity (ns, sa)'s old credential. */
+void weft_dp_cred_changed(struct weft_dp *dp, const char *ns, const char *sa);
+
+#endif

@@ -1,0 +1,160 @@
+/* weft — the agent's view of the mesh: what its node needs, decoded from
+ * the weft.agent.v1 xDS resources (api/weft/agent/v1/agent.proto). Types
+ * only. Built by src/agent/view.c (from the xDS client's resources),
+ * consumed by capture, the L4 data path, authorization, load balancing and
+ * the admin endpoint.
+ *
+ * A view is immutable and reference counted; each xDS update builds a new
+ * one and the agent swaps it in (connections hold references on the
+ * objects they use through the view they started with). Everything lives
+ * in the view's arena. */
+#ifndef WEFT_AGENTVIEW_T_H
+#define WEFT_AGENTVIEW_T_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include "weft/arena-t.h"
+
+/* An IPv4 or IPv6 address (no port). v4 is stored v4-mapped in a6. */
+typedef struct weft_ip {
+	uint8_t a6[16];
+	bool v4;
+} weft_ip_t;
+
+typedef struct weft_av_kv {
+	const char *key, *value;
+} weft_av_kv_t;
+
+typedef struct weft_av_locality {
+	const char *region, *zone, *subzone;   /* "" when unset */
+} weft_av_locality_t;
+
+typedef enum weft_mtls_mode {
+	WEFT_MTLS_PERMISSIVE = 0,
+	WEFT_MTLS_STRICT,
+} weft_mtls_mode_t;
+
+struct weft_av_authz;
+
+/* A workload on this node. */
+typedef struct weft_av_workload {
+	const char *uid;             /* "ns/name" */
+	const char *name, *ns, *sa;
+	const char *spiffe;          /* spiffe://<td>/ns/<ns>/sa/<sa> */
+	const char *node;
+	weft_ip_t node_addr;
+	size_t naddrs;
+	weft_ip_t *addrs;
+	const char *netns;           /* "" when none */
+	const char *cgroup;          /* "" when none */
+	size_t nlabels;
+	weft_av_kv_t *labels;        /* sorted by key */
+	weft_av_locality_t locality;
+	weft_mtls_mode_t mtls;
+	size_t npolicies;
+	const struct weft_av_authz **policies;   /* resolved (missing names dropped) */
+} weft_av_workload_t;
+
+typedef enum weft_av_proto {
+	WEFT_AV_TCP = 0,
+	WEFT_AV_HTTP,
+	WEFT_AV_HTTP2,
+	WEFT_AV_GRPC,
+} weft_av_proto_t;
+
+typedef struct weft_av_port {
+	uint16_t port, target_port;
+	weft_av_proto_t proto;
+	const char *name;
+} weft_av_port_t;
+
+typedef struct weft_av_endpoint {
+	const char *workload;        /* "ns/name" */
+	const char *name, *ns, *sa;
+	const char *spiffe;          /* its identity, what the tunnel must verify */
+	weft_ip_t addr;
+	const char *node;
+	weft_ip_t node_addr;
+	weft_av_locality_t locality;
+	uint32_t weight;
+	const char *app, *version;   /* labels "app"/"version" (or ""): metric labels */
+} weft_av_endpoint_t;
+
+typedef struct weft_av_service {
+	const char *uid;             /* "ns/name" */
+	const char *name, *ns;
+	const char *hostname;        /* name.ns.svc.cluster.local */
+	bool has_vip;
+	weft_ip_t vip;               /* clusterIP */
+	size_t nports;
+	weft_av_port_t *ports;
+	size_t nendpoints;
+	weft_av_endpoint_t *endpoints;
+} weft_av_service_t;
+
+/* ---- authorization (Istio semantics; evaluated by src/agent/authz.c) ---- */
+
+typedef enum weft_authz_action {
+	WEFT_AUTHZ_ALLOW = 0,
+	WEFT_AUTHZ_DENY,
+	WEFT_AUTHZ_AUDIT,
+} weft_authz_action_t;
+
+typedef struct weft_av_cidr {
+	weft_ip_t ip;
+	uint8_t bits;                /* prefix length in the v4 (0..32) or v6 (0..128) space */
+} weft_av_cidr_t;
+
+typedef struct weft_av_strs {
+	size_t n;
+	const char **v;
+} weft_av_strs_t;
+
+typedef struct weft_av_source {
+	weft_av_strs_t principals, not_principals, namespaces, not_namespaces;
+	size_t nip, nnot_ip;
+	weft_av_cidr_t *ip, *not_ip;
+} weft_av_source_t;
+
+typedef struct weft_av_operation {
+	size_t nports, nnot_ports;
+	uint16_t *ports, *not_ports;
+	bool has_l7;
+} weft_av_operation_t;
+
+typedef struct weft_av_rule {
+	size_t nfrom;
+	weft_av_source_t *from;
+	size_t nto;
+	weft_av_operation_t *to;
+	bool has_l7_when;
+} weft_av_rule_t;
+
+typedef struct weft_av_authz {
+	const char *uid;             /* "ns/name" */
+	const char *name, *ns;
+	weft_authz_action_t action;
+	size_t nrules;
+	weft_av_rule_t *rules;
+} weft_av_authz_t;
+
+/* The whole view. Arrays sorted by uid. */
+typedef struct weft_av {
+	weft_arena_t arena;
+	unsigned refs;
+	uint64_t generation;         /* increases with each update */
+	const char *node;            /* this node's name */
+	const char *trust_domain;    /* from the workloads (or the CA) */
+	size_t nworkloads;
+	weft_av_workload_t *workloads;
+	size_t nservices;
+	weft_av_service_t *services;
+	size_t nauthz;
+	weft_av_authz_t *authz;
+	/* lookup indexes (private to view.c) */
+	void *idx;
+} weft_av_t;
+
+#endif
