@@ -70,6 +70,12 @@ void weft_control_opts_default(weft_control_opts_t *o)
 	o->stall_ms = 30000;
 	o->preface_ms = 10000;
 	o->max_conns = 10000;
+	o->trust_domain = "cluster.local";
+	o->root_namespace = "weft-system";
+	o->xds_tls_listen = "127.0.0.1:15012";
+	o->cert_ttl_s = 86400;
+	o->cert_min_ttl_s = 60;
+	o->node_cert_ttl_s = 86400;
 }
 
 static void iso_time(time_t t, char out[32])
