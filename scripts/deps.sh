@@ -34,7 +34,11 @@ if ((${#missing[@]})); then
 fi
 
 # npm test clients (@grpc/grpc-js, @grpc/grpc-js-xds), pinned by package-lock.json
-if [[ ! -d node_modules/@grpc/grpc-js-xds || package-lock.json -nt node_modules/.package-lock.json ]]; then
+# A symlinked node_modules (a git worktree sharing the main checkout's) is
+# left alone: npm ci would empty the directory it points to.
+if [[ -L node_modules ]]; then
+  [[ -d node_modules/@grpc/grpc-js-xds ]] || echo "deps: node_modules is a symlink without @grpc/grpc-js-xds; run make deps where it points" >&2
+elif [[ ! -d node_modules/@grpc/grpc-js-xds || package-lock.json -nt node_modules/.package-lock.json ]]; then
   echo "deps: npm ci"
   npm ci --no-audit --no-fund --loglevel=error
 fi
