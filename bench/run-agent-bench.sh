@@ -226,6 +226,7 @@ start_haproxy() {  # start_haproxy NBTHREAD
 		PIDS+=($!); PROXY_PIDS+=($!); PROXY_LABELS+=("haproxy-n$i")
 	done
 	wait_port "$N2" 10.0.0.2 9443 && wait_port "$N1" 10.1.1.1 9000 && check_pids haproxy
+	mtls_check 10.0.0.2 9443
 	ECHO_TARGET=10.1.1.1:9000 IPERF_TARGET=10.1.1.1:9001
 }
 
@@ -291,6 +292,7 @@ start_nginx() {
 		PIDS+=($!); PROXY_PIDS+=($!); PROXY_LABELS+=("nginx-n$i")
 	done
 	wait_port "$N2" 10.0.0.2 9543 && wait_port "$N1" 10.1.1.1 9100 && check_pids nginx
+	mtls_check 10.0.0.2 9543
 	ECHO_TARGET=10.1.1.1:9100 IPERF_TARGET=10.1.1.1:9101
 }
 
@@ -305,6 +307,24 @@ weft_missing() {
 	"$WEFT" demo --help >/dev/null 2>&1 || { echo "build/weft has no 'demo' command"; return 0; }
 	echo "the harness is not wired to weft demo yet"
 	return 0
+}
+
+# mtls_check HOST PORT: from node n1, the TLS listener of the second proxy
+# must echo through with the client certificate and refuse without one
+# (verify required really holds; the server name is checked by the client).
+mtls_check() {
+	local d=$WORK/pki probe="mtls-probe-$$" out
+	out=$( (printf '%s\n' "$probe"; sleep 1) | timeout 5 ip netns exec "$N1" openssl s_client \
+		-connect "$1:$2" -CAfile "$d/ca.pem" -verify_return_error -verify_hostname bench-server \
+		-servername bench-server -cert "$d/client.pem" -key "$d/client.key" -quiet 2>/dev/null || true)
+	if [[ $out != *"$probe"* ]]; then
+		log "mTLS check: $1:$2 does not echo through with a client certificate"; return 1
+	fi
+	out=$( (printf '%s\n' "$probe"; sleep 1) | timeout 5 ip netns exec "$N1" openssl s_client \
+		-connect "$1:$2" -CAfile "$d/ca.pem" -servername bench-server -quiet 2>/dev/null || true)
+	if [[ $out == *"$probe"* ]]; then
+		log "mTLS check: $1:$2 lets a client without a certificate through"; return 1
+	fi
 }
 
 # check_pids NAME: every accounted pid must be the proxy itself, not a wrapper
@@ -496,7 +516,9 @@ for name in names:
                     sent = m["sent"][-1]
                     p.setdefault("idle", []).append(int(idle) / 1024)
                     p.setdefault("hold", []).append(int(hold) / 1024 if hold else None)
-                    p.setdefault("hwm", []).append(int(hwm) / 1024 if hwm else None)
+                    # VmHWM is folded in lazily; never below an RSS we saw
+                    peak = max(int(hwm or 0), int(hold or 0))
+                    p.setdefault("hwm", []).append(peak / 1024 if peak else None)
                     p.setdefault("cpu1k", []).append(float(cpu) / sent * 1000 if sent else None)
         except OSError:
             pass
