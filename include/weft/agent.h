@@ -5,6 +5,7 @@
 #define WEFT_AGENT_H
 #include "weft/agent-t.h"
 #include "weft/agentview.h"
+#include "weft/buf-t.h"
 #include "weft/hbone-t.h"
 #include "weft/rc.h"
 #include "weft/tls-t.h"
@@ -76,5 +77,41 @@ void weft_dp_inbound_hbone(struct weft_dp *dp, const weft_av_workload_t *w, int 
 void weft_dp_reauthorize(struct weft_dp *dp, const weft_av_t *v);
 /* Drains pooled tunnels that use identity (ns, sa)'s old credential. */
 void weft_dp_cred_changed(struct weft_dp *dp, const char *ns, const char *sa);
+
+/* ---- admin.c (:15000 /healthz /config_dump /certs, :15020 /metrics) ---- */
+
+/* What the admin endpoints read, as callbacks on ud (each may be NULL). */
+typedef struct weft_agent_admin_ops {
+	const char *node;
+	void *ud;
+	/* the current view, or NULL before the first sync (borrowed for the call) */
+	const weft_av_t *(*view)(void *ud);
+	/* the credential for (ns, sa), or NULL (borrowed for the call) */
+	weft_cred_t *(*cred)(void *ud, const char *ns, const char *sa);
+	/* visits every held credential (weft_ident_each) */
+	void (*each_cred)(void *ud, void (*fn)(void *arg, const weft_cred_t *c), void *arg);
+	/* the trust bundle, or NULL */
+	const weft_bundle_t *(*bundle)(void *ud);
+	/* appends a JSON array describing pooled HBONE connections; returns 0
+	 * or -1 (then "[]" is written instead; out may hold a partial write
+	 * only when its limit was reached) */
+	int (*pool_json)(void *ud, weft_buf_t *out);
+} weft_agent_admin_ops_t;
+
+/* Creates the two servers (not listening yet); ops is copied, reg is
+ * borrowed and rendered by /metrics and /stats/prometheus. Returns NULL on
+ * no memory. */
+struct weft_agent_admin *weft_agent_admin_new(weft_loop_t *loop, weft_metrics_t *reg,
+					      const weft_agent_admin_ops_t *ops);
+/* Listens on admin_addr (:15000 endpoints) and metrics_addr (:15020); an
+ * empty or NULL address skips that server. Returns WEFT_OK or WEFT_EFAIL
+ * (errno set; the server that did start stays up until free). */
+int weft_agent_admin_listen(struct weft_agent_admin *ad, const char *admin_addr,
+			    const char *metrics_addr);
+/* The bound ports (0 when not listening), useful after binding port 0. */
+void weft_agent_admin_ports(const struct weft_agent_admin *ad, uint16_t *admin_port,
+			    uint16_t *metrics_port);
+/* Closes both servers and their connections. NULL is accepted. */
+void weft_agent_admin_free(struct weft_agent_admin *ad);
 
 #endif
