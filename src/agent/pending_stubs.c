@@ -25,7 +25,7 @@ static void nerr(char *err, size_t errlen)
 WEAK weft_tls_ctx_t *weft_tls_ctx_new(const weft_tls_opts_t *o, char *err, size_t errlen) { nerr(err, errlen); return NULL; }
 WEAK void weft_tls_ctx_free(weft_tls_ctx_t *ctx) { }
 WEAK weft_tls_t *weft_tls_new(weft_tls_ctx_t *ctx, int fd, weft_cred_t *cred, const char *sni, const char *expect) { return NULL; }
-WEAK const weft_xprt_ops_t weft_xprt_tls = { "tls-missing", NULL, NULL, NULL };
+WEAK const weft_xprt_ops_t weft_xprt_tls = { .name = "tls-missing" };
 WEAK weft_bundle_t *weft_bundle_from_pem(const char *td, const char *pem, size_t len, char *err, size_t errlen) { nerr(err, errlen); return NULL; }
 WEAK weft_bundle_t *weft_bundle_ref(weft_bundle_t *b) { return b; }
 WEAK void weft_bundle_unref(weft_bundle_t *b) { }
