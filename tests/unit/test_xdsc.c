@@ -173,17 +173,18 @@ static void test_many(void **st)
 		Envoy__Service__Discovery__V3__DeltaDiscoveryResponse *r =
 			envoy__service__discovery__v3__delta_discovery_response__unpack(NULL, n, p);
 		uint8_t *q;
-		char nm[8][32];
+		char nm[8][32], *orig[8];
 
 		for (size_t i = 0; i < r->n_resources; i++) {
 			snprintf(nm[i], sizeof(nm[i]), "ns/r%d-%zu", round, i);
+			orig[i] = r->resources[i]->name;
 			r->resources[i]->name = nm[i];
 		}
 		n = envoy__service__discovery__v3__delta_discovery_response__get_packed_size(r);
 		q = malloc(n);
 		envoy__service__discovery__v3__delta_discovery_response__pack(r, q);
 		for (size_t i = 0; i < r->n_resources; i++)
-			r->resources[i]->name = NULL;   /* not ours to free */
+			r->resources[i]->name = orig[i];   /* nm is not the decoder's to free */
 		envoy__service__discovery__v3__delta_discovery_response__free_unpacked(r, NULL);
 		assert_int_equal(weft_xdsc_apply(f->x, q, n, err, sizeof(err)), WEFT_OK);
 		free(p);
