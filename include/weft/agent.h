@@ -10,7 +10,22 @@
 #include "weft/rc.h"
 #include "weft/tls-t.h"
 
+struct weft_grpc_client;
+
 /* ---- agent.c ---- */
+
+/* Fills o with the defaults (see weft/agent-t.h). node/control/token_file
+ * stay NULL; state_dir NULL means /var/lib/weft/agent-<node>. */
+void weft_agent_opts_default(weft_agent_opts_t *o);
+
+/* Runs the agent until SIGTERM/SIGINT or a fatal error (a join token the
+ * CA refused, no state dir). Returns the process exit status: 0 after a
+ * signal, 1 on a fatal error, 2 on a bad option value found at start. */
+int weft_agent_run(const weft_agent_opts_t *o);
+
+/* Stops the agent's loop with exit status code (the first fatal error
+ * wins). */
+void weft_agent_fatal(weft_agent_t *a, int code);
 
 /* Installs a new view (takes the caller's reference): swaps a->view, then
  * tells capture (listeners for new/removed workloads), identity (the set
@@ -33,8 +48,19 @@ int weft_sni_parse(const char *sni, char *ns, size_t nslen, char *sa, size_t sal
 /* ---- identity.c ---- */
 
 /* Creates the identity manager: loads persisted credentials from
- * a->o.state_dir. Returns NULL on no memory. */
+ * a->o.state_dir (expired ones are deleted). Returns NULL on no memory. */
 struct weft_ident *weft_ident_new(weft_agent_t *a);
+/* The same with an injectable wall clock (tests); now NULL = time(). */
+struct weft_ident *weft_ident_new_clock(weft_agent_t *a, time_t (*now)(void *ud), void *ud);
+/* Whether a join is needed (no valid node credential). */
+bool weft_ident_need_join(const struct weft_ident *id);
+/* Sets the join token "<id>.<secret>.<pin-hex>" (copied). Returns WEFT_OK,
+ * or WEFT_EPROTO when it is malformed (then *pin is untouched). pin gets
+ * the SHA-256 SPKI pin. */
+int weft_ident_set_token(struct weft_ident *id, const char *token, size_t len, uint8_t pin[32]);
+/* The control connection is up (cl usable for calls): join when needed,
+ * else send every pending Sign request. */
+void weft_ident_connected(struct weft_ident *id, struct weft_grpc_client *cl);
 void weft_ident_free(struct weft_ident *id);
 /* The identities the node needs now (one per (ns, sa) of the view's
  * workloads): starts requests for missing ones, forgets the others. */
@@ -48,10 +74,58 @@ const weft_bundle_t *weft_ident_bundle(struct weft_ident *id);
 /* Visits every held credential (for /certs and the expiry gauges). */
 void weft_ident_each(struct weft_ident *id, void (*fn)(void *arg, const weft_cred_t *c), void *arg);
 
+/* Pure helpers of the renewal schedule (exported for tests).
+ * weft_ident_renew_at: when a certificate valid [nb, na] is renewed: at half
+ * its lifetime, moved by r in [-1, 1] times 10% of the lifetime (jitter).
+ * weft_backoff_next: the next retry delay in ms after a failure: *base
+ * doubles from min_ms (0 -> min_ms) up to max_ms; the delay returned is
+ * *base moved by r in [-1, 1] times 20%, clamped to [min_ms, max_ms]. */
+time_t weft_ident_renew_at(time_t nb, time_t na, double r);
+uint32_t weft_backoff_next(uint32_t *base, uint32_t min_ms, uint32_t max_ms, double r);
+/* A uniform double in [-1, 1] from xorshift state *s (never 0). */
+double weft_rand_pm1(uint64_t *s);
+
+/* ---- controlc.c (the connection to weft control) ---- */
+
+/* Creates the control connection manager (not yet connecting). Returns
+ * NULL on no memory. */
+struct weft_controlc *weft_controlc_new(weft_agent_t *a);
+void weft_controlc_free(struct weft_controlc *c);
+/* Starts connecting (now). With a->o.plaintext_xds: raw TCP to it; else
+ * TLS to a->o.control: mTLS with the node credential, or, before join, a
+ * pinned (pin) server check and no client certificate. */
+void weft_controlc_start(struct weft_controlc *c);
+/* Sets the pin of the join connection. */
+void weft_controlc_set_pin(struct weft_controlc *c, const uint8_t pin[32]);
+/* Drops the current connection and reconnects at once (after a join: the
+ * next connection presents the node credential). */
+void weft_controlc_reconnect(struct weft_controlc *c);
+/* Something answered on the connection: resets the reconnect backoff. */
+void weft_controlc_healthy(struct weft_controlc *c);
+/* The current client, or NULL while disconnected. */
+struct weft_grpc_client *weft_controlc_client(struct weft_controlc *c);
+
+/* ---- xdsc.c (delta ADS client) ---- */
+
+struct weft_xdsc *weft_xdsc_new(weft_agent_t *a);
+void weft_xdsc_free(struct weft_xdsc *x);
+/* The control connection is up: opens the ADS stream and subscribes (with
+ * the versions held, so only changes are sent). */
+void weft_xdsc_connected(struct weft_xdsc *x, struct weft_grpc_client *cl);
+/* Applies one DeltaDiscoveryResponse (serialized) as if received; fills
+ * the ACK/NACK request through the stream. Exported for tests: returns
+ * WEFT_OK (applied, ACK) or WEFT_EPROTO (NACK, state unchanged). */
+int weft_xdsc_apply(struct weft_xdsc *x, const uint8_t *p, size_t n, char *err, size_t errlen);
+
 /* ---- capture.c (per-workload listeners and rules) ---- */
 
 struct weft_capture *weft_capture_new(weft_agent_t *a);
 void weft_capture_free(struct weft_capture *c);   /* closes listeners, removes rules */
+/* Agent shutdown: closes every listener but leaves the rules in place, so
+ * captured traffic is refused while no agent runs (fail closed). The
+ * capture is freed by weft_capture_free() after, which then removes no
+ * rules. */
+void weft_capture_stop(struct weft_capture *c);
 /* Opens listeners and installs rules for view workloads that have a netns,
  * removes them for workloads that left. Returns WEFT_OK, or WEFT_EFAIL when
  * some workload could not be captured (logged, counted, retried next call). */
