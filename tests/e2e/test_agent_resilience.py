@@ -53,12 +53,15 @@ def test_agent_restart_serves_new_connections_within_1s(cluster):
     cluster.kill_agent("n1", signal.SIGKILL)
     cluster.start_agent("n1", wait=False)
     t0 = time.monotonic()
-    # poll a1 -> b2 (through n1's new agent) until it works; the poll
-    # interval is small against the 1 s budget
+    # probe a1 -> b2 (through n1's new agent) until one works; the time that
+    # counts is when the successful probe started (not the tool's start-up)
+    started = []
+
     def works():
+        started.append(time.monotonic())
         r = cluster.connect("a1", cluster.pod("b2")["service_ip"], 9090, b"back", until="back",
                             read_s=0.5, timeout=0.5)
         return r["data"].startswith(b"b2 ")
     wait_for(works, 10, interval=0.02, what="a1 -> b2 after n1's agent restarted")
-    took = time.monotonic() - t0
-    assert took <= 1.0 + 0.3, f"new connections worked {took:.2f}s after the restart"
+    took = started[-1] - t0
+    assert took <= 1.0, f"new connections first worked {took:.2f}s after the restart"
