@@ -11,7 +11,8 @@ PKGS=(
   python3 python3-pytest python3-h2
   nodejs npm
   curl nghttp2-client iproute2 procps prometheus
-  haproxy nginx-light libnginx-mod-stream iperf3 openssl
+  nftables openssl tshark python3-cryptography
+  haproxy nginx-light libnginx-mod-stream iperf3
 )
 
 missing=()
