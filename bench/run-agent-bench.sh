@@ -2,16 +2,22 @@
 # run-agent-bench.sh — the node agent (L4) data-path benchmark (bench/README.md).
 #
 # Pod on node 1 to pod on node 2, side by side in one run:
-#   direct   client in pod a1 -> echo server in pod b1 (10.1.2.10:8080), no mesh
+#   direct   client in pod a1 -> echo server in pod b2 (10.1.2.12:8080), no mesh
 #   haproxy  a1 -> haproxy #1 in node n1's netns (10.1.1.1:9000, tcp mode)
 #            -> TLS 1.3, client certificate both ways (ECDSA P-256, SPIFFE
 #            URI SAN, throwaway CA) -> haproxy #2 in n2's netns (10.0.0.2:9443)
-#            -> b1:8080. One process each, nbthread 1.
+#            -> b2:8080. One process each, nbthread 1.
 #   haproxy-mt  the same with haproxy's default thread count (HAPROXY_MT=1)
 #   nginx    the same pair as nginx stream proxies (10.1.1.1:9100 ->
 #            10.0.0.2:9543), one process each (NGINX=1, default on)
-#   weft     a1 -> (captured) weft agent n1 -> HBONE mTLS -> agent n2 -> b1
-#            (when build/weft has `agent` and `demo`; otherwise "not available")
+#   weft     a1 -> (captured) weft agent n1 -> HBONE mTLS -> agent n2 -> b2,
+#            through service b2's clusterIP (10.96.0.14:80 -> 8080, :9090 for
+#            iperf3), in a second cluster made by `weft demo up --no-workloads`
+#            (same layout, prefix <PREFIX>w: its pods are captured, so the
+#            plain contenders keep their own uncaptured topology). Needs
+#            `weft agent` and `weft demo` in build/weft, else "not available".
+# The server pod is b2 (not b1) because the demo's service b2 has the two
+# ports needed (80 -> 8080 and 9090); the pods are identical in shape.
 # Each contender, per run: latency at a fixed rate (open loop), the maximum
 # rate (closed loop), one iperf3 stream, CPU seconds of each proxy per 1,000
 # requests during the fixed-rate part, RSS idle / at 1,000 open connections /
@@ -61,11 +67,16 @@ RR=$ROOT/build/bench/tcp-rr
 WEFT=$ROOT/build/weft
 CLK_TCK=$(getconf CLK_TCK)
 
-# topology (the layout of `weft demo up`)
+# topology (the layout of `weft demo up`, docs/demo.md)
 N1=$PREFIX-n1 N2=$PREFIX-n2
 A1=$PREFIX-n1-a1 A2=$PREFIX-n1-a2 B1=$PREFIX-n2-b1 B2=$PREFIX-n2-b2
-A1_IP=10.1.1.10 B1_IP=10.1.2.10
-ECHO_PORT=8080 IPERF_PORT=5201
+SRV_IP=10.1.2.12            # b2
+ECHO_PORT=8080 IPERF_PORT=9090
+# the weft cluster (weft demo up)
+WP=${PREFIX}w
+WDIR=
+W_SVC=10.96.0.14            # service b2: port 80 -> 8080, 9090 -> 9090
+CLIENT_NS=$A1
 
 log() { echo "run-agent-bench: $*" >&2; }
 
@@ -91,7 +102,8 @@ cleanup() {
 	done
 	wait 2>/dev/null || true
 	if [ "$DEMO_UP" = 1 ]; then
-		"$WEFT" demo down --name "$PREFIX" --dir "$WORK/demo" >/dev/null 2>&1 || true
+		"$WEFT" demo down --name "$WP" --dir "$WDIR" >"$WORK/demo-down.log" 2>&1 ||
+			echo "run-agent-bench: weft demo down failed: see $WORK/demo-down.log" >&2
 	fi
 	for ns in "${NETNS[@]+"${NETNS[@]}"}"; do ip netns del "$ns" 2>/dev/null || true; done
 	exit "$rc"
@@ -119,9 +131,9 @@ topo_up() {
 		fi
 	done
 	mkns "$N1"; mkns "$N2"
-	ip -n "$N1" link add eth1 type veth peer name eth1 netns "$N2"
-	ip -n "$N1" addr add 10.0.0.1/24 dev eth1; ip -n "$N1" link set eth1 up
-	ip -n "$N2" addr add 10.0.0.2/24 dev eth1; ip -n "$N2" link set eth1 up
+	ip -n "$N1" link add link0 type veth peer name link0 netns "$N2"
+	ip -n "$N1" addr add 10.0.0.1/24 dev link0; ip -n "$N1" link set link0 up
+	ip -n "$N2" addr add 10.0.0.2/24 dev link0; ip -n "$N2" link set link0 up
 	local k ns
 	for k in 1 2; do
 		[ $k = 1 ] && ns=$N1 || ns=$N2
@@ -132,10 +144,10 @@ topo_up() {
 	done
 	ip -n "$N1" route add 10.1.2.0/24 via 10.0.0.2
 	ip -n "$N2" route add 10.1.1.0/24 via 10.0.0.1
-	mkpod "$N1" "$A1" a1 10.1.1.10 10.1.1.1
-	mkpod "$N1" "$A2" a2 10.1.1.11 10.1.1.1
-	mkpod "$N2" "$B1" b1 10.1.2.10 10.1.2.1
-	mkpod "$N2" "$B2" b2 10.1.2.11 10.1.2.1
+	mkpod "$N1" "$A1" a1 10.1.1.11 10.1.1.1
+	mkpod "$N1" "$A2" a2 10.1.1.12 10.1.1.1
+	mkpod "$N2" "$B1" b1 10.1.2.11 10.1.2.1
+	mkpod "$N2" "$B2" b2 10.1.2.12 10.1.2.1
 }
 
 # wait_port NS IP PORT: until something listens there (5 s)
@@ -208,10 +220,10 @@ EOF
 		cat <<EOF
 listen in-echo
     bind 10.0.0.2:9443 ssl ssl-min-ver TLSv1.3 crt $d/server.bundle.pem ca-file $d/ca.pem verify required
-    server b1 $B1_IP:$ECHO_PORT
+    server b2 $SRV_IP:$ECHO_PORT
 listen in-iperf
     bind 10.0.0.2:9444 ssl ssl-min-ver TLSv1.3 crt $d/server.bundle.pem ca-file $d/ca.pem verify required
-    server b1 $B1_IP:$IPERF_PORT
+    server b2 $SRV_IP:$IPERF_PORT
 EOF
 	fi
 }
@@ -275,7 +287,7 @@ EOF
         ssl_certificate_key $d/server.key;
         ssl_client_certificate $d/ca.pem;
         ssl_verify_client on;
-        proxy_pass $B1_IP:$2;
+        proxy_pass $SRV_IP:$2;
     }
 EOF
 		done
@@ -297,16 +309,55 @@ start_nginx() {
 }
 
 start_direct() {
-	ECHO_TARGET=$B1_IP:$ECHO_PORT IPERF_TARGET=$B1_IP:$IPERF_PORT
+	ECHO_TARGET=$SRV_IP:$ECHO_PORT IPERF_TARGET=$SRV_IP:$IPERF_PORT
 }
 
-# weft: needs `weft agent` and `weft demo` in build/weft. Until main has them
-# the contender is skipped with a clear line.
+# weft: needs `weft agent` and `weft demo` in build/weft; prints why not
+# (nothing when both are there).
 weft_missing() {
-	"$WEFT" agent --help >/dev/null 2>&1 || { echo "build/weft has no 'agent' command"; return 0; }
-	"$WEFT" demo --help >/dev/null 2>&1 || { echo "build/weft has no 'demo' command"; return 0; }
-	echo "the harness is not wired to weft demo yet"
-	return 0
+	"$WEFT" agent --help 2>&1 | grep -q -- --node-netns || { echo "build/weft has no 'agent' command"; return 0; }
+	"$WEFT" demo --help 2>&1 | grep -q -- --no-workloads || { echo "build/weft has no 'demo' command"; return 0; }
+	"$WEFT" echo --help 2>&1 | grep -q -- --mode || { echo "build/weft has no 'echo' command"; return 0; }
+}
+
+# weft_up: the second cluster, with agents, and the servers in its pod b2
+weft_up() {
+	WDIR=$WORK/demo
+	rm -rf "$WDIR"
+	log "weft: demo up --name $WP --no-workloads"
+	DEMO_UP=1
+	if ! "$WEFT" demo up --name "$WP" --dir "$WDIR" --no-workloads >"$WORK/demo-up.log" 2>&1; then
+		log "weft demo up failed:"; tail -20 "$WORK/demo-up.log" >&2; return 1
+	fi
+	ip netns exec "$WP-n2-b2" "$WEFT" echo --listen "$SRV_IP:$ECHO_PORT" --mode echo \
+		>"$WORK/weft-echo.log" 2>&1 &
+	PIDS+=($!)
+	ip netns exec "$WP-n2-b2" iperf3 -s -B "$SRV_IP" -p "$IPERF_PORT" >"$WORK/weft-iperf-server.log" 2>&1 &
+	PIDS+=($!)
+	wait_port "$WP-n2-b2" "$SRV_IP" "$ECHO_PORT" && wait_port "$WP-n2-b2" "$SRV_IP" "$IPERF_PORT"
+}
+
+# weft_carries: prints why the weft cluster cannot carry the benchmark's
+# traffic (nothing when it can). The clusterIP is routed nowhere, so an
+# echo through it means the agents carried it.
+weft_carries() {
+	local probe="weft-probe-$$" out
+	out=$(ip netns exec "$WP-n1-a1" timeout 5 bash -c \
+		"exec 3<>/dev/tcp/$W_SVC/80 && printf '%s\n' '$probe' >&3 && head -c ${#probe} <&3" 2>/dev/null || true)
+	[ "$out" = "$probe" ] || echo "no echo through the agents from a1 to $W_SVC:80 (see $WDIR/agent-n1.log)"
+}
+
+agent_pid() { local p; read -r p _ <"$WDIR/agent-$1.pid" && echo "$p"; }
+
+start_weft() {
+	local n pid
+	for n in n1 n2; do
+		pid=$(agent_pid $n) || { log "weft: no pidfile $WDIR/agent-$n.pid"; return 1; }
+		PROXY_PIDS+=("$pid"); PROXY_LABELS+=("weft-agent-$n")
+	done
+	check_pids weft
+	CLIENT_NS=$WP-n1-a1
+	ECHO_TARGET=$W_SVC:80 IPERF_TARGET=$W_SVC:$IPERF_PORT
 }
 
 # mtls_check HOST PORT: from node n1, the TLS listener of the second proxy
@@ -338,13 +389,15 @@ check_pids() {
 	done
 }
 
-stop_proxies() {
+stop_proxies() {  # the agents stay up: they belong to the demo cluster
 	local p
-	for p in "${PROXY_PIDS[@]+"${PROXY_PIDS[@]}"}"; do
-		kill "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-	PROXY_PIDS=() PROXY_LABELS=()
+	if [ "$1" != weft ]; then
+		for p in "${PROXY_PIDS[@]+"${PROXY_PIDS[@]}"}"; do
+			kill "$p" 2>/dev/null || true
+			wait "$p" 2>/dev/null || true
+		done
+	fi
+	PROXY_PIDS=() PROXY_LABELS=() CLIENT_NS=$A1
 }
 
 # ---- one contender, one run ----
@@ -359,6 +412,7 @@ run_contender() {
 	haproxy) start_haproxy 1 ;;
 	haproxy-mt) start_haproxy default ;;
 	nginx) start_nginx ;;
+	weft) start_weft ;;
 	*) log "unknown contender $name"; return 1 ;;
 	esac
 	sleep 0.3
@@ -369,17 +423,17 @@ run_contender() {
 		c0+=("$(cpu_s "${PROXY_PIDS[$i]}")")
 	done
 	log "  $name: fixed rate $RATE/s, $RATE_CONNS conns, ${RATE_DURATION}s"
-	nsx "$A1" "$RR" --connect "$ECHO_TARGET" --conns "$RATE_CONNS" --rate "$RATE" \
+	nsx "$CLIENT_NS" "$RR" --connect "$ECHO_TARGET" --conns "$RATE_CONNS" --rate "$RATE" \
 		--duration "$RATE_DURATION" --warmup "$WARMUP" --size "$SIZE" >"$dir/fixed.json" || true
 	for ((i = 0; i < n; i++)); do c1+=("$(cpu_s "${PROXY_PIDS[$i]}")"); done
 	log "  $name: max rate, $MAX_CONNS conns, ${MAX_DURATION}s"
-	nsx "$A1" "$RR" --connect "$ECHO_TARGET" --conns "$MAX_CONNS" --rate 0 \
+	nsx "$CLIENT_NS" "$RR" --connect "$ECHO_TARGET" --conns "$MAX_CONNS" --rate 0 \
 		--duration "$MAX_DURATION" --warmup "$WARMUP" --size "$SIZE" >"$dir/max.json" || true
 	log "  $name: iperf3, 1 stream, ${IPERF_DURATION}s"
-	nsx "$A1" iperf3 -c "${IPERF_TARGET%:*}" -p "${IPERF_TARGET##*:}" -t "$IPERF_DURATION" -J \
+	nsx "$CLIENT_NS" iperf3 -c "${IPERF_TARGET%:*}" -p "${IPERF_TARGET##*:}" -t "$IPERF_DURATION" -J \
 		>"$dir/iperf.json" 2>"$dir/iperf.err" || true
 	log "  $name: $HOLD_CONNS open connections"
-	ip netns exec "$A1" "$RR" --connect "$ECHO_TARGET" --conns "$HOLD_CONNS" --rate "$HOLD_RATE" \
+	ip netns exec "$CLIENT_NS" "$RR" --connect "$ECHO_TARGET" --conns "$HOLD_CONNS" --rate "$HOLD_RATE" \
 		--duration "$HOLD_DURATION" --warmup 0 --size "$SIZE" >"$dir/hold.json" &
 	local hp=$!
 	PIDS+=($hp)
@@ -393,7 +447,7 @@ run_contender() {
 			"$(awk -v a="${c0[$i]}" -v b="${c1[$i]}" 'BEGIN { printf "%.2f", b - a }')" \
 			"${hold[$i]}" "${hwm[$i]}" >>"$dir/proxies.tsv"
 	done
-	stop_proxies
+	stop_proxies "$name"
 }
 
 # ---- main ----
@@ -406,24 +460,24 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 log "certificates"
 mkcerts
-log "topology $PREFIX (nodes $N1 $N2, pods a1 a2 b1 b2)"
+log "topology $PREFIX (nodes $N1 $N2, pods a1 a2 b1 b2; servers in b2)"
 topo_up
 
-# the workload servers in b1: an echo server and an iperf3 server
+# the workload servers in b2: an echo server and an iperf3 server
 if "$WEFT" echo --help >/dev/null 2>&1; then
 	ECHO_SERVER="build/weft echo --mode echo"
-	ip netns exec "$B1" "$WEFT" echo --listen "$B1_IP:$ECHO_PORT" --mode echo >"$WORK/echo.log" 2>&1 &
+	ip netns exec "$B2" "$WEFT" echo --listen "$SRV_IP:$ECHO_PORT" --mode echo >"$WORK/echo.log" 2>&1 &
 else
 	ECHO_SERVER="build/bench/tcp-rr --serve"
-	ip netns exec "$B1" "$RR" --serve "$B1_IP:$ECHO_PORT" >"$WORK/echo.log" 2>&1 &
+	ip netns exec "$B2" "$RR" --serve "$SRV_IP:$ECHO_PORT" >"$WORK/echo.log" 2>&1 &
 fi
 PIDS+=($!)
-ip netns exec "$B1" iperf3 -s -B "$B1_IP" -p "$IPERF_PORT" >"$WORK/iperf-server.log" 2>&1 &
+ip netns exec "$B2" iperf3 -s -B "$SRV_IP" -p "$IPERF_PORT" >"$WORK/iperf-server.log" 2>&1 &
 PIDS+=($!)
-wait_port "$B1" "$B1_IP" "$ECHO_PORT"
-wait_port "$B1" "$B1_IP" "$IPERF_PORT"
+wait_port "$B2" "$SRV_IP" "$ECHO_PORT"
+wait_port "$B2" "$SRV_IP" "$IPERF_PORT"
 # and across the nodes (the routes): from a1
-wait_port "$A1" "$B1_IP" "$ECHO_PORT" || { log "topology: a1 cannot reach b1"; exit 1; }
+wait_port "$A1" "$SRV_IP" "$ECHO_PORT" || { log "topology: a1 cannot reach b2"; exit 1; }
 
 active=()
 skipped=()
@@ -445,6 +499,19 @@ for c in $CONTENDERS; do
 	esac
 	active+=("$c")
 done
+if [[ " ${active[*]} " == *" weft "* ]]; then
+	why=
+	weft_up || why="weft demo up failed (see $WORK/demo-up.log)"
+	[ -n "$why" ] || why=$(weft_carries)
+	if [ -n "$why" ]; then
+		log "weft: not available ($why)"
+		skipped+=("weft: not available ($why)")
+		keep=()
+		for c in "${active[@]}"; do [ "$c" = weft ] || keep+=("$c"); done
+		active=("${keep[@]}")
+		"$WEFT" demo down --name "$WP" --dir "$WDIR" >"$WORK/demo-down.log" 2>&1 && DEMO_UP=0
+	fi
+fi
 
 for run in $(seq 1 "$RUNS"); do
 	# rotate the order so that no contender always goes first
