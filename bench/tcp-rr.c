@@ -649,6 +649,7 @@ static int client(rr_t *r)
 /* ---- echo server ---- */
 
 typedef struct sconn {
+	struct sconn *prev, *next;   /* every open connection, freed at exit */
 	int fd;
 	size_t off, len;
 	uint8_t buf[SCRATCH];
@@ -675,6 +676,7 @@ static int serve(const struct sockaddr_storage *ss, socklen_t sl, const char *te
 	struct epoll_event lev = { .events = EPOLLIN, .data.ptr = NULL };
 	epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &lev);
 	fprintf(stderr, "tcp-rr: echo server on %s\n", text);
+	sconn_t *all = NULL;
 	struct epoll_event evs[256];
 	while (!g_stop) {
 		int n = epoll_wait(ep, evs, 256, -1);
@@ -696,6 +698,11 @@ static int serve(const struct sockaddr_storage *ss, socklen_t sl, const char *te
 					}
 					ns->fd = fd;
 					ns->off = ns->len = 0;
+					ns->prev = NULL;
+					ns->next = all;
+					if (all)
+						all->prev = ns;
+					all = ns;
 					setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 					struct epoll_event ev = { .events = EPOLLIN, .data.ptr = ns };
 					epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
@@ -725,6 +732,12 @@ static int serve(const struct sockaddr_storage *ss, socklen_t sl, const char *te
 			if (dead) {
 				epoll_ctl(ep, EPOLL_CTL_DEL, s->fd, NULL);
 				close(s->fd);
+				if (s->prev)
+					s->prev->next = s->next;
+				else
+					all = s->next;
+				if (s->next)
+					s->next->prev = s->prev;
 				free(s);
 				continue;
 			}
@@ -734,6 +747,14 @@ static int serve(const struct sockaddr_storage *ss, socklen_t sl, const char *te
 			epoll_ctl(ep, EPOLL_CTL_MOD, s->fd, &ev);
 		}
 	}
+	while (all) {
+		sconn_t *next = all->next;
+		close(all->fd);
+		free(all);
+		all = next;
+	}
+	close(ep);
+	close(lfd);
 	return 0;
 }
 
