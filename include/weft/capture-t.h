@@ -95,6 +95,7 @@ typedef struct weft_relay {
 	weft_loop_t *loop;
 	weft_relay_side_t s[2];
 	size_t bufmax;               /* per direction, for socket sources (64 KiB) */
+	bool started;                /* weft_relay_start() ran: bytes move */
 	bool done;
 	weft_relay_end_how_t how;
 	int err;                     /* errno of the failure that ended it, or 0 */

@@ -84,6 +84,15 @@ int weft_nft_install(int nsfd, const weft_nft_opts_t *o, char *err, size_t errle
  * Returns WEFT_OK or WEFT_EFAIL with err as above. */
 int weft_nft_remove(int nsfd, const weft_nft_opts_t *o, char *err, size_t errlen);
 
+/* ---- capture (src/agent/capture.c; the rest of its API is in
+ * weft/agent.h) ---- */
+
+struct weft_capture;
+/* Agent shutdown: closes every listener but leaves the rules in place, so
+ * captured traffic is refused while no agent runs (fail closed); a later
+ * weft_capture_free() then removes no rules. */
+void weft_capture_stop(struct weft_capture *c);
+
 /* ---- relay (src/agent/relay.c) ---- */
 
 #define WEFT_RELAY_BUF (64u * 1024u)
@@ -97,7 +106,8 @@ void weft_relay_init(weft_relay_t *r, weft_loop_t *loop, size_t bufmax,
 int weft_relay_set_sock(weft_relay_t *r, int i, int fd);
 /* Side i is an external end (an HBONE stream). */
 void weft_relay_set_ext(weft_relay_t *r, int i, const weft_relay_end_ops_t *ops, void *ctx);
-/* Starts moving bytes (call once both sides are set). */
+/* Starts moving bytes (call once both sides are set). Bytes and EOF an
+ * external end reports before this are kept and passed on then. */
 void weft_relay_start(weft_relay_t *r);
 
 /* Calls from an external end i: bytes arrived (always taken; the end's

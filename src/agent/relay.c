@@ -143,6 +143,7 @@ void weft_relay_set_ext(weft_relay_t *r, int i, const weft_relay_end_ops_t *ops,
 
 void weft_relay_start(weft_relay_t *r)
 {
+	r->started = true;
 	relay_pump(r);
 }
 
@@ -261,6 +262,8 @@ static void relay_pump(weft_relay_t *r)
 {
 	bool progress = true;
 
+	if (!r->started)
+		return;   /* pushes before the start are only buffered */
 	/* a socket still connecting shows up as wr_blocked; nothing is read
 	 * from the other side's socket meanwhile beyond the buffer bound. The
 	 * guard bounds the work of one call; the rest continues next turn. */
