@@ -44,6 +44,8 @@ typedef struct weft_agent_opts {
 	const char *capture;         /* --capture nft|none (default nft) */
 	uint32_t mark;               /* WEFT_AGENT_MARK */
 	const char *log_format;      /* text | json (connection logs are always JSON) */
+	const char *plaintext_xds;   /* --plaintext-xds host:port (tests): delta ADS on the plaintext
+	                              * port with node.id, no TLS, no CA calls; NULL = off */
 } weft_agent_opts_t;
 
 struct weft_ident;
@@ -69,6 +71,9 @@ typedef struct weft_agent {
 	struct weft_agent_admin *admin;
 	uint64_t started_ms;
 	uint64_t rnd;                /* xorshift state */
+	int exit_code;               /* what weft_agent_run returns once the loop stops */
+	int sigfd;                   /* signalfd (SIGTERM, SIGINT, SIGHUP), -1 when none */
+	weft_io_t sigio;
 } weft_agent_t;
 
 #endif

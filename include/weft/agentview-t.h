@@ -130,12 +130,17 @@ typedef struct weft_av_rule {
 	size_t nto;
 	weft_av_operation_t *to;
 	bool has_l7_when;
+	bool invalid;                /* a CIDR or port could not be read: the rule fails
+				      * closed (treated like has_l7_when) */
 } weft_av_rule_t;
 
 typedef struct weft_av_authz {
 	const char *uid;             /* "ns/name" */
 	const char *name, *ns;
 	weft_authz_action_t action;
+	/* "denied by ns/name", "allowed by ns/name", "audited by ns/name":
+	 * view-lived reasons for weft_authz_result_t */
+	const char *why_deny, *why_allow, *why_audit;
 	size_t nrules;
 	weft_av_rule_t *rules;
 } weft_av_authz_t;

@@ -24,10 +24,16 @@ char *weft_ip_format(const weft_ip_t *ip, char *out, size_t outlen);
 /* ---- building ---- */
 
 /* Builds a view for node from decoded resources (borrowed; everything is
- * copied into the view). Workloads of other nodes are ignored. Invalid
- * entries (bad IP literal, bad CIDR) are skipped and reported through
+ * copied into the view). Workloads of other nodes are ignored (node NULL:
+ * none are). Invalid entries (missing name, bad IP literal, bad port,
+ * duplicate uid: the first is kept) are skipped and reported through
  * err/errlen as "kind ns/name: reason" for the first one; the rest of the
- * view is still built. Returns the view (refs 1) or NULL on no memory. */
+ * view is still built. An authorization rule with a bad CIDR or port is
+ * not skipped (that could widen access) but kept with `invalid` set: it
+ * fails closed like an L7 rule. The trust domain is the first non-empty
+ * Workload.trust_domain, else "cluster.local"; an empty service account
+ * is "default"; an endpoint weight of 0 is 1. Returns the view (refs 1)
+ * or NULL on no memory. */
 weft_av_t *weft_av_build(const char *node, uint64_t generation,
 			 Weft__Agent__V1__Workload *const *wl, size_t nwl,
 			 Weft__Agent__V1__Service *const *svc, size_t nsvc,
@@ -63,14 +69,18 @@ typedef struct weft_authz_result {
 	bool allow;
 	const weft_av_authz_t *policy;   /* the deciding policy (DENY match, ALLOW match), or NULL */
 	bool audit;                      /* an AUDIT policy matched */
-	const char *reason;              /* "denied by ns/name", "no allow policy matched", "allowed" */
+	/* static or view-lived: "denied by ns/name", "allowed by ns/name",
+	 * "no allow policy matched", "allowed (no allow policy)" */
+	const char *reason;
 } weft_authz_result_t;
 
 /* Evaluates the workload's policies in Istio's order: any matching DENY
  * denies; then if there is no ALLOW policy the connection is allowed;
  * otherwise some ALLOW policy must match. AUDIT policies only mark the
  * result. At L4, rules naming L7 attributes never match for ALLOW and
- * always match for DENY (fail closed). */
+ * always match for DENY (fail closed). A plaintext peer (principal/ns
+ * NULL) fails any source clause naming principals or namespaces, "not"
+ * lists included. w NULL: allowed. */
 void weft_authz_eval(const weft_av_workload_t *w, const weft_authz_input_t *in,
 		     weft_authz_result_t *out);
 

@@ -11,7 +11,8 @@ typedef enum weft_metric_kind {
 	WEFT_METRIC_HISTOGRAM,
 } weft_metric_kind_t;
 
-#define WEFT_METRIC_MAX_LABELS 4
+/* Istio's TCP metrics carry 20 labels (src/agent/telemetry.c). */
+#define WEFT_METRIC_MAX_LABELS 24
 
 struct weft_metric;
 

@@ -25,6 +25,9 @@ weft_metric_t *weft_metrics_histogram(weft_metrics_t *m, const char *name, const
  * created on first use. Returns NULL when mt is NULL or memory ran out;
  * every weft_series_* call accepts NULL and does nothing then. */
 weft_series_t *weft_metric_with(weft_metric_t *mt, ...);
+/* The same with the values in an array of mt->nlabels strings (NULL
+ * entries are ""). */
+weft_series_t *weft_metric_withv(weft_metric_t *mt, const char *const *vals);
 
 void weft_series_add(weft_series_t *s, double v);
 static inline void weft_series_inc(weft_series_t *s) { weft_series_add(s, 1); }

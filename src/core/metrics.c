@@ -164,18 +164,26 @@ weft_metric_t *weft_metrics_histogram(weft_metrics_t *m, const char *name, const
 weft_series_t *weft_metric_with(weft_metric_t *mt, ...)
 {
 	const char *vals[WEFT_METRIC_MAX_LABELS];
-	weft_series_t *s;
 	va_list ap;
 
 	if (!mt)
 		return NULL;
 	va_start(ap, mt);
-	for (size_t i = 0; i < mt->nlabels; i++) {
+	for (size_t i = 0; i < mt->nlabels; i++)
 		vals[i] = va_arg(ap, const char *);
-		if (!vals[i])
-			vals[i] = "";
-	}
 	va_end(ap);
+	return weft_metric_withv(mt, vals);
+}
+
+weft_series_t *weft_metric_withv(weft_metric_t *mt, const char *const *in)
+{
+	const char *vals[WEFT_METRIC_MAX_LABELS];
+	weft_series_t *s;
+
+	if (!mt)
+		return NULL;
+	for (size_t i = 0; i < mt->nlabels; i++)
+		vals[i] = in[i] ? in[i] : "";
 	for (s = mt->series; s; s = s->next) {
 		size_t i;
 		for (i = 0; i < mt->nlabels; i++)
