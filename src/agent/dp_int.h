@@ -102,6 +102,8 @@ typedef struct dp_conn {
 	int dfd;
 	weft_io_t dio;
 	uint64_t opened_ms;
+	struct weft_tm_conn *tmc;     /* telemetry record while open */
+	uint64_t tm_sent, tm_recv;   /* bytes already reported */
 } dp_conn_t;
 
 /* ---- shared helpers (outbound.c) ---- */

@@ -25,7 +25,9 @@
 #include "weft/agentview.h"
 #include "weft/log.h"
 #include "weft/loop.h"
+#include "weft/metrics.h"
 #include "weft/net.h"
+#include "weft/telemetry.h"
 
 #define H2_CANCEL        0x8u
 #define H2_CONNECT_ERROR 0xau
@@ -50,33 +52,64 @@ static const char *const reason_names[DP_R_N] = {
 
 void dp_tm_open(dp_conn_t *c)
 {
-	c->opened_ms = weft_loop_now(c->dp->a->loop);
+	struct weft_dp *dp = c->dp;
+	const weft_av_t *v = dp_view(dp);
+	const weft_av_workload_t *w = v && c->wl_uid ? weft_av_workload(v, c->wl_uid) : NULL;
+	bool in = c->kind == DP_IN_HBONE || c->kind == DP_IN_PLAIN;
+	char sa[80] = "", od[80] = "", pr[WEFT_SPIFFE_MAX + 16] = "";
+	weft_tm_labels_t l;
+
+	c->opened_ms = weft_loop_now(dp->a->loop);
+	if (!dp->a->tm)
+		return;
+	memset(&l, 0, sizeof(l));
+	l.destination = in;
+	if (c->peer.ss_family)
+		weft_net_format_addr((struct sockaddr *)&c->peer, sa, sizeof(sa));
+	if (c->origlen)
+		weft_net_format_addr((struct sockaddr *)&c->orig, od, sizeof(od));
+	if (c->principal)
+		snprintf(pr, sizeof(pr), "spiffe://%s", c->principal);
+	if (in) {
+		l.src_principal = pr;
+		l.src_ns = c->peer_ns;
+		l.dst_workload = w ? w->name : NULL;
+		l.dst_ns = w ? w->ns : NULL;
+		l.dst_principal = w ? w->spiffe : NULL;
+	} else {
+		l.src_workload = w ? w->name : NULL;
+		l.src_ns = w ? w->ns : NULL;
+		l.src_principal = w ? w->spiffe : NULL;
+	}
+	l.mtls = c->kind == DP_IN_HBONE || c->kind == DP_OUT_TUNNEL;
+	l.response_flags = WEFT_TM_FLAG_NONE;
+	l.src_addr = sa;
+	l.orig_dst = od;
+	l.dst_addr = od;
+	l.policy = c->policy;
+	c->tmc = weft_tm_conn_open(dp->a->tm, &l);
 }
 
 static void tm_close(dp_conn_t *c, const char *reason)
 {
-	static const char *const kinds[] = { "outbound", "passthrough", "inbound_hbone", "inbound_plain" };
-	char od[80] = "", pr[80] = "";
-
 	if (!c->opened_ms)
 		return;   /* never opened: refused before any byte moved */
-	if (c->origlen)
-		weft_net_format_addr((struct sockaddr *)&c->orig, od, sizeof(od));
-	if (c->peer.ss_family)
-		weft_net_format_addr((struct sockaddr *)&c->peer, pr, sizeof(pr));
-	weft_info(c->name, "{\"kind\":\"%s\",\"workload\":\"%s\",\"peer\":\"%s\",\"orig_dst\":\"%s\","
-		  "\"principal\":\"%s\",\"sent\":%llu,\"received\":%llu,\"duration_ms\":%llu,"
-		  "\"reason\":\"%s\",\"policy\":\"%s\"}",
-		  kinds[c->kind], c->wl_uid ? c->wl_uid : "", pr, od,
-		  c->principal ? c->principal : "",
-		  (unsigned long long)c->relay.s[0].bytes_out, (unsigned long long)c->relay.s[0].bytes_in,
-		  (unsigned long long)(weft_loop_now(c->dp->a->loop) - c->opened_ms),
-		  reason ? reason : "closed", c->policy ? c->policy : "");
+	/* side 0 is always the client: sent = towards it, received = from it */
+	weft_tm_conn_bytes(c->tmc, c->relay.s[0].bytes_out - c->tm_sent,
+			   c->relay.s[0].bytes_in - c->tm_recv);
+	weft_tm_conn_close(c->tmc, reason);
+	c->tmc = NULL;
+	weft_debug(c->name, "%s %s: sent %llu received %llu in %llu ms", reason ? reason : "closed",
+		   c->wl_uid ? c->wl_uid : "", (unsigned long long)c->relay.s[0].bytes_out,
+		   (unsigned long long)c->relay.s[0].bytes_in,
+		   (unsigned long long)(weft_loop_now(c->dp->a->loop) - c->opened_ms));
 }
 
 void dp_count(struct weft_dp *dp, dp_reason_t r, const char *ctx, const char *detail)
 {
 	dp->reasons[r]++;
+	if (dp->a->tm)
+		weft_series_inc(weft_metric_with(weft_tm_metrics(dp->a->tm)->errors, reason_names[r]));
 	weft_info(ctx ? ctx : "dp", "refused (%s)%s%s", reason_names[r], detail ? ": " : "",
 		  detail ? detail : "");
 }
@@ -337,6 +370,9 @@ static void on_refused(void *ud, weft_peer_reason_t why, const char *detail)
 
 	if (why < WEFT_PEER_NREASONS)
 		dp->peer_refused[why]++;
+	if (dp->a->tm)
+		weft_series_inc(weft_metric_with(weft_tm_metrics(dp->a->tm)->peer_refused,
+						 weft_peer_reason_name(why)));
 	weft_info("hbone", "peer refused (%s): %s", weft_peer_reason_name(why), detail ? detail : "");
 }
 

@@ -11,6 +11,7 @@ import os
 import select
 import shutil
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -45,6 +46,15 @@ class Pair:
             sh("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", dev)
             sh("ip", "-n", ns, "addr", "add", f"{ip6}/64", "dev", dev, "nodad")
             sh("ip", "-n", ns, "link", "set", dev, "up")
+        # both ends up (carrier) and the v6 prefix routes in place before use
+        for ns, dev, net6 in ((self.pod, va, self.pod_ip6), (self.peer, vb, self.peer_ip6)):
+            for _ in range(100):
+                link = sh("ip", "-n", ns, "-o", "link", "show", "dev", dev).stdout
+                route = sh("ip", "-n", ns, "-6", "route", "get", net6.replace("::1", "::9").replace("::2", "::9"),
+                           check=False).stdout
+                if "LOWER_UP" in link and f"dev {dev}" in route:
+                    break
+                time.sleep(0.05)
 
     def path(self, ns):
         return f"/var/run/netns/{ns}"
