@@ -40,6 +40,7 @@
 #define PF_EOF_TOLD  0x400u   /* on_eof delivered */
 #define PF_ANSWERED  0x800u   /* server: response submitted / client: on_response delivered */
 #define PF_RST_SENT  0x1000u
+#define PF_RST_AFTER 0x2000u  /* server: RST_STREAM(NO_ERROR) after the error response */
 
 void weft_hbone_limits_default(weft_hbone_limits_t *l)
 {
@@ -181,10 +182,8 @@ static int hs_submit_response(weft_hbone_stream_t *hs, int status)
 	if (status != 200) {
 		/* the tunnel will not open: stop the client's half too */
 		weft_buf_reset(&hs->out);
-		if (!hs->remote_eof) {
-			hs->pflags |= PF_RST_SENT;
-			nghttp2_submit_rst_stream(hc->sess, NGHTTP2_FLAG_NONE, hs->id, NGHTTP2_NO_ERROR);
-		}
+		if (!hs->remote_eof)
+			hs->pflags |= PF_RST_AFTER;   /* once the response has left (cb_frame_send) */
 		hs->closing = true;
 	}
 	hc_kick(hc);
@@ -584,6 +583,21 @@ static int cb_stream_close(nghttp2_session *sess, int32_t sid, uint32_t code, vo
 	return 0;
 }
 
+static int cb_frame_send(nghttp2_session *sess, const nghttp2_frame *f, void *ud)
+{
+	weft_hbone_stream_t *hs;
+
+	if (f->hd.type != NGHTTP2_HEADERS)
+		return 0;
+	hs = nghttp2_session_get_stream_user_data(sess, f->hd.stream_id);
+	if (hs && (hs->pflags & PF_RST_AFTER) && !(hs->pflags & PF_RST_SENT)) {
+		/* the client's half of a refused tunnel: stop it (RFC 9113 8.1) */
+		hs->pflags |= PF_RST_SENT;
+		nghttp2_submit_rst_stream(sess, NGHTTP2_FLAG_NONE, hs->id, NGHTTP2_NO_ERROR);
+	}
+	return 0;
+}
+
 static int cb_not_send(nghttp2_session *sess, const nghttp2_frame *f, int lib_error, void *ud)
 {
 	weft_hbone_conn_t *hc = ud;
@@ -780,6 +794,7 @@ static weft_hbone_conn_t *hc_new(weft_loop_t *loop, int fd, const weft_xprt_ops_
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, cb_data_chunk);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, cb_stream_close);
 	nghttp2_session_callbacks_set_on_frame_not_send_callback(cbs, cb_not_send);
+	nghttp2_session_callbacks_set_on_frame_send_callback(cbs, cb_frame_send);
 	nghttp2_option_set_no_auto_window_update(opt, 1);
 	nghttp2_option_set_max_send_header_block_length(opt, 65536);
 	if (!server)
