@@ -90,6 +90,12 @@ typedef struct weft_peer_policy {
 	bool require_cert;           /* false: a peer without a certificate is allowed (join) */
 	/* expected exact identity (URI) or empty: any identity of `kind` in the bundle's td */
 	char expect[WEFT_SPIFFE_MAX];
+	/* Bootstrap trust (an agent joining): with use_pin the peer's chain
+	 * must verify to a self-signed certificate *in the presented chain*
+	 * whose SubjectPublicKeyInfo (DER) has SHA-256 == pin; bundle is then
+	 * not used for chaining (its td, when bundle is set, still is). */
+	bool use_pin;
+	uint8_t pin[32];
 } weft_peer_policy_t;
 
 struct weft_tls;
@@ -123,6 +129,8 @@ typedef struct weft_tls {
 	SSL *ssl;
 	bool handshake_done;
 	bool failed;
+	bool want_write;             /* the last operation blocked on a write */
+	bool cb_checked;             /* the verify callback already ran weft_spiffe_verify */
 	weft_peer_reason_t reason;   /* why the peer was refused (failed) */
 	weft_spiffe_id_t peer;       /* verified peer identity (kind NONE: none presented) */
 	weft_cred_t *cred;           /* a reference on the local credential used */

@@ -254,7 +254,7 @@ weft_h2c_t *weft_grpc_server_adopt(weft_grpc_server_t *srv, int fd, const weft_x
 	weft_h2c_t *h2c;
 
 	if (srv->nconns >= srv->o.max_conns) {
-		weft_conn_t tmp = { .fd = fd };
+		weft_conn_t tmp = { .fd = fd, .xprt_ctx = xctx };
 		srv->refused++;
 		weft_warn(srv->o.log_name, "refusing %s: %zu connections", peer, srv->nconns);
 		x->close(&tmp);
