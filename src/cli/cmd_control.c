@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "weft/cfgdec.h"
 #include "weft/cli.h"
 #include "weft/control.h"
 #include "weft/log.h"
@@ -20,7 +21,12 @@ static void usage(FILE *out)
 		"  --max-pending BYTES    output bound per xDS connection [33554432]\n"
 		"  --stall-timeout MS     disconnect an xDS client whose output is stuck [30000]\n"
 		"  --preface-timeout MS   disconnect connections without an HTTP/2 preface [10000]\n"
-		"  --log-level LEVEL      debug, info, warn, error [info]\n");
+		"  --log-level LEVEL      debug, info, warn, error [info]\n"
+		/* agents (weft.agent.v1 resources) */
+		"  --trust-domain TD      SPIFFE trust domain of workload identities [cluster.local]\n"
+		"  --root-namespace NS    namespace whose policies apply mesh-wide [weft-system]\n"
+		"  --agent-plaintext      TESTS ONLY: serve agent resources on the plaintext port to\n"
+		"                         the node named by the request's node.id (no authentication)\n");
 }
 
 static int num(const char *opt, const char *v, unsigned long long max, unsigned long long *out)
@@ -44,6 +50,10 @@ static int run_control(int argc, char **argv)
 		{ "stall-timeout", required_argument, NULL, 's' },
 		{ "preface-timeout", required_argument, NULL, 'f' },
 		{ "log-level", required_argument, NULL, 'l' },
+		/* agents */
+		{ "trust-domain", required_argument, NULL, 'T' },
+		{ "root-namespace", required_argument, NULL, 'R' },
+		{ "agent-plaintext", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -99,6 +109,22 @@ static int run_control(int argc, char **argv)
 				return 2;
 			}
 			break;
+		/* agents */
+		case 'T':
+			if (!weft_is_hostname(weft_str_c(optarg)) || strchr(optarg, '*')) {
+				fprintf(stderr, "weft control: --trust-domain: not a valid trust domain: '%s'\n", optarg);
+				return 2;
+			}
+			o.trust_domain = optarg;
+			break;
+		case 'R':
+			if (!weft_is_dns_label(weft_str_c(optarg))) {
+				fprintf(stderr, "weft control: --root-namespace: not a valid namespace name: '%s'\n", optarg);
+				return 2;
+			}
+			o.root_namespace = optarg;
+			break;
+		case 'P': o.agent_plaintext = true; break;
 		case 'h':
 			usage(stdout);
 			return 0;
