@@ -151,6 +151,12 @@ void weft_dp_inbound_hbone(struct weft_dp *dp, const weft_av_workload_t *w, int 
 void weft_dp_reauthorize(struct weft_dp *dp, const weft_av_t *v);
 /* Drains pooled tunnels that use identity (ns, sa)'s old credential. */
 void weft_dp_cred_changed(struct weft_dp *dp, const char *ns, const char *sa);
+/* For /config_dump (the admin's pool_json hook): appends a JSON array
+ * describing the pooled HBONE connections (peer, identity, streams,
+ * state; see weft_hbone_pool_each) to out. Returns 0, or -1 when out's
+ * limit was reached or the data path has no pool (the admin then writes
+ * "[]"). */
+int weft_dp_pool_json(struct weft_dp *dp, weft_buf_t *out);
 
 /* ---- admin.c (:15000 /healthz /config_dump /certs, :15020 /metrics) ---- */
 

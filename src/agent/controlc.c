@@ -28,6 +28,7 @@
 #include "weft/loop.h"
 #include "weft/metrics.h"
 #include "weft/net.h"
+#include "weft/telemetry.h"
 #include "weft/tls.h"
 
 #define RECONNECT_MIN_MS 100
@@ -217,10 +218,8 @@ struct weft_controlc *weft_controlc_new(weft_agent_t *a)
 		return NULL;
 	c->a = a;
 	weft_timer_init(&c->retry, retry_cb, c);
-	c->g_connected = weft_metric_with(weft_metrics_gauge(&a->metrics, "weft_agent_control_connected",
-							    "1 while the connection to weft control is open", NULL));
-	c->m_connects = weft_metrics_counter(&a->metrics, "weft_agent_control_connects_total",
-					     "Connection attempts to weft control, by result", "result");
+	c->g_connected = weft_metric_with(weft_tm_metrics(a->tm)->control_connected);
+	c->m_connects = weft_tm_metrics(a->tm)->control_connects;
 	return c;
 }
 

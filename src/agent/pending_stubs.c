@@ -43,6 +43,10 @@ WEAK void weft_cred_unref(weft_cred_t *c) { }
 WEAK char *weft_cred_chain_pem(const weft_cred_t *c, size_t *len) { return NULL; }
 WEAK char *weft_cred_key_pem(const weft_cred_t *c, size_t *len) { return NULL; }
 WEAK EVP_PKEY *weft_key_p256(void) { return NULL; }
+WEAK weft_peer_reason_t weft_spiffe_verify(X509 *leaf, STACK_OF(X509) *untrusted, const weft_peer_policy_t *p,
+					   bool as_server, time_t now, weft_spiffe_id_t *id, char *detail,
+					   size_t detail_len) { nerr(detail, detail_len); return WEFT_PEER_UNTRUSTED; }
+WEAK const char *weft_peer_reason_name(weft_peer_reason_t r) { return "unknown"; }
 WEAK char *weft_csr_pem(EVP_PKEY *key, size_t *len) { return NULL; }
 WEAK char *weft_read_file(const char *path, size_t max, size_t *len) { errno = ENOSYS; return NULL; }
 WEAK int weft_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode) { errno = ENOSYS; return WEFT_EFAIL; }
@@ -84,3 +88,5 @@ WEAK void weft_dp_free(struct weft_dp *dp) { }
 WEAK int weft_dp_listen(struct weft_dp *dp, const weft_av_t *v) { return WEFT_EFAIL; }
 WEAK void weft_dp_reauthorize(struct weft_dp *dp, const weft_av_t *v) { }
 WEAK void weft_dp_cred_changed(struct weft_dp *dp, const char *ns, const char *sa) { }
+/* the pool hook of /config_dump (agent.c admin_pool_json): dataplane defines it */
+WEAK int weft_dp_pool_json(struct weft_dp *dp, weft_buf_t *out) { return -1; }

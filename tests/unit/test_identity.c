@@ -18,6 +18,7 @@
 #include "weft/agent.h"
 #include "weft/loop.h"
 #include "weft/metrics.h"
+#include "weft/telemetry.h"
 #include "weft/tls.h"
 
 static void test_renew_schedule(void **st)
@@ -112,6 +113,7 @@ static int fx_setup(void **st)
 	f->a.o.node = "n1";
 	f->a.o.state_dir = f->dir;
 	weft_metrics_init(&f->a.metrics);
+	assert_non_null(f->a.tm = weft_tm_new(&f->a.metrics, NULL));
 	f->now = 2000000000;
 	*st = f;
 	return 0;
@@ -122,6 +124,7 @@ static int fx_teardown(void **st)
 	fx_t *f = *st;
 	char cmd[128];
 
+	weft_tm_free(f->a.tm);
 	weft_metrics_free(&f->a.metrics);
 	weft_loop_destroy(&f->loop);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
