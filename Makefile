@@ -44,7 +44,7 @@ FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 FUZZ_LIB_OBJ := $(patsubst %.c,$(BUILD)/fuzzobj/%.o,$(LIB_SRC) $(GEN_C))
 
-.PHONY: all deps check unit e2e fuzz-run fuzz clean demo
+.PHONY: all deps check unit e2e fuzz-run fuzz clean demo demo-down demo-proxyless
 all: $(BUILD)/weft
 
 # quiet by default; V=1 shows every command
@@ -119,7 +119,16 @@ fuzz: fuzz-run
 check: all unit e2e fuzz-run
 	@echo "check: all tiers passed ($(BUILD))"
 
+# the two-node mesh in network namespaces (docs/demo.md); it keeps running
+# until `make demo-down` (or `build/weft demo down`)
 demo: $(BUILD)/weft
+	@$(BUILD)/weft demo down >/dev/null 2>&1 || true
+	$(BUILD)/weft demo up
+	@bash examples/demo-show.sh
+demo-down: $(BUILD)/weft
+	$(BUILD)/weft demo down
+# the proxyless gRPC demo: weft control + grpc-js-xds clients on 127.0.0.0/8
+demo-proxyless: $(BUILD)/weft
 	bash examples/run-demo.sh
 
 clean:

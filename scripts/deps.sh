@@ -11,6 +11,7 @@ PKGS=(
   python3 python3-pytest python3-h2
   nodejs npm
   curl nghttp2-client iproute2 procps prometheus
+  nftables openssl tshark python3-cryptography
 )
 
 missing=()

@@ -54,3 +54,28 @@ def mesh(request, weft_bin, node_ok):
                 print(m.dump_logs())
         finally:
             shutil.rmtree(root, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------
+# The two-node cluster (tests/e2e/cluster.py): one per test module that asks
+# for it. A module may set CLUSTER_OPTS = {"cert_ttl": "60s", "agents": False}.
+@pytest.fixture(scope="module")
+def cluster(request, weft_bin):
+    from cluster import Cluster, unique_prefix
+    if os.geteuid() != 0:
+        pytest.skip("the cluster needs root (network namespaces, cgroups)")
+    opts = getattr(request.module, "CLUSTER_OPTS", {})
+    root = tempfile.mkdtemp(prefix="weft-cluster-")
+    c = Cluster(weft_bin, unique_prefix("t"), os.path.join(root, "state"), **opts)
+    failed_before = request.session.testsfailed
+    try:
+        c.up()
+        yield c
+    finally:
+        if request.session.testsfailed != failed_before:
+            print(c.dump_logs())
+        r = c.down()
+        left = c.leftovers()
+        shutil.rmtree(root, ignore_errors=True)
+        assert r.returncode == 0, f"weft demo down failed: {r.stdout}{r.stderr}"
+        assert not left, f"left behind after weft demo down: {left}"
