@@ -1,16 +1,14 @@
 /* weft agent — TEMPORARY weak stand-ins for functions other branches
- * implement (tls: src/net/tls.c, cred.c; hbone: src/proto/grpc_client.c;
- * agentlogic: src/agent/view.c; dataplane: src/agent/capture.c,
- * outbound.c, inbound.c). They let the agentctl branch link and its unit
- * tests run before those branches are merged; each real definition
- * overrides its weak one at link time. Every stand-in fails (NULL /
+ * implement and main does not hold yet (tls: src/net/tls.c, cred.c,
+ * spiffe.c; dataplane: src/agent/capture.c, outbound.c, inbound.c). They
+ * let the agent link and its unit tests run before those branches are
+ * merged; each real definition overrides its weak one at link time. Every stand-in fails (NULL /
  * WEFT_EFAIL) so nothing silently pretends to work. Delete this file once
  * every branch above is merged. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include "weft/agent.h"
-#include "weft/grpc_client.h"
 #include "weft/tls.h"
 
 #define WEAK __attribute__((weak))
@@ -50,33 +48,6 @@ WEAK const char *weft_peer_reason_name(weft_peer_reason_t r) { return "unknown";
 WEAK char *weft_csr_pem(EVP_PKEY *key, size_t *len) { return NULL; }
 WEAK char *weft_read_file(const char *path, size_t max, size_t *len) { errno = ENOSYS; return NULL; }
 WEAK int weft_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode) { errno = ENOSYS; return WEFT_EFAIL; }
-
-/* ---- grpc client ---- */
-WEAK weft_grpc_client_t *weft_grpc_client_new(weft_loop_t *loop, int fd, const weft_xprt_ops_t *x, void *xctx,
-					      const char *authority, const char *name,
-					      void (*on_closed)(weft_grpc_client_t *, const char *), void *ud)
-{
-	if (x && x->close) {
-		weft_conn_t c = { .fd = fd, .xprt_ctx = xctx };
-		x->close(&c);
-	}
-	return NULL;
-}
-WEAK weft_grpc_ccall_t *weft_grpc_call_start(weft_grpc_client_t *cl, const char *path, uint32_t timeout_ms,
-					     const weft_grpc_ccall_cbs_t *cbs, void *ud) { return NULL; }
-WEAK int weft_grpc_call_send_pb(weft_grpc_ccall_t *call, const ProtobufCMessage *m) { return WEFT_ECLOSED; }
-WEAK void weft_grpc_call_close_send(weft_grpc_ccall_t *call) { }
-WEAK void weft_grpc_call_cancel(weft_grpc_ccall_t *call) { }
-WEAK void weft_grpc_client_kill(weft_grpc_client_t *cl, const char *why) { }
-
-/* ---- view ---- */
-WEAK weft_av_t *weft_av_build(const char *node, uint64_t generation,
-			      Weft__Agent__V1__Workload *const *wl, size_t nwl,
-			      Weft__Agent__V1__Service *const *svc, size_t nsvc,
-			      Weft__Agent__V1__Authorization *const *az, size_t naz,
-			      char *err, size_t errlen) { nerr(err, errlen); return NULL; }
-WEAK weft_av_t *weft_av_ref(weft_av_t *v) { return v; }
-WEAK void weft_av_unref(weft_av_t *v) { }
 
 /* ---- capture / data path ---- */
 WEAK struct weft_capture *weft_capture_new(weft_agent_t *a) { return NULL; }
