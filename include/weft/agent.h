@@ -100,7 +100,9 @@ void weft_controlc_set_pin(struct weft_controlc *c, const uint8_t pin[32]);
 /* Drops the current connection and reconnects at once (after a join: the
  * next connection presents the node credential). */
 void weft_controlc_reconnect(struct weft_controlc *c);
-/* Something answered on the connection: resets the reconnect backoff. */
+/* Something answered on the connection: resets the reconnect backoff; the
+ * first time per connection it counts as up (connected gauge 1,
+ * connects_total{result="ok"}). */
 void weft_controlc_healthy(struct weft_controlc *c);
 /* The current client, or NULL while disconnected. */
 struct weft_grpc_client *weft_controlc_client(struct weft_controlc *c);
