@@ -74,6 +74,9 @@ typedef struct weft_grpc_server {
 	weft_grpc_opts_t o;
 	weft_listener_t lst;
 	bool listening;
+	weft_listener_t tls_lst;      /* the TLS listener (weft_grpc_server_listen_tls) */
+	bool tls_listening;
+	struct weft_tls_ctx *tls_ctx; /* borrowed: the server context of tls_lst */
 	size_t nmethods;
 	weft_grpc_method_t methods[WEFT_GRPC_MAX_METHODS];
 	weft_h2c_t *conns;    /* every live connection */
