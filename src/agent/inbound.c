@@ -251,7 +251,7 @@ void weft_dp_inbound_plain(struct weft_dp *dp, const weft_av_workload_t *w, int 
 		dp_conn_free(c, "loop");
 		return;
 	}
-	if (w->mtls == WEFT_MTLS_STRICT) {
+	if (w->mtls == WEFT_AV_MTLS_STRICT) {
 		dp_count(dp, DP_R_PLAINTEXT_REFUSED, c->name, w->uid);
 		dp_conn_free(c, "plaintext_refused");
 		return;
@@ -370,7 +370,7 @@ void weft_dp_reauthorize(struct weft_dp *dp, const weft_av_t *v)
 		if (c->relay.done)
 			continue;
 		w = v ? weft_av_workload(v, c->wl_uid) : NULL;
-		if (w && (c->kind == DP_IN_HBONE || w->mtls != WEFT_MTLS_STRICT) && authorize(c, w))
+		if (w && (c->kind == DP_IN_HBONE || w->mtls != WEFT_AV_MTLS_STRICT) && authorize(c, w))
 			continue;
 		dp_count(dp, w ? DP_R_DENIED : DP_R_NOT_LOCAL, c->name,
 			 w ? (c->policy ? c->policy : "plaintext now refused") : "workload left");

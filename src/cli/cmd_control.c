@@ -34,6 +34,10 @@ static void usage(FILE *out)
 		"  --cert-ttl DUR         workload certificate lifetime, default and maximum [24h]\n"
 		"  --node-cert-ttl DUR    node certificate lifetime [24h]\n"
 		"  --xds-tls ADDR         mTLS port for agents: xDS + CA (\"\" = off) [127.0.0.1:15012]\n"
+		"agents (weft.agent.v1 resources):\n"
+		"  --root-namespace NS    namespace whose policies apply mesh-wide [weft-system]\n"
+		"  --agent-plaintext      TESTS ONLY: serve agent resources on the plaintext port to\n"
+		"                         the node named by the request's node.id (no authentication)\n"
 		"\n"
 		"usage: weft control token create --node NAME [--ca-dir DIR] [--ttl 1h]\n"
 		"  prints one line: <id>.<secret>.<sha256 of the root's public key, hex>\n");
@@ -149,6 +153,8 @@ static int run_control(int argc, char **argv)
 		{ "cert-ttl", required_argument, NULL, 'L' },
 		{ "node-cert-ttl", required_argument, NULL, 'N' },
 		{ "xds-tls", required_argument, NULL, 'X' },
+		{ "root-namespace", required_argument, NULL, 'R' },
+		{ "agent-plaintext", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -231,6 +237,14 @@ static int run_control(int argc, char **argv)
 			if (dur_s("--node-cert-ttl", optarg, &o.node_cert_ttl_s) < 0)
 				return 2;
 			break;
+		case 'R':
+			if (!weft_is_dns_label(weft_str_c(optarg))) {
+				fprintf(stderr, "weft control: --root-namespace: not a valid namespace name: '%s'\n", optarg);
+				return 2;
+			}
+			o.root_namespace = optarg;
+			break;
+		case 'P': o.agent_plaintext = true; break;
 		case 'h':
 			usage(stdout);
 			return 0;

@@ -241,7 +241,10 @@ static int load_config(weft_control_t *ctl, bool startup)
 		return -1;
 	}
 	weft_cfg_errors_free(&errs);
-	snap = weft_xds_translate_from(m, ctl->generation + 1, ctl->snap);
+	{
+		weft_xds_opts_t xo = { ctl->o.trust_domain, ctl->o.root_namespace };
+		snap = weft_xds_translate_opts(m, ctl->generation + 1, ctl->snap, &xo);
+	}
 	if (!snap) {
 		weft_err("config", "translation failed (out of memory); keeping the last good config");
 		weft_model_free(m);
@@ -573,6 +576,7 @@ int weft_control_run(const weft_control_opts_t *o)
 	weft_metric_with(ctl->m_reloads, "error");
 	weft_xds_server_opts_default(&xo);
 	xo.debounce_ms = o->debounce_ms;
+	xo.agent_plaintext = o->agent_plaintext;
 	weft_grpc_opts_default(&go);
 	go.log_name = "xds";
 	go.h2.max_pending = o->max_pending;

@@ -103,14 +103,14 @@ class ControlPlane:
     """`weft control` on a config directory, xDS and admin on 127.0.0.1."""
 
     def __init__(self, group, weft_bin, config_dir, log_dir, xds_port=None, admin_port=None,
-                 extra=()):
+                 extra=(), args=()):
+        self.args = list(extra) + list(args)   # extra command-line options
         self.group = group
         self.weft_bin = weft_bin
         self.config_dir = pathlib.Path(config_dir)
         self.log_dir = pathlib.Path(log_dir)
         self.xds_port = xds_port or free_port()
         self.admin_port = admin_port or free_port()
-        self.extra = list(extra)   # more command-line options (e.g. the CA's)
         self.proc = None
         self.starts = 0
         self.logs = []
@@ -125,7 +125,7 @@ class ControlPlane:
         self.logs.append(log)
         argv = [self.weft_bin, "control", "--config", str(self.config_dir),
                 "--xds-listen", self.xds_addr,
-                "--admin-listen", f"127.0.0.1:{self.admin_port}", *self.extra]
+                "--admin-listen", f"127.0.0.1:{self.admin_port}"] + self.args
         with open(log, "wb") as f:
             self.proc = self.group.spawn(argv, stdin=subprocess.DEVNULL, stdout=f,
                                          stderr=subprocess.STDOUT)
