@@ -3,8 +3,9 @@
  * and the trust bundle. Requests go to weft control's CA
  * (api/weft/ca/v1/ca.proto) over the control connection (controlc.c).
  *
- * Schedule: a credential is renewed at half its lifetime, moved by up to
- * ±10% of the lifetime (so many agents do not renew at once); a failed
+ * Schedule: a credential is renewed at half its lifetime (counted from
+ * when it arrived, as the CA backdates not_before), moved by up to ±10%
+ * of the lifetime (so many agents do not renew at once); a failed
  * request is retried with exponential backoff (1 s .. 60 s, ±20% jitter)
  * while the still-valid credential stays in use. A credential that expires
  * before it could be renewed is dropped (counted): nothing ever falls back
@@ -197,17 +198,25 @@ static void ent_arm_at(ident_ent_t *e, time_t at)
 }
 
 /* Installs c (takes the reference) as e's credential and schedules the
- * renewal. */
-static void ent_install(ident_ent_t *e, weft_cred_t *c, bool notify)
+ * renewal. fresh: just issued by the CA (notify the data path; the
+ * lifetime counts from now, not from a backdated not_before: the CA
+ * backdates for clock skew, which would otherwise move the half-life
+ * renewal of a short certificate to right away). */
+static void ent_install(ident_ent_t *e, weft_cred_t *c, bool fresh)
 {
 	weft_agent_t *a = e->id->a;
+	bool notify = fresh;
 
 	if (e->cred)
 		weft_cred_unref(e->cred);
 	e->cred = c;
 	e->backoff = 0;
 	if (c) {
-		e->renew_at = weft_ident_renew_at(c->not_before, c->not_after, weft_rand_pm1(&a->rnd));
+		time_t nb = c->not_before, now = now_s(e->id);
+
+		if (fresh && nb < now && now < c->not_after)
+			nb = now;
+		e->renew_at = weft_ident_renew_at(nb, c->not_after, weft_rand_pm1(&a->rnd));
 		ent_arm_at(e, e->renew_at);
 	}
 	ent_set_expiry_gauge(e);
