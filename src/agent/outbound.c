@@ -691,6 +691,27 @@ void weft_dp_outbound(struct weft_dp *dp, const weft_av_workload_t *w, int fd)
 
 /* ---- the data path's life ---- */
 
+/* Every second: weft_agent_hbone_connections (pooled client connections
+ * plus served ones) and weft_agent_hbone_streams (tunnels carrying a
+ * connection now). */
+static void gauges_cb(weft_loop_t *l, weft_timer_t *t)
+{
+	struct weft_dp *dp = t->data;
+	size_t conns = dp->pool.nconns, streams = 0;
+
+	for (const weft_hbone_conn_t *hc = dp->srv; hc; hc = hc->next)
+		conns++;
+	for (const dp_conn_t *c = dp->conns; c; c = c->next)
+		if (c->hs)
+			streams++;
+	if (dp->a->tm) {
+		const weft_tm_metrics_t *m = weft_tm_metrics(dp->a->tm);
+		weft_series_set(weft_metric_with(m->hbone_conns), (double)conns);
+		weft_series_set(weft_metric_with(m->hbone_streams), (double)streams);
+	}
+	weft_timer_start(l, t, 1000);
+}
+
 struct weft_dp *weft_dp_new(weft_agent_t *a)
 {
 	struct weft_dp *dp = calloc(1, sizeof(*dp));
@@ -706,6 +727,8 @@ struct weft_dp *weft_dp_new(weft_agent_t *a)
 	}
 	weft_hbone_limits_default(&dp->lim);
 	weft_hbone_pool_init(&dp->pool, a->loop, &dp->lim, dial, dp);
+	weft_timer_init(&dp->gauges, gauges_cb, dp);
+	weft_timer_start(a->loop, &dp->gauges, 1000);
 	return dp;
 }
 
@@ -713,6 +736,7 @@ void weft_dp_free(struct weft_dp *dp)
 {
 	if (!dp)
 		return;
+	weft_timer_stop(dp->a->loop, &dp->gauges);
 	while (dp->conns) {
 		dp_conn_t *c = dp->conns;
 		if (c->relay.started && !c->relay.done)
