@@ -65,6 +65,7 @@ struct weft_dp {
 	uint64_t reasons[DP_R_N];
 	uint64_t peer_refused[WEFT_PEER_NREASONS];
 	uint64_t next_id;
+	weft_timer_t gauges;         /* refreshes the pool-size gauges every second */
 };
 
 /* One carried connection. Strings are owned copies: nothing points into a

@@ -47,16 +47,38 @@ static const char *const reason_names[DP_R_N] = {
 	[DP_R_SOCKET] = "socket",
 };
 
-/* ---- telemetry: the one place per file where connections are reported
- * (wired to weft/telemetry.h once it is merged) ---- */
+/* ---- telemetry: the one place where connections are reported ---- */
 
+/* A workload's label value, or NULL. */
+static const char *label_of(const weft_av_workload_t *w, const char *key)
+{
+	for (size_t i = 0; i < w->nlabels; i++)
+		if (!strcmp(w->labels[i].key, key))
+			return w->labels[i].value;
+	return NULL;
+}
+
+/* The endpoint of svc whose workload is uid, or NULL. */
+static const weft_av_endpoint_t *endpoint_of(const weft_av_service_t *svc, const char *uid)
+{
+	for (size_t i = 0; i < svc->nendpoints; i++)
+		if (!strcmp(svc->endpoints[i].workload, uid))
+			return &svc->endpoints[i];
+	return NULL;
+}
+
+/* Opens the connection's telemetry record with Istio's labels: what this
+ * agent knows of both ends (the source workload from its listener or the
+ * proven peer identity, the destination from the chosen endpoint or the
+ * local workload). */
 void dp_tm_open(dp_conn_t *c)
 {
 	struct weft_dp *dp = c->dp;
 	const weft_av_t *v = dp_view(dp);
 	const weft_av_workload_t *w = v && c->wl_uid ? weft_av_workload(v, c->wl_uid) : NULL;
 	bool in = c->kind == DP_IN_HBONE || c->kind == DP_IN_PLAIN;
-	char sa[80] = "", od[80] = "", pr[WEFT_SPIFFE_MAX + 16] = "";
+	char sa[80] = "", od[80] = "", dst[80] = "", pr[WEFT_SPIFFE_MAX + 16] = "";
+	struct sockaddr_storage da;
 	weft_tm_labels_t l;
 
 	c->opened_ms = weft_loop_now(dp->a->loop);
@@ -70,22 +92,53 @@ void dp_tm_open(dp_conn_t *c)
 		weft_net_format_addr((struct sockaddr *)&c->orig, od, sizeof(od));
 	if (c->principal)
 		snprintf(pr, sizeof(pr), "spiffe://%s", c->principal);
+	l.dst_addr = od;
 	if (in) {
+		/* the source: the mesh endpoint at the forwarded address, when it
+		 * carries the identity the peer proved */
+		const weft_av_endpoint_t *se = v && c->principal ? weft_av_endpoint_by_ip(v, &c->src) : NULL;
+
+		if (se && !strcmp(se->spiffe + strlen("spiffe://"), c->principal)) {
+			l.src_workload = se->name;
+			l.src_app = se->app;
+			l.src_version = se->version;
+		}
 		l.src_principal = pr;
 		l.src_ns = c->peer_ns;
 		l.dst_workload = w ? w->name : NULL;
 		l.dst_ns = w ? w->ns : NULL;
 		l.dst_principal = w ? w->spiffe : NULL;
+		l.dst_app = w ? label_of(w, "app") : NULL;
+		l.dst_version = w ? label_of(w, "version") : NULL;
 	} else {
+		const weft_av_service_t *svc = v && c->svc_uid ? weft_av_service(v, c->svc_uid) : NULL;
+		const weft_av_endpoint_t *ep = svc && c->ep_uid ? endpoint_of(svc, c->ep_uid) : NULL;
+
 		l.src_workload = w ? w->name : NULL;
 		l.src_ns = w ? w->ns : NULL;
 		l.src_principal = w ? w->spiffe : NULL;
+		l.src_app = w ? label_of(w, "app") : NULL;
+		l.src_version = w ? label_of(w, "version") : NULL;
+		if (svc) {
+			l.dst_service = svc->hostname;
+			l.dst_service_name = svc->name;
+			l.dst_service_ns = svc->ns;
+		}
+		if (ep) {
+			l.dst_workload = ep->name;
+			l.dst_ns = ep->ns;
+			l.dst_principal = ep->spiffe;
+			l.dst_app = ep->app;
+			l.dst_version = ep->version;
+			weft_ip_to_sockaddr(&ep->addr, c->target_port, &da);
+			weft_net_format_addr((struct sockaddr *)&da, dst, sizeof(dst));
+			l.dst_addr = dst;
+		}
 	}
 	l.mtls = c->kind == DP_IN_HBONE || c->kind == DP_OUT_TUNNEL;
 	l.response_flags = WEFT_TM_FLAG_NONE;
 	l.src_addr = sa;
 	l.orig_dst = od;
-	l.dst_addr = od;
 	l.policy = c->policy;
 	c->tmc = weft_tm_conn_open(dp->a->tm, &l);
 }
@@ -638,6 +691,27 @@ void weft_dp_outbound(struct weft_dp *dp, const weft_av_workload_t *w, int fd)
 
 /* ---- the data path's life ---- */
 
+/* Every second: weft_agent_hbone_connections (pooled client connections
+ * plus served ones) and weft_agent_hbone_streams (tunnels carrying a
+ * connection now). */
+static void gauges_cb(weft_loop_t *l, weft_timer_t *t)
+{
+	struct weft_dp *dp = t->data;
+	size_t conns = dp->pool.nconns, streams = 0;
+
+	for (const weft_hbone_conn_t *hc = dp->srv; hc; hc = hc->next)
+		conns++;
+	for (const dp_conn_t *c = dp->conns; c; c = c->next)
+		if (c->hs)
+			streams++;
+	if (dp->a->tm) {
+		const weft_tm_metrics_t *m = weft_tm_metrics(dp->a->tm);
+		weft_series_set(weft_metric_with(m->hbone_conns), (double)conns);
+		weft_series_set(weft_metric_with(m->hbone_streams), (double)streams);
+	}
+	weft_timer_start(l, t, 1000);
+}
+
 struct weft_dp *weft_dp_new(weft_agent_t *a)
 {
 	struct weft_dp *dp = calloc(1, sizeof(*dp));
@@ -653,6 +727,8 @@ struct weft_dp *weft_dp_new(weft_agent_t *a)
 	}
 	weft_hbone_limits_default(&dp->lim);
 	weft_hbone_pool_init(&dp->pool, a->loop, &dp->lim, dial, dp);
+	weft_timer_init(&dp->gauges, gauges_cb, dp);
+	weft_timer_start(a->loop, &dp->gauges, 1000);
 	return dp;
 }
 
@@ -660,6 +736,7 @@ void weft_dp_free(struct weft_dp *dp)
 {
 	if (!dp)
 		return;
+	weft_timer_stop(dp->a->loop, &dp->gauges);
 	while (dp->conns) {
 		dp_conn_t *c = dp->conns;
 		if (c->relay.started && !c->relay.done)
