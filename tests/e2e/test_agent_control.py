@@ -217,17 +217,24 @@ class World:
 def world(request, weft_bin):
     root = tempfile.mkdtemp(prefix="weft-agentctl-")
     w = World(weft_bin, root)
+    bad = []
     try:
         w.control.start()
         yield w
     finally:
         try:
             w.group.close()
+            # under SANITIZE=1 a sanitizer report in any process fails the test
+            for p in sorted(w.logs.glob("*.log")):
+                t = p.read_text(errors="replace")
+                if "runtime error:" in t or "Sanitizer" in t:
+                    bad.append(p.name)
             rep = getattr(request.node, "rep_call", None)
-            if rep is None or rep.failed:
+            if rep is None or rep.failed or bad:
                 print(w.dump())
         finally:
             shutil.rmtree(root, ignore_errors=True)
+    assert not bad, f"sanitizer reports in {bad}"
 
 
 def test_join_holds_only_own_identities(world):
