@@ -692,8 +692,8 @@ void weft_dp_outbound(struct weft_dp *dp, const weft_av_workload_t *w, int fd)
 /* ---- the data path's life ---- */
 
 /* Every second: weft_agent_hbone_connections (pooled client connections
- * plus served ones) and weft_agent_hbone_streams (tunnels carrying a
- * connection now). */
+ * plus served ones), weft_agent_hbone_streams (tunnels carrying a
+ * connection now), and the byte counters of open connections. */
 static void gauges_cb(weft_loop_t *l, weft_timer_t *t)
 {
 	struct weft_dp *dp = t->data;
@@ -701,9 +701,17 @@ static void gauges_cb(weft_loop_t *l, weft_timer_t *t)
 
 	for (const weft_hbone_conn_t *hc = dp->srv; hc; hc = hc->next)
 		conns++;
-	for (const dp_conn_t *c = dp->conns; c; c = c->next)
+	for (dp_conn_t *c = dp->conns; c; c = c->next) {
 		if (c->hs)
 			streams++;
+		if (c->tmc && c->relay_ready) {
+			/* long connections show their bytes as they flow, not only at close */
+			uint64_t out = c->relay.s[0].bytes_out, in = c->relay.s[0].bytes_in;
+			weft_tm_conn_bytes(c->tmc, out - c->tm_sent, in - c->tm_recv);
+			c->tm_sent = out;
+			c->tm_recv = in;
+		}
+	}
 	if (dp->a->tm) {
 		const weft_tm_metrics_t *m = weft_tm_metrics(dp->a->tm);
 		weft_series_set(weft_metric_with(m->hbone_conns), (double)conns);
