@@ -91,7 +91,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
 
 # fuzzers: the library again, compiled by clang with coverage and sanitizers
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -DWEFT_FUZZ -Iinclude -I$(BUILD)/gen $(PKG_CFLAGS) \
-	-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -Wall -Werror -Wno-unused-parameter
+	-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -Wall -Werror -Wno-unused-parameter -MMD -MP
 $(BUILD)/fuzzobj/%.o: %.c | $(BUILD)/gen/.stamp
 	@mkdir -p $(dir $@)
 	$(call say,FUZZCC,$<)
@@ -135,6 +135,7 @@ clean:
 	rm -rf build build-san
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/fuzzobj -name '*.d' 2>/dev/null)
 
 # ---- benchmark tools (bench/README.md); never built by `make check` ----
 .PHONY: bench-tools

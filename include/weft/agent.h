@@ -100,7 +100,9 @@ void weft_controlc_set_pin(struct weft_controlc *c, const uint8_t pin[32]);
 /* Drops the current connection and reconnects at once (after a join: the
  * next connection presents the node credential). */
 void weft_controlc_reconnect(struct weft_controlc *c);
-/* Something answered on the connection: resets the reconnect backoff. */
+/* Something answered on the connection: resets the reconnect backoff; the
+ * first time per connection it counts as up (connected gauge 1,
+ * connects_total{result="ok"}). */
 void weft_controlc_healthy(struct weft_controlc *c);
 /* The current client, or NULL while disconnected. */
 struct weft_grpc_client *weft_controlc_client(struct weft_controlc *c);
@@ -151,6 +153,12 @@ void weft_dp_inbound_hbone(struct weft_dp *dp, const weft_av_workload_t *w, int 
 void weft_dp_reauthorize(struct weft_dp *dp, const weft_av_t *v);
 /* Drains pooled tunnels that use identity (ns, sa)'s old credential. */
 void weft_dp_cred_changed(struct weft_dp *dp, const char *ns, const char *sa);
+/* For /config_dump (the admin's pool_json hook): appends a JSON array
+ * describing the pooled HBONE connections (peer, identity, streams,
+ * state; see weft_hbone_pool_each) to out. Returns 0, or -1 when out's
+ * limit was reached or the data path has no pool (the admin then writes
+ * "[]"). */
+int weft_dp_pool_json(struct weft_dp *dp, weft_buf_t *out);
 
 /* ---- admin.c (:15000 /healthz /config_dump /certs, :15020 /metrics) ---- */
 

@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include "weft/arena-t.h"
+#include "weft/authz-t.h"
 
 /* An IPv4 or IPv6 address (no port). v4 is stored v4-mapped in a6. */
 typedef struct weft_ip {
@@ -31,10 +32,10 @@ typedef struct weft_av_locality {
 	const char *region, *zone, *subzone;   /* "" when unset */
 } weft_av_locality_t;
 
-typedef enum weft_mtls_mode {
-	WEFT_MTLS_PERMISSIVE = 0,
-	WEFT_MTLS_STRICT,
-} weft_mtls_mode_t;
+typedef enum weft_av_mtls {
+	WEFT_AV_MTLS_PERMISSIVE = 0,
+	WEFT_AV_MTLS_STRICT,
+} weft_av_mtls_t;
 
 struct weft_av_authz;
 
@@ -52,7 +53,7 @@ typedef struct weft_av_workload {
 	size_t nlabels;
 	weft_av_kv_t *labels;        /* sorted by key */
 	weft_av_locality_t locality;
-	weft_mtls_mode_t mtls;
+	weft_av_mtls_t mtls;
 	size_t npolicies;
 	const struct weft_av_authz **policies;   /* resolved (missing names dropped) */
 } weft_av_workload_t;
@@ -96,11 +97,8 @@ typedef struct weft_av_service {
 
 /* ---- authorization (Istio semantics; evaluated by src/agent/authz.c) ---- */
 
-typedef enum weft_authz_action {
-	WEFT_AUTHZ_ALLOW = 0,
-	WEFT_AUTHZ_DENY,
-	WEFT_AUTHZ_AUDIT,
-} weft_authz_action_t;
+/* weft_authz_action_t (ALLOW, DENY, AUDIT) is shared with the config
+ * model: weft/authz-t.h. */
 
 typedef struct weft_av_cidr {
 	weft_ip_t ip;

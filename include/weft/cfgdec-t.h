@@ -76,6 +76,7 @@ typedef struct weft_resolver {
  * model array (HTTPRoute and GRPCRoute share m->routes). */
 typedef struct weft_kind {
 	const char *api_version;      /* e.g. "gateway.networking.k8s.io/v1" */
+	const char *api_version_alt;  /* a second accepted apiVersion, or NULL */
 	const char *name;             /* e.g. "HTTPRoute" */
 	bool namespaced;
 	size_t obj_size;

@@ -58,6 +58,10 @@ int weft_dec_str(weft_dec_t *d, const weft_yaml_node_t *n, const char *path,
  * sorted by key, checking label syntax. Returns 0 or -1 (errors added). */
 int weft_dec_labels(weft_dec_t *d, const weft_yaml_node_t *n, const char *path, weft_labels_t *out);
 
+/* Decodes an Istio selector ({matchLabels: {...}}, at "spec.selector")
+ * into out (sorted, as weft_dec_labels()). Returns 0 or -1 (errors added). */
+int weft_dec_match_labels(weft_dec_t *d, const weft_yaml_node_t *n, weft_labels_t *out);
+
 /* Allocates n zeroed elements of size in the model arena; n == 0 gives
  * NULL. Reports an error and returns NULL on memory exhaustion (then
  * *failed is set). */

@@ -14,10 +14,13 @@ enum weft_grpc_status {
 	WEFT_GRPC_CANCELLED = 1,
 	WEFT_GRPC_UNKNOWN = 2,
 	WEFT_GRPC_INVALID_ARGUMENT = 3,
+	WEFT_GRPC_DEADLINE_EXCEEDED = 4,
+	WEFT_GRPC_PERMISSION_DENIED = 7,
 	WEFT_GRPC_RESOURCE_EXHAUSTED = 8,
 	WEFT_GRPC_UNIMPLEMENTED = 12,
 	WEFT_GRPC_INTERNAL = 13,
 	WEFT_GRPC_UNAVAILABLE = 14,
+	WEFT_GRPC_UNAUTHENTICATED = 16,
 };
 
 /* Splits a byte stream into length-prefixed gRPC messages. */
@@ -71,6 +74,9 @@ typedef struct weft_grpc_server {
 	weft_grpc_opts_t o;
 	weft_listener_t lst;
 	bool listening;
+	weft_listener_t tls_lst;      /* the TLS listener (weft_grpc_server_listen_tls) */
+	bool tls_listening;
+	struct weft_tls_ctx *tls_ctx; /* borrowed: the server context of tls_lst */
 	size_t nmethods;
 	weft_grpc_method_t methods[WEFT_GRPC_MAX_METHODS];
 	weft_h2c_t *conns;    /* every live connection */

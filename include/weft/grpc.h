@@ -4,6 +4,7 @@
 #include <protobuf-c/protobuf-c.h>
 #include "weft/grpc-t.h"
 #include "weft/rc.h"
+#include "weft/tls-t.h"
 
 /* ---- framing (pure; unit tested) ---- */
 
@@ -46,6 +47,12 @@ int weft_grpc_server_listen(weft_grpc_server_t *srv, const char *addr);
 weft_h2c_t *weft_grpc_server_adopt(weft_grpc_server_t *srv, int fd, const weft_xprt_ops_t *x,
 				   void *xctx, const char *peer);
 
+/* Listens on addr for TLS connections: each accepted socket gets a
+ * session of ctx (a server context, borrowed: it must outlive srv) and is
+ * served with the same method table as the plaintext listener. Returns
+ * WEFT_OK or WEFT_EFAIL (errno set). */
+int weft_grpc_server_listen_tls(weft_grpc_server_t *srv, const char *addr, struct weft_tls_ctx *ctx);
+
 /* Stops listening and sends GOAWAY on every connection (graceful). */
 void weft_grpc_server_shutdown(weft_grpc_server_t *srv);
 
@@ -62,6 +69,14 @@ int weft_grpc_send(weft_grpc_call_t *call, const void *msg, size_t len);
 /* Serializes a protobuf-c message and sends it; as weft_grpc_send(), plus
  * WEFT_ENOMEM. */
 int weft_grpc_send_pb(weft_grpc_call_t *call, const ProtobufCMessage *m);
+
+/* The verified peer identity of the call's connection: TLS with a client
+ * certificate that passed the server context's policy. NULL for plaintext
+ * connections, a TLS peer without a certificate, or a finished call. */
+const weft_spiffe_id_t *weft_grpc_call_peer(const weft_grpc_call_t *call);
+
+/* True when the call arrived over TLS (whatever the peer presented). */
+bool weft_grpc_call_is_tls(const weft_grpc_call_t *call);
 
 /* Ends the call with grpc-status/grpc-message trailers (a trailers-only
  * response when nothing was sent). Returns WEFT_OK or WEFT_ECLOSED. */

@@ -53,6 +53,7 @@ typedef struct weft_grpc_client {
 	void *ud;
 	char authority[128];
 	char name[96];
+	char why[96];                 /* why it is closing (given to on_closed) */
 } weft_grpc_client_t;
 
 /* A client over fd (connected or connecting, non-blocking) with transport
@@ -67,6 +68,11 @@ weft_grpc_client_t *weft_grpc_client_new(weft_loop_t *loop, int fd, const weft_x
  * Returns the call or NULL (connection dead, no memory). */
 weft_grpc_ccall_t *weft_grpc_call_start(weft_grpc_client_t *cl, const char *path,
 					uint32_t timeout_ms, const weft_grpc_ccall_cbs_t *cbs, void *ud);
+
+/* Sends one message of n raw bytes (framed here). Returns WEFT_OK,
+ * WEFT_ECLOSED (call ended or half-closed), WEFT_ELIMIT (larger than 4 GiB)
+ * or WEFT_ENOMEM. */
+int weft_grpc_call_send(weft_grpc_ccall_t *call, const void *p, size_t n);
 
 /* Sends one message (serialized and framed here). Returns WEFT_OK,
  * WEFT_ECLOSED or WEFT_ENOMEM. */

@@ -72,6 +72,8 @@ typedef struct weft_hbone_stream {
 	bool deferred;                 /* the data provider is paused */
 	bool closing;
 	uint64_t bytes_in, bytes_out;
+	uint32_t pflags;               /* private to hbone.c: header checks, owed callbacks */
+	uint32_t hdr_bytes;            /* private to hbone.c: request header bytes seen */
 	struct weft_hbone_stream *prev, *next;
 } weft_hbone_stream_t;
 

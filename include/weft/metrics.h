@@ -13,7 +13,8 @@ void weft_metrics_free(weft_metrics_t *m);
  * ("type", "type,result") or NULL for none (then the single series exists
  * from the start, so it renders as 0). Histograms take nbounds ascending
  * upper bounds (+Inf is implicit). Returns the metric, or NULL on a bad
- * name/label, too many labels, or no memory. */
+ * name/label, too many labels, a name already registered in m, or no
+ * memory. */
 weft_metric_t *weft_metrics_counter(weft_metrics_t *m, const char *name, const char *help,
 				    const char *labels);
 weft_metric_t *weft_metrics_gauge(weft_metrics_t *m, const char *name, const char *help,
@@ -28,6 +29,12 @@ weft_series_t *weft_metric_with(weft_metric_t *mt, ...);
 /* The same with the values in an array of mt->nlabels strings (NULL
  * entries are ""). */
 weft_series_t *weft_metric_withv(weft_metric_t *mt, const char *const *vals);
+
+/* Removes series s from its metric and frees it (it no longer renders);
+ * pointers to it become invalid. Meant for series whose subject went away
+ * (a dropped identity). A series of a metric without labels may be removed
+ * too; it then no longer renders either. NULL is accepted. */
+void weft_series_remove(weft_series_t *s);
 
 void weft_series_add(weft_series_t *s, double v);
 static inline void weft_series_inc(weft_series_t *s) { weft_series_add(s, 1); }

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "weft/arena-t.h"
+#include "weft/authz-t.h"
 #include "weft/str-t.h"
 
 /* Where a value came from, for error messages and `weft explain`. */
@@ -300,6 +301,75 @@ typedef struct weft_dest_policy {
 	} fault;
 } weft_dest_policy_t;
 
+/* ---- AuthorizationPolicy (security.istio.io/v1) ---- */
+/* weft_authz_action_t (ALLOW = the default, DENY, AUDIT): weft/authz-t.h */
+
+/* A list of strings as written. */
+typedef struct weft_strs {
+	size_t n;
+	weft_str_t *v;
+} weft_strs_t;
+
+/* rules[].from[].source: every non-empty list must match. principals are
+ * Istio's "<td>/ns/<ns>/sa/<sa>" with '*' alone, as a prefix or as a
+ * suffix; ip_blocks are CIDRs or single IPs (validated). */
+typedef struct weft_authz_source {
+	weft_strs_t principals, not_principals;
+	weft_strs_t namespaces, not_namespaces;
+	weft_strs_t ip_blocks, not_ip_blocks;
+	weft_loc_t loc;
+} weft_authz_source_t;
+
+/* rules[].to[].operation. hosts/methods/paths (and their nots) are L7:
+ * kept as written and flagged with has_l7. */
+typedef struct weft_authz_operation {
+	size_t nports, nnot_ports;
+	uint16_t *ports, *not_ports;     /* 1..65535 */
+	weft_strs_t hosts, not_hosts;
+	weft_strs_t methods, not_methods;
+	weft_strs_t paths, not_paths;
+	bool has_l7;
+	weft_loc_t loc;
+} weft_authz_operation_t;
+
+/* rules[].when[]: an (L7) condition, kept as written. */
+typedef struct weft_authz_condition {
+	weft_str_t key;
+	weft_strs_t values, not_values;
+	weft_loc_t loc;
+} weft_authz_condition_t;
+
+/* A rule matches when some source matches (or there is none) and some
+ * operation matches (or there is none) and every condition holds. */
+typedef struct weft_authz_rule {
+	size_t nfrom, nto, nwhen;
+	weft_authz_source_t *from;
+	weft_authz_operation_t *to;
+	weft_authz_condition_t *when;
+	weft_loc_t loc;
+} weft_authz_rule_t;
+
+typedef struct weft_authz_policy {
+	weft_meta_t meta;
+	weft_labels_t selector;          /* spec.selector.matchLabels; empty: the whole namespace */
+	weft_authz_action_t action;
+	size_t nrules;
+	weft_authz_rule_t *rules;        /* none: matches nothing (ALLOW with none = deny all) */
+} weft_authz_policy_t;
+
+/* ---- PeerAuthentication (security.istio.io/v1) ---- */
+typedef enum weft_mtls_mode {
+	WEFT_MTLS_UNSET = 0,             /* inherit from the wider scope */
+	WEFT_MTLS_PERMISSIVE,
+	WEFT_MTLS_STRICT,
+} weft_mtls_mode_t;
+
+typedef struct weft_peer_auth {
+	weft_meta_t meta;
+	weft_labels_t selector;          /* spec.selector.matchLabels; empty: namespace-wide */
+	weft_mtls_mode_t mode;           /* spec.mtls.mode; UNSET when absent */
+} weft_peer_auth_t;
+
 /* ---- the whole model ---- */
 struct weft_cfg_file;
 
@@ -319,6 +389,10 @@ typedef struct weft_model {
 	weft_route_t *routes;
 	size_t npolicies;
 	weft_dest_policy_t *policies;
+	size_t nauthz;
+	weft_authz_policy_t *authz;      /* AuthorizationPolicy */
+	size_t npeerauth;
+	weft_peer_auth_t *peerauth;      /* PeerAuthentication */
 } weft_model_t;
 
 /* ---- config errors ---- */

@@ -28,6 +28,13 @@ typedef struct weft_xprt_ops {
 	ssize_t (*recv)(struct weft_conn *c, void *buf, size_t len);
 	ssize_t (*send)(struct weft_conn *c, const void *buf, size_t len);
 	void (*close)(struct weft_conn *c);
+	/* Optional (NULL for raw). True when the transport needs the socket
+	 * to become writable to make progress (a TLS handshake or record
+	 * blocked on a write); false when an EAGAIN from send means it waits
+	 * for input instead (a TLS handshake reading). The connection uses it
+	 * to choose write interest, and turns a write event into a read
+	 * attempt while it is true. */
+	bool (*want_write)(struct weft_conn *c);
 } weft_xprt_ops_t;
 
 /* A mux: the protocol spoken over a transport.

@@ -42,8 +42,16 @@ typedef struct weft_tm_labels {
  * weft_series_* calls accept that. */
 typedef struct weft_tm_metrics {
 	weft_metric_t *tcp_opened, *tcp_closed, *tcp_sent, *tcp_received;   /* Istio's */
-	weft_metric_t *cert_expiry;      /* weft_agent_cert_expiry_seconds{identity}: not_after, Unix seconds */
-	weft_metric_t *certs;            /* weft_agent_certs: credentials held */
+	/* weft_agent_cert_expiry_timestamp_seconds{identity}: the held
+	 * certificate's not_after as Unix seconds (alert on `... - time() <
+	 * N`); a series exists only while a certificate is held */
+	weft_metric_t *cert_expiry;
+	weft_metric_t *certs;            /* weft_agent_certs: credentials held (node and workloads) */
+	weft_metric_t *cert_issued;      /* weft_agent_cert_issued_total{kind}: node | workload, from the CA */
+	weft_metric_t *cert_failures;    /* weft_agent_cert_failures_total{kind}: failed CA requests */
+	weft_metric_t *cert_expired;     /* weft_agent_cert_expired_total: dropped, expired before renewal */
+	weft_metric_t *control_connected; /* weft_agent_control_connected: 0/1 */
+	weft_metric_t *control_connects; /* weft_agent_control_connects_total{result}: ok | error */
 	weft_metric_t *xds_connected;    /* weft_agent_xds_connected: 0/1 */
 	weft_metric_t *xds_resources;    /* weft_agent_xds_resources{type} */
 	weft_metric_t *xds_updates;      /* weft_agent_xds_updates_total{type} */
@@ -64,8 +72,9 @@ typedef struct weft_tm_conn weft_tm_conn_t;
 weft_tm_t *weft_tm_new(weft_metrics_t *m, FILE *log);
 /* Frees the label cache and any still-open records (without logging). */
 void weft_tm_free(weft_tm_t *tm);
-/* The metric pointers, for the parts to bump. */
-weft_tm_metrics_t *weft_tm_metrics(weft_tm_t *tm);
+/* The metric pointers, for the parts to bump. Never NULL: with tm NULL,
+ * a shared all-NULL set (every weft_series_* call then does nothing). */
+const weft_tm_metrics_t *weft_tm_metrics(const weft_tm_t *tm);
 
 /* A connection opened: interns the labels (strings are copied) and
  * resolves its series once, bumps istio_tcp_connections_opened_total.
@@ -89,5 +98,8 @@ void weft_tm_conn_close(weft_tm_conn_t *c, const char *reason);
 
 /* Sets the expiry gauge of identity (its SPIFFE ID) to not_after. */
 void weft_tm_cert(weft_tm_t *tm, const char *identity, time_t not_after);
+/* Removes identity's expiry series (its certificate was dropped or the
+ * identity left the node). Unknown identities and tm NULL are ignored. */
+void weft_tm_cert_drop(weft_tm_t *tm, const char *identity);
 
 #endif

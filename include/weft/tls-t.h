@@ -129,6 +129,8 @@ typedef struct weft_tls {
 	SSL *ssl;
 	bool handshake_done;
 	bool failed;
+	bool want_write;             /* the last operation blocked on a write */
+	bool cb_checked;             /* the verify callback already ran weft_spiffe_verify */
 	weft_peer_reason_t reason;   /* why the peer was refused (failed) */
 	weft_spiffe_id_t peer;       /* verified peer identity (kind NONE: none presented) */
 	weft_cred_t *cred;           /* a reference on the local credential used */

@@ -36,6 +36,10 @@ weft_peer_reason_t weft_spiffe_verify(X509 *leaf, STACK_OF(X509) *untrusted,
 				      const weft_peer_policy_t *p, bool as_server, time_t now,
 				      weft_spiffe_id_t *id, char *detail, size_t detail_len);
 
+/* SHA-256 of the certificate's SubjectPublicKeyInfo (DER) into out: the
+ * pin of weft_peer_policy_t. Returns WEFT_OK or WEFT_EFAIL. */
+int weft_spki_sha256(X509 *cert, uint8_t out[32]);
+
 /* ---- bundles and credentials (src/net/cred.c) ---- */
 
 /* Builds a bundle from PEM holding one or more CA certificates (each must

@@ -13,8 +13,15 @@ typedef enum weft_xds_type {
 	WEFT_XDS_RDS,       /* envoy.config.route.v3.RouteConfiguration */
 	WEFT_XDS_CDS,       /* envoy.config.cluster.v3.Cluster */
 	WEFT_XDS_EDS,       /* envoy.config.endpoint.v3.ClusterLoadAssignment */
+	/* weft's own types for node agents (api/weft/agent/v1/agent.proto),
+	 * served only to clients authenticated as a node (see xds_server.c) */
+	WEFT_XDS_WORKLOAD,  /* weft.agent.v1.Workload */
+	WEFT_XDS_SERVICE,   /* weft.agent.v1.Service */
+	WEFT_XDS_AUTHZ,     /* weft.agent.v1.Authorization */
 	WEFT_XDS_NTYPES,
 } weft_xds_type_t;
+
+#define WEFT_XDS_FIRST_AGENT WEFT_XDS_WORKLOAD   /* types from here on are agent types */
 
 /* One named resource, serialized (the message itself, not wrapped in Any). */
 typedef struct weft_xds_resource {
@@ -22,7 +29,18 @@ typedef struct weft_xds_resource {
 	weft_str_t version;      /* hex digest of bytes: changes iff the content does */
 	const unsigned char *bytes;
 	size_t len;
+	/* Who may receive it (agent types): NULL = every client; otherwise the
+	 * naudience node names, sorted (memcmp order) and unique, possibly
+	 * none (then nobody). Lives in the snapshot's arena. */
+	const weft_str_t *audience;
+	size_t naudience;
 } weft_xds_resource_t;
+
+/* Options of the translation that do not come from the config files. */
+typedef struct weft_xds_opts {
+	const char *trust_domain;    /* Workload.trust_domain (NULL: "cluster.local") */
+	const char *root_namespace;  /* policies here apply mesh-wide (NULL: "weft-system") */
+} weft_xds_opts_t;
 
 struct weft_xds_reuse;
 

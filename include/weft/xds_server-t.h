@@ -47,6 +47,11 @@ typedef struct weft_xds_client {
 	uint64_t id;
 	bool delta;
 	char *node_id;
+	/* The node this client is authenticated as, or NULL: only then does it
+	 * see agent types (and only the resources whose audience includes it).
+	 * Set from the verified peer certificate (a node SPIFFE ID) on the mTLS
+	 * port, or with agent_plaintext from the first request's node.id. */
+	char *node_auth;
 	char *user_agent;
 	time_t since;             /* wall clock at connect */
 	weft_xds_tstate_t t[WEFT_XDS_NTYPES];
@@ -59,6 +64,8 @@ typedef struct weft_xds_client {
 typedef struct weft_xds_server_opts {
 	uint32_t debounce_ms;     /* coalesce snapshot changes (default 100) */
 	size_t max_names;         /* subscriptions per type per client (default 100000) */
+	bool agent_plaintext;     /* TESTS ONLY: a client without a node certificate is
+				   * authenticated as its request's node.id (default false) */
 } weft_xds_server_opts_t;
 
 typedef struct weft_xds_server {

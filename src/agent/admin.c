@@ -108,7 +108,7 @@ static void workload_json(weft_buf_t *b, const weft_av_workload_t *w)
 	weft_buf_printf(b, "]");
 	kstr(b, false, "netns", w->netns);
 	kstr(b, false, "cgroup", w->cgroup);
-	kstr(b, false, "mtls", w->mtls == WEFT_MTLS_STRICT ? "STRICT" : "PERMISSIVE");
+	kstr(b, false, "mtls", w->mtls == WEFT_AV_MTLS_STRICT ? "STRICT" : "PERMISSIVE");
 	key(b, false, "locality");
 	loc_json(b, &w->locality);
 	key(b, false, "labels");

@@ -1,8 +1,10 @@
-/* weft agent — start-up, the loop, signals, view swaps, SNI names.
+/* weft agent — start-up, the loop, signals, view swaps, SNI names, and
+ * the admin endpoints' view of the agent (admin_ops).
  *
- * Start-up order: loop, metrics, signals, identities (persisted
- * credentials), the join token when there is no node credential, the data
- * path and capture, then the control connection. Listeners and capture
+ * Start-up order: loop, metrics registry, telemetry (which owns every
+ * agent metric), signals, identities (persisted credentials), the join
+ * token when there is no node credential, the admin servers (:15000,
+ * :15020), the data path and capture, then the control connection. Listeners and capture
  * rules are (re)established as soon as the first complete view arrives;
  * persisted credentials are used at once, without waiting for the CA.
  *
@@ -22,6 +24,7 @@
 #include "weft/log.h"
 #include "weft/loop.h"
 #include "weft/metrics.h"
+#include "weft/telemetry.h"
 #include "weft/tls.h"
 
 #define MAX_TOKEN 4096
@@ -130,6 +133,79 @@ void weft_agent_fatal(weft_agent_t *a, int code)
 	weft_loop_stop(a->loop);
 }
 
+/* ---- what the admin endpoints read (weft_agent_admin_ops_t) ---- */
+
+static const weft_av_t *admin_view(void *ud)
+{
+	weft_agent_t *a = ud;
+
+	return a->synced ? a->view : NULL;
+}
+
+static weft_cred_t *admin_cred(void *ud, const char *ns, const char *sa)
+{
+	weft_agent_t *a = ud;
+
+	return a->ident ? weft_ident_cred(a->ident, ns, sa) : NULL;
+}
+
+static void admin_each_cred(void *ud, void (*fn)(void *arg, const weft_cred_t *c), void *arg)
+{
+	weft_agent_t *a = ud;
+
+	if (a->ident)
+		weft_ident_each(a->ident, fn, arg);
+}
+
+static const weft_bundle_t *admin_bundle(void *ud)
+{
+	weft_agent_t *a = ud;
+
+	return a->ident ? weft_ident_bundle(a->ident) : NULL;
+}
+
+/* The pool hook: the data path renders its own HBONE pool. */
+static int admin_pool_json(void *ud, weft_buf_t *out)
+{
+	weft_agent_t *a = ud;
+
+	return a->dp ? weft_dp_pool_json(a->dp, out) : -1;
+}
+
+/* Creates and starts the admin servers. Returns 0, or 1 (message
+ * printed: the address is bad or taken). */
+static int start_admin(weft_agent_t *a)
+{
+	weft_agent_admin_ops_t ops = {
+		.node = a->o.node,
+		.ud = a,
+		.view = admin_view,
+		.cred = admin_cred,
+		.each_cred = admin_each_cred,
+		.bundle = admin_bundle,
+		.pool_json = admin_pool_json,
+	};
+	uint16_t ap = 0, mp = 0;
+
+	if (!(a->admin = weft_agent_admin_new(a->loop, &a->metrics, &ops))) {
+		fprintf(stderr, "weft agent: out of memory\n");
+		return 1;
+	}
+	if (weft_agent_admin_listen(a->admin, a->o.admin_addr, a->o.metrics_addr) != WEFT_OK) {
+		int e = errno;
+		bool admin_up;
+
+		weft_agent_admin_ports(a->admin, &ap, &mp);
+		admin_up = ap || !a->o.admin_addr || !*a->o.admin_addr;
+		fprintf(stderr, "weft agent: %s %s: cannot listen: %s\n", admin_up ? "--metrics" : "--admin",
+			admin_up ? a->o.metrics_addr : a->o.admin_addr, strerror(e));
+		return 1;
+	}
+	weft_agent_admin_ports(a->admin, &ap, &mp);
+	weft_info("agent", "admin on port %u (/healthz /config_dump /certs), metrics on port %u", ap, mp);
+	return 0;
+}
+
 /* ---- signals ---- */
 
 static void signal_cb(weft_loop_t *l, weft_io_t *io, uint32_t ev)
@@ -202,6 +278,9 @@ static int load_token(weft_agent_t *a)
 
 static void agent_free(weft_agent_t *a)
 {
+	/* first: its handlers read the parts below */
+	weft_agent_admin_free(a->admin);
+	a->admin = NULL;
 	if (a->cap) {
 		weft_capture_stop(a->cap);   /* listeners closed, rules stay */
 		weft_capture_free(a->cap);
@@ -226,6 +305,8 @@ static void agent_free(weft_agent_t *a)
 		weft_io_stop(a->loop, &a->sigio);
 		close(a->sigfd);
 	}
+	weft_tm_free(a->tm);
+	a->tm = NULL;
 	weft_metrics_free(&a->metrics);
 	weft_loop_destroy(a->loop);
 }
@@ -279,12 +360,15 @@ int weft_agent_run(const weft_agent_opts_t *o)
 		goto out;
 	}
 
-	if (!(a->ident = weft_ident_new(a)) || !(a->ctl = weft_controlc_new(a)) ||
+	/* telemetry before the parts: they take their metrics from it */
+	if (!(a->tm = weft_tm_new(&a->metrics, NULL)) || !(a->ident = weft_ident_new(a)) || !(a->ctl = weft_controlc_new(a)) ||
 	    !(a->xdsc = weft_xdsc_new(a))) {
 		fprintf(stderr, "weft agent: out of memory\n");
 		goto out;
 	}
 	if (!a->o.plaintext_xds && weft_ident_need_join(a->ident) && (rc = load_token(a)) != 0)
+		goto out;
+	if ((rc = start_admin(a)) != 0)
 		goto out;
 	rc = 1;
 	if (!(a->dp = weft_dp_new(a)))

@@ -12,6 +12,9 @@
  *            no CA calls.
  * A lost connection is re-made after an exponential backoff with jitter
  * (100 ms .. 5 s); the backoff resets once something answered on it.
+ * A connection counts as up (weft_agent_control_connected 1, connects
+ * {result="ok"}) from the first answer on it (weft_controlc_healthy); one
+ * that closes before any answer counts as {result="error"}.
  * HTTP/2 PINGs every 10 s detect a dead peer. */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +31,7 @@
 #include "weft/loop.h"
 #include "weft/metrics.h"
 #include "weft/net.h"
+#include "weft/telemetry.h"
 #include "weft/tls.h"
 
 #define RECONNECT_MIN_MS 100
@@ -52,6 +56,7 @@ struct weft_controlc {
 	bool have_pin;
 	uint8_t pin[32];
 	bool stopping;
+	bool up;                     /* something answered on the current connection */
 	weft_series_t *g_connected;
 	weft_metric_t *m_connects;
 };
@@ -87,6 +92,9 @@ static void on_closed(weft_grpc_client_t *cl, const char *why)
 	if (!c || c->cl != cl)
 		return;
 	c->cl = NULL;
+	if (!c->up)
+		weft_series_inc(weft_metric_with(c->m_connects, "error"));
+	c->up = false;
 	weft_series_set(c->g_connected, 0);
 	weft_warn("control", "connection to %s closed: %s", cl->authority, why ? why : "");
 	weft_ident_connected(c->a->ident, NULL);
@@ -195,13 +203,15 @@ static void connect_now(struct weft_controlc *c)
 		return;
 	}
 	c->cl->ping_ms = KEEPALIVE_MS;
-	weft_series_inc(weft_metric_with(c->m_connects, "ok"));
-	weft_series_set(c->g_connected, 1);
+	c->up = false;
 	weft_info("control", "%s: connecting to %s (%s)", name, addr,
 		  o->plaintext_xds ? "plaintext" : cred ? "mTLS, node credential" : "TLS, join with pinned root");
 	/* calls may start at once: they are sent when the transport is ready */
 	weft_ident_connected(c->a->ident, c->cl);
-	weft_xdsc_connected(c->a->xdsc, c->cl);
+	/* no ADS on the join connection: control serves agent resources only
+	 * to a node certificate; the stream starts on the mTLS connection */
+	if (o->plaintext_xds || cred)
+		weft_xdsc_connected(c->a->xdsc, c->cl);
 }
 
 static void retry_cb(weft_loop_t *l, weft_timer_t *t)
@@ -217,10 +227,8 @@ struct weft_controlc *weft_controlc_new(weft_agent_t *a)
 		return NULL;
 	c->a = a;
 	weft_timer_init(&c->retry, retry_cb, c);
-	c->g_connected = weft_metric_with(weft_metrics_gauge(&a->metrics, "weft_agent_control_connected",
-							    "1 while the connection to weft control is open", NULL));
-	c->m_connects = weft_metrics_counter(&a->metrics, "weft_agent_control_connects_total",
-					     "Connection attempts to weft control, by result", "result");
+	c->g_connected = weft_metric_with(weft_tm_metrics(a->tm)->control_connected);
+	c->m_connects = weft_tm_metrics(a->tm)->control_connects;
 	return c;
 }
 
@@ -259,6 +267,7 @@ void weft_controlc_reconnect(struct weft_controlc *c)
 	c->cl = NULL;
 	((cconn_t *)cl->ud)->c = NULL;
 	weft_grpc_client_kill(cl, "reconnecting");
+	c->up = false;
 	weft_series_set(c->g_connected, 0);
 	weft_ident_connected(c->a->ident, NULL);
 	weft_xdsc_connected(c->a->xdsc, NULL);
@@ -268,8 +277,14 @@ void weft_controlc_reconnect(struct weft_controlc *c)
 
 void weft_controlc_healthy(struct weft_controlc *c)
 {
-	if (c)
-		c->backoff = 0;
+	if (!c)
+		return;
+	c->backoff = 0;
+	if (c->cl && !c->up) {
+		c->up = true;
+		weft_series_inc(weft_metric_with(c->m_connects, "ok"));
+		weft_series_set(c->g_connected, 1);
+	}
 }
 
 weft_grpc_client_t *weft_controlc_client(struct weft_controlc *c)

@@ -3,8 +3,9 @@
  * and the trust bundle. Requests go to weft control's CA
  * (api/weft/ca/v1/ca.proto) over the control connection (controlc.c).
  *
- * Schedule: a credential is renewed at half its lifetime, moved by up to
- * ±10% of the lifetime (so many agents do not renew at once); a failed
+ * Schedule: a credential is renewed at half its lifetime (counted from
+ * when it arrived, as the CA backdates not_before), moved by up to ±10%
+ * of the lifetime (so many agents do not renew at once); a failed
  * request is retried with exponential backoff (1 s .. 60 s, ±20% jitter)
  * while the still-valid credential stays in use. A credential that expires
  * before it could be renewed is dropped (counted): nothing ever falls back
@@ -13,9 +14,14 @@
  * Files in state_dir (keys mode 0600, written atomically):
  *   node-cert.pem, node-key.pem, bundle.pem
  *   wl-<ns>--<sa>-cert.pem, wl-<ns>--<sa>-key.pem
- * Loaded at start; expired (or unreadable) ones are deleted. A workload
- * file is only trusted when the certificate names the identity its file
- * name says. */
+ * Loaded at start; expired (or unreadable) ones are deleted. A persisted
+ * credential is only trusted when its certificate names the identity its
+ * file name says and chains to the persisted bundle (verified as a peer
+ * would: validity, key usage, SPIFFE ID in the bundle's trust domain).
+ *
+ * Metrics are telemetry.c's (weft_tm_metrics): the expiry timestamp per
+ * held certificate (its series is removed when the certificate goes),
+ * credentials held, issued, failed and expired counts. */
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -31,6 +37,7 @@
 #include "weft/log.h"
 #include "weft/loop.h"
 #include "weft/metrics.h"
+#include "weft/telemetry.h"
 #include "weft/tls.h"
 #include "weft/ca/v1/ca.pb-c.h"
 
@@ -58,7 +65,7 @@ typedef struct ident_ent {
 	uint32_t backoff;            /* base delay (ms); 0 after a success */
 	time_t renew_at;             /* wall clock */
 	weft_timer_t timer;
-	weft_series_t *g_expiry;
+	char gauge_id[WEFT_SPIFFE_MAX];   /* the identity label of the expiry series set, "" = none */
 } ident_ent_t;
 
 struct weft_ident {
@@ -72,7 +79,7 @@ struct weft_ident {
 	char *token;                 /* join token, NULL when none / spent */
 	bool join_answered;          /* the CA answered a Join: never retry that token */
 	weft_grpc_client_t *cl;      /* the control client, when up */
-	weft_metric_t *m_expiry, *m_renew, *m_fail, *m_expired, *m_held;
+	const weft_tm_metrics_t *m;  /* telemetry's (all NULL without a->tm) */
 };
 
 static void ent_timer_cb(weft_loop_t *l, weft_timer_t *t);
@@ -161,16 +168,24 @@ static void update_gauges(struct weft_ident *id)
 	for (ident_ent_t *e = id->node; e; e = e == id->node ? id->wl : e->next)
 		if (e->cred)
 			held++;
-	weft_series_set(weft_metric_with(id->m_held), held);
+	weft_series_set(weft_metric_with(id->m->certs), held);
 }
 
+/* Points e's expiry series at its credential: set while one is held,
+ * removed when it is gone (no series for identities without a
+ * certificate). */
 static void ent_set_expiry_gauge(ident_ent_t *e)
 {
-	char name[WEFT_NAME_MAX * 2 + 2];
+	weft_tm_t *tm = e->id->a->tm;
 
-	if (!e->g_expiry)
-		e->g_expiry = weft_metric_with(e->id->m_expiry, ent_name(e, name, sizeof(name)));
-	weft_series_set(e->g_expiry, e->cred ? (double)e->cred->not_after : 0);
+	if (e->gauge_id[0] && (!e->cred || strcmp(e->gauge_id, e->cred->id.uri))) {
+		weft_tm_cert_drop(tm, e->gauge_id);
+		e->gauge_id[0] = 0;
+	}
+	if (e->cred) {
+		snprintf(e->gauge_id, sizeof(e->gauge_id), "%s", e->cred->id.uri);
+		weft_tm_cert(tm, e->gauge_id, e->cred->not_after);
+	}
 }
 
 /* Arms e's timer for wall time `at` (seconds). */
@@ -183,17 +198,25 @@ static void ent_arm_at(ident_ent_t *e, time_t at)
 }
 
 /* Installs c (takes the reference) as e's credential and schedules the
- * renewal. */
-static void ent_install(ident_ent_t *e, weft_cred_t *c, bool notify)
+ * renewal. fresh: just issued by the CA (notify the data path; the
+ * lifetime counts from now, not from a backdated not_before: the CA
+ * backdates for clock skew, which would otherwise move the half-life
+ * renewal of a short certificate to right away). */
+static void ent_install(ident_ent_t *e, weft_cred_t *c, bool fresh)
 {
 	weft_agent_t *a = e->id->a;
+	bool notify = fresh;
 
 	if (e->cred)
 		weft_cred_unref(e->cred);
 	e->cred = c;
 	e->backoff = 0;
 	if (c) {
-		e->renew_at = weft_ident_renew_at(c->not_before, c->not_after, weft_rand_pm1(&a->rnd));
+		time_t nb = c->not_before, now = now_s(e->id);
+
+		if (fresh && nb < now && now < c->not_after)
+			nb = now;
+		e->renew_at = weft_ident_renew_at(nb, c->not_after, weft_rand_pm1(&a->rnd));
 		ent_arm_at(e, e->renew_at);
 	}
 	ent_set_expiry_gauge(e);
@@ -254,12 +277,37 @@ static int persist_bundle(struct weft_ident *id)
 
 /* ---- loading ---- */
 
-/* Loads the credential of e from its files. Returns the credential, or
- * NULL (missing, unreadable, expired, or naming another identity: the
- * files are then deleted, except when simply missing). */
-static weft_cred_t *load_cred(struct weft_ident *id, ident_ent_t *e)
+/* Whether c chains to bundle b as a peer presenting it would (validity
+ * at the injected now, key usage, clientAuth: every issued certificate
+ * has both EKUs, trust domain, kind). Returns NULL when it does, else why
+ * (in detail). */
+static const char *chain_check(struct weft_ident *id, const ident_ent_t *e, const weft_cred_t *c,
+			       const weft_bundle_t *b, char *detail, size_t dl)
 {
-	char cp[4096], kp[4096], err[256], nm[WEFT_NAME_MAX * 2 + 2];
+	weft_peer_policy_t pol;
+	weft_spiffe_id_t sid;
+	weft_peer_reason_t r;
+
+	memset(&pol, 0, sizeof(pol));
+	pol.bundle = b;
+	pol.kind = e->node ? WEFT_ID_NODE : WEFT_ID_WORKLOAD;
+	pol.require_cert = true;
+	detail[0] = 0;
+	r = weft_spiffe_verify(c->leaf, c->chain, &pol, true, now_s(id), &sid, detail, dl);
+	if (r == WEFT_PEER_OK)
+		return NULL;
+	if (!detail[0])
+		snprintf(detail, dl, "%s", weft_peer_reason_name(r));
+	return detail;
+}
+
+/* Loads the credential of e from its files; with bundle b (non-NULL) it
+ * must also chain to b. Returns the credential, or NULL (missing,
+ * unreadable, expired, naming another identity, or not chaining to b:
+ * the files are then deleted, except when simply missing). */
+static weft_cred_t *load_cred(struct weft_ident *id, ident_ent_t *e, const weft_bundle_t *b)
+{
+	char cp[4096], kp[4096], err[256], nm[WEFT_NAME_MAX * 2 + 2], chk[256];
 	size_t cl, kl;
 	char *chain, *key;
 	weft_cred_t *c = NULL;
@@ -283,6 +331,9 @@ static weft_cred_t *load_cred(struct weft_ident *id, ident_ent_t *e)
 			   : (c->id.kind != WEFT_ID_WORKLOAD || strcmp(c->id.ns, e->ns) ||
 			      strcmp(c->id.sa, e->sa))) {
 		why = "names another identity";
+	} else if (b && (why = chain_check(id, e, c, b, chk, sizeof(chk)))) {
+		snprintf(err, sizeof(err), "does not chain to the persisted trust bundle: %.180s", chk);
+		why = err;
 	}
 	if (why && c) {
 		weft_cred_unref(c);
@@ -324,8 +375,8 @@ static void ent_free(ident_ent_t *e)
 		e->call->ud = NULL;   /* the callbacks ignore it from now on */
 		weft_grpc_call_cancel(e->call);
 	}
-	if (e->g_expiry)
-		weft_series_set(e->g_expiry, 0);
+	if (e->gauge_id[0])
+		weft_tm_cert_drop(e->id->a->tm, e->gauge_id);
 	if (e->cred)
 		weft_cred_unref(e->cred);
 	if (e->got)
@@ -372,7 +423,7 @@ static bool split_wl_name(const char *fn, char *ns, size_t nslen, char *sa, size
 
 static void load_all(struct weft_ident *id)
 {
-	weft_cred_t *nc = load_cred(id, id->node);
+	weft_cred_t *nc = load_cred(id, id->node, NULL);
 	char p[4096], err[256];
 	DIR *d;
 	struct dirent *de;
@@ -394,6 +445,16 @@ static void load_all(struct weft_ident *id)
 			weft_cred_unref(nc);
 			ent_unlink_files(id, id->node);
 			nc = NULL;
+		} else if (chain_check(id, id->node, nc, id->bundle, err, sizeof(err))) {
+			/* files from another CA (or a tampered bundle): trust none of them */
+			weft_warn("ident", "node: discarding persisted credential: does not chain to the "
+				  "persisted trust bundle: %s", err);
+			weft_cred_unref(nc);
+			ent_unlink_files(id, id->node);
+			unlink(p);
+			weft_bundle_unref(id->bundle);
+			id->bundle = NULL;
+			nc = NULL;
 		}
 	}
 	if (nc) {
@@ -413,7 +474,7 @@ static void load_all(struct weft_ident *id)
 			continue;
 		if (!(e = ent_new(id, false, ns, sa)))
 			break;
-		if (!nc || !(c = load_cred(id, e))) {
+		if (!nc || !(c = load_cred(id, e, id->bundle))) {
 			if (!nc)
 				ent_unlink_files(id, e);   /* issued to a node identity we no longer hold */
 			ent_free(e);
@@ -438,16 +499,7 @@ struct weft_ident *weft_ident_new_clock(weft_agent_t *a, time_t (*now)(void *), 
 	id->a = a;
 	id->now_fn = now;
 	id->now_ud = ud;
-	id->m_expiry = weft_metrics_gauge(&a->metrics, "weft_agent_cert_expiry_seconds",
-					  "Expiry of each held certificate (unix seconds; 0 when none is held)", "identity");
-	id->m_held = weft_metrics_gauge(&a->metrics, "weft_agent_certs_held",
-					"Certificates held (node and workloads)", NULL);
-	id->m_renew = weft_metrics_counter(&a->metrics, "weft_agent_cert_renewals_total",
-					   "Certificates obtained from the CA, by kind (node, workload)", "kind");
-	id->m_fail = weft_metrics_counter(&a->metrics, "weft_agent_cert_failures_total",
-					  "Failed certificate requests, by kind", "kind");
-	id->m_expired = weft_metrics_counter(&a->metrics, "weft_agent_cert_expired_total",
-					     "Certificates dropped because they expired before renewal", NULL);
+	id->m = weft_tm_metrics(a->tm);
 	if (!(id->node = ent_new(id, true, NULL, NULL))) {
 		free(id);
 		return NULL;
@@ -605,7 +657,7 @@ static void ent_fail(ident_ent_t *e, const char *why)
 	uint32_t d = weft_backoff_next(&e->backoff, BACKOFF_MIN_MS, BACKOFF_MAX_MS, weft_rand_pm1(&id->a->rnd));
 	time_t now = now_s(id);
 
-	weft_series_inc(weft_metric_with(id->m_fail, e->node ? "node" : "workload"));
+	weft_series_inc(weft_metric_with(id->m->cert_failures, e->node ? "node" : "workload"));
 	weft_warn("ident", "%s: certificate request failed: %s (retry in %ums%s)", ent_name(e, nm, sizeof(nm)),
 		  why, d, e->cred ? ", the current certificate stays in use" : "");
 	/* never sleep past the expiry of the credential in use: it is dropped then */
@@ -739,7 +791,7 @@ static void on_ca_status(weft_grpc_ccall_t *call, int status, const char *msg)
 		snprintf(id->td, sizeof(id->td), "%s", c->id.td);
 		ent_install(e, c, true);
 		ent_persist(id, e);
-		weft_series_inc(weft_metric_with(id->m_renew, e->node ? "node" : "workload"));
+		weft_series_inc(weft_metric_with(id->m->cert_issued, e->node ? "node" : "workload"));
 		weft_info("ident", "%s: certificate %s (serial %s, valid %lds, renewal in %lds)",
 			  ent_name(e, nm, sizeof(nm)), join ? "issued at join" : "issued", c->serial,
 			  (long)(c->not_after - c->not_before), (long)(e->renew_at - now_s(id)));
@@ -773,7 +825,7 @@ static void on_ca_status(weft_grpc_ccall_t *call, int status, const char *msg)
 			free(id->token);
 			id->token = NULL;
 		}
-		weft_series_inc(weft_metric_with(id->m_fail, "node"));
+		weft_series_inc(weft_metric_with(id->m->cert_failures, "node"));
 		weft_agent_fatal(id->a, 1);
 		return;
 	}
@@ -858,7 +910,7 @@ static void ent_timer_cb(weft_loop_t *l, weft_timer_t *t)
 	if (e->cred && e->cred->not_after <= now_s(id)) {
 		weft_warn("ident", "%s: certificate %s expired before it could be renewed: dropped",
 			  ent_name(e, nm, sizeof(nm)), e->cred->serial);
-		weft_series_inc(weft_metric_with(id->m_expired));
+		weft_series_inc(weft_metric_with(id->m->cert_expired));
 		weft_cred_unref(e->cred);
 		e->cred = NULL;
 		ent_unlink_files(id, e);

@@ -83,9 +83,19 @@ weft_tm_t *weft_tm_new(weft_metrics_t *m, FILE *log)
 	    "Total bytes sent during response in case of a TCP connection", tcp_labels);
 	REG(tcp_received, counter, "istio_tcp_received_bytes_total",
 	    "Total bytes received during request in case of a TCP connection", tcp_labels);
-	REG(cert_expiry, gauge, "weft_agent_cert_expiry_seconds",
+	REG(cert_expiry, gauge, "weft_agent_cert_expiry_timestamp_seconds",
 	    "Unix time (seconds) at which the held certificate of identity expires", "identity");
-	REG(certs, gauge, "weft_agent_certs", "Workload credentials held", NULL);
+	REG(certs, gauge, "weft_agent_certs", "Credentials held (node and workloads)", NULL);
+	REG(cert_issued, counter, "weft_agent_cert_issued_total",
+	    "Certificates obtained from the CA (first issue and renewals), by kind (node, workload)", "kind");
+	REG(cert_failures, counter, "weft_agent_cert_failures_total",
+	    "Failed certificate requests, by kind (node, workload)", "kind");
+	REG(cert_expired, counter, "weft_agent_cert_expired_total",
+	    "Certificates dropped because they expired before they could be renewed", NULL);
+	REG(control_connected, gauge, "weft_agent_control_connected",
+	    "1 while the connection to weft control is open", NULL);
+	REG(control_connects, counter, "weft_agent_control_connects_total",
+	    "Connection attempts to weft control, by result (ok, error)", "result");
 	REG(xds_connected, gauge, "weft_agent_xds_connected",
 	    "1 while the xDS stream to weft control is up", NULL);
 	REG(xds_resources, gauge, "weft_agent_xds_resources", "xDS resources held, by type", "type");
@@ -107,9 +117,11 @@ fail:
 	return NULL;
 }
 
-weft_tm_metrics_t *weft_tm_metrics(weft_tm_t *tm)
+const weft_tm_metrics_t *weft_tm_metrics(const weft_tm_t *tm)
 {
-	return tm ? &tm->m : NULL;
+	static const weft_tm_metrics_t none;
+
+	return tm ? &tm->m : &none;
 }
 
 void weft_tm_free(weft_tm_t *tm)
@@ -368,6 +380,17 @@ void weft_tm_conn_close(weft_tm_conn_t *c, const char *reason)
 
 void weft_tm_cert(weft_tm_t *tm, const char *identity, time_t not_after)
 {
-	if (tm)
+	if (tm && identity)
 		weft_series_set(weft_metric_with(tm->m.cert_expiry, identity), (double)not_after);
+}
+
+void weft_tm_cert_drop(weft_tm_t *tm, const char *identity)
+{
+	if (!tm || !identity || !tm->m.cert_expiry)
+		return;
+	for (weft_series_t *s = tm->m.cert_expiry->series; s; s = s->next)
+		if (!strcmp(s->values[0], identity)) {
+			weft_series_remove(s);
+			return;
+		}
 }

@@ -300,8 +300,8 @@ static int copy_workload(build_t *b, const Weft__Agent__V1__Workload *src, weft_
 	}
 	sort(w->labels, w->nlabels, sizeof(*w->labels), kv_cmp);
 	copy_locality(b, src->locality, &w->locality);
-	w->mtls = src->mtls_mode == WEFT__AGENT__V1__MTLS_MODE__STRICT ? WEFT_MTLS_STRICT
-								      : WEFT_MTLS_PERMISSIVE;
+	w->mtls = src->mtls_mode == WEFT__AGENT__V1__MTLS_MODE__STRICT ? WEFT_AV_MTLS_STRICT
+								      : WEFT_AV_MTLS_PERMISSIVE;
 	return 0;
 }
 

@@ -16,6 +16,7 @@
 #include "weft/loop.h"
 #include "weft/metrics.h"
 #include "weft/str.h"
+#include "weft/telemetry.h"
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
 
 #define ADS_PATH "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources"
@@ -55,7 +56,7 @@ struct weft_xdsc {
 	bool dirty;
 	weft_timer_t build;
 	weft_timer_t restart;        /* re-opens a stream the server ended */
-	weft_series_t *g_connected;
+	weft_series_t *g_connected;  /* telemetry's metrics (NULL without a->tm) */
 	weft_metric_t *m_updates, *m_nacks;
 };
 
@@ -420,20 +421,17 @@ static void start_stream(struct weft_xdsc *x, weft_grpc_client_t *cl)
 struct weft_xdsc *weft_xdsc_new(weft_agent_t *a)
 {
 	struct weft_xdsc *x = calloc(1, sizeof(*x));
-	weft_metric_t *m;
+	const weft_tm_metrics_t *tm = weft_tm_metrics(a->tm);
+	weft_metric_t *m = tm->xds_resources;
 
 	if (!x)
 		return NULL;
 	x->a = a;
 	weft_timer_init(&x->build, build_cb, x);
 	weft_timer_init(&x->restart, restart_cb, x);
-	x->g_connected = weft_metric_with(weft_metrics_gauge(&a->metrics, "weft_agent_xds_connected",
-							    "1 while the ADS stream is open", NULL));
-	m = weft_metrics_gauge(&a->metrics, "weft_agent_xds_resources", "Resources held, by type", "type");
-	x->m_updates = weft_metrics_counter(&a->metrics, "weft_agent_xds_updates_total",
-					    "Applied xDS responses, by type", "type");
-	x->m_nacks = weft_metrics_counter(&a->metrics, "weft_agent_xds_nacks_total",
-					  "Rejected xDS responses, by type", "type");
+	x->g_connected = weft_metric_with(tm->xds_connected);
+	x->m_updates = tm->xds_updates;
+	x->m_nacks = tm->xds_nacks;
 	for (int i = 0; i < NTYPES; i++) {
 		x->t[i].g_res = weft_metric_with(m, type_short[i]);
 		weft_metric_with(x->m_updates, type_short[i]);

@@ -64,9 +64,10 @@ static int run_check(int argc, char **argv)
 		return 1;
 	}
 	printf("%s: ok: %zu Node, %zu Workload, %zu Service, %zu HTTPRoute, %zu GRPCRoute, "
-	       "%zu DestinationPolicy (%zu file%s)\n",
+	       "%zu DestinationPolicy, %zu AuthorizationPolicy, %zu PeerAuthentication (%zu file%s)\n",
 	       path, m->nnodes, m->nworkloads, m->nservices, count_routes(m, WEFT_ROUTE_HTTP),
-	       count_routes(m, WEFT_ROUTE_GRPC), m->npolicies, m->nfiles, m->nfiles == 1 ? "" : "s");
+	       count_routes(m, WEFT_ROUTE_GRPC), m->npolicies, m->nauthz, m->npeerauth, m->nfiles,
+	       m->nfiles == 1 ? "" : "s");
 	weft_cfg_errors_free(&errs);
 	weft_model_free(m);
 	return 0;

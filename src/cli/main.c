@@ -8,7 +8,8 @@ static void usage(FILE *out)
 {
 	fprintf(out, "usage: weft <command> [options]\n\ncommands:\n");
 	WEFT_REGISTRY_FOREACH(weft_cli, const weft_cli_cmd_t, c)
-		fprintf(out, "  %-10s %s\n", c->name, c->summary);
+		if (c->summary)   /* NULL: a hidden command (test tools) */
+			fprintf(out, "  %-10s %s\n", c->name, c->summary);
 	fprintf(out, "\n'weft <command> --help' describes a command's options.\n");
 }
 

@@ -163,9 +163,16 @@ static void decode_doc(loader_t *l, weft_cfg_file_t *f, const weft_yaml_node_t *
 	k = find_kind(top[TOP_KIND]->str);
 	if (!k)
 		return;
-	if (top[TOP_API] && !weft_str_eq_c(top[TOP_API]->str, k->api_version))
-		weft_dec_err(&d, top[TOP_API]->line, "apiVersion", "kind %s needs apiVersion \"%s\", not \"%s\"",
-			     k->name, k->api_version, top[TOP_API]->str.p);
+	if (top[TOP_API] && !weft_str_eq_c(top[TOP_API]->str, k->api_version) &&
+	    !(k->api_version_alt && weft_str_eq_c(top[TOP_API]->str, k->api_version_alt))) {
+		if (k->api_version_alt)
+			weft_dec_err(&d, top[TOP_API]->line, "apiVersion",
+				     "kind %s needs apiVersion \"%s\" or \"%s\", not \"%s\"",
+				     k->name, k->api_version, k->api_version_alt, top[TOP_API]->str.p);
+		else
+			weft_dec_err(&d, top[TOP_API]->line, "apiVersion", "kind %s needs apiVersion \"%s\", not \"%s\"",
+				     k->name, k->api_version, top[TOP_API]->str.p);
+	}
 	if (!top[TOP_META])
 		return;
 	weft_dec_map(&d, top[TOP_META], "metadata", meta_fields, WEFT_NFIELDS(meta_fields), &meta, mg);

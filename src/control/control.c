@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include "weft/admin.h"
 #include "weft/buf.h"
+#include "weft/ca.h"
 #include "weft/config.h"
 #include "weft/control.h"
 #include "weft/grpc.h"
@@ -24,6 +25,7 @@
 #include "weft/log.h"
 #include "weft/loop.h"
 #include "weft/metrics.h"
+#include "weft/tls.h"
 #include "weft/xds.h"
 #include "weft/xds_server.h"
 
@@ -57,6 +59,14 @@ typedef struct weft_control {
 	bool last_ok;
 	uint64_t reloads_ok, reloads_err;
 	weft_metric_t *m_cfg_errors, *m_reloads, *m_generation;
+	/* the CA and the mTLS listener (only with --ca-dir or --ca-cert/--ca-key) */
+	bool ca_on;
+	weft_ca_t ca;
+	weft_ca_service_t ca_svc;
+	weft_tls_ctx_t *tls;         /* server context of the mTLS listener */
+	weft_cred_t *ctl_cred;       /* control's own certificate (spiffe://<td>/weft/control) */
+	weft_timer_t renew_timer;
+	weft_metric_t *m_tls_refused;
 } weft_control_t;
 
 void weft_control_opts_default(weft_control_opts_t *o)
@@ -231,7 +241,10 @@ static int load_config(weft_control_t *ctl, bool startup)
 		return -1;
 	}
 	weft_cfg_errors_free(&errs);
-	snap = weft_xds_translate_from(m, ctl->generation + 1, ctl->snap);
+	{
+		weft_xds_opts_t xo = { ctl->o.trust_domain, ctl->o.root_namespace };
+		snap = weft_xds_translate_opts(m, ctl->generation + 1, ctl->snap, &xo);
+	}
 	if (!snap) {
 		weft_err("config", "translation failed (out of memory); keeping the last good config");
 		weft_model_free(m);
@@ -412,12 +425,106 @@ static int h_config(const weft_admin_req_t *r, weft_buf_t *b, const char **ct, v
 	return 200;
 }
 
+/* ---- the CA and the mTLS listener ---- */
+
+static weft_cred_t *select_ctl_cred(void *ud, const char *sni)
+{
+	weft_control_t *ctl = ud;
+
+	return ctl->ctl_cred;
+}
+
+static void on_tls_refused(void *ud, weft_peer_reason_t why, const char *detail)
+{
+	weft_control_t *ctl = ud;
+
+	weft_info("ca", "TLS peer refused: %s: %s", weft_peer_reason_name(why), detail);
+	weft_series_inc(weft_metric_with(ctl->m_tls_refused, weft_peer_reason_name(why)));
+}
+
+/* Issues (or renews) control's server certificate and arms the renewal
+ * at two thirds of its lifetime. Returns 0 or -1. */
+static int renew_ctl_cred(weft_control_t *ctl)
+{
+	char uri[WEFT_SPIFFE_MAX], err[400];
+	time_t now = time(NULL);
+	weft_cred_t *c;
+	uint64_t life;
+
+	weft_spiffe_control(uri, sizeof(uri), ctl->ca.td);
+	c = weft_ca_issue_cred(&ctl->ca, uri, ctl->ca.ttl_s, now, err, sizeof(err));
+	if (!c) {
+		weft_err("ca", "cannot issue the control certificate: %s", err);
+		weft_timer_start(&ctl->loop, &ctl->renew_timer, 60000);   /* try again */
+		return -1;
+	}
+	weft_cred_unref(ctl->ctl_cred);
+	ctl->ctl_cred = c;   /* new handshakes use it; old ones keep their reference */
+	life = c->not_after > now ? (uint64_t)(c->not_after - now) : 60;
+	weft_timer_start(&ctl->loop, &ctl->renew_timer, life * 2 / 3 * 1000 + 1000);
+	weft_info("ca", "control certificate %s serial %s valid until %lld", uri, c->serial,
+		  (long long)c->not_after);
+	return 0;
+}
+
+static void renew_cb(weft_loop_t *l, weft_timer_t *t)
+{
+	renew_ctl_cred(t->data);
+}
+
+static int start_ca(weft_control_t *ctl)
+{
+	const weft_control_opts_t *o = &ctl->o;
+	weft_ca_opts_t co = {
+		.trust_domain = o->trust_domain, .dir = o->ca_dir, .cert = o->ca_cert, .key = o->ca_key,
+		.bundle = o->ca_bundle, .ttl_s = o->cert_ttl_s, .min_ttl_s = o->cert_min_ttl_s,
+		.node_ttl_s = o->node_cert_ttl_s,
+	};
+	weft_tls_opts_t to = { 0 };
+	char err[512];
+
+	if (weft_ca_open(&ctl->ca, &co, err, sizeof(err)) < 0) {
+		fprintf(stderr, "weft control: CA: %s\n", err);
+		return -1;
+	}
+	ctl->ca_on = true;
+	if (renew_ctl_cred(ctl) < 0) {
+		fprintf(stderr, "weft control: CA: cannot issue the control certificate\n");
+		return -1;
+	}
+	ctl->m_tls_refused = weft_metrics_counter(&ctl->metrics, "weft_tls_peers_refused_total",
+						  "TLS peers refused on the mTLS port, by reason", "reason");
+	to.server = true;
+	to.peer.bundle = ctl->ca.bundle;
+	to.peer.kind = WEFT_ID_NONE;      /* services decide: Join needs none, Sign a node */
+	to.peer.require_cert = false;
+	to.select = select_ctl_cred;
+	to.on_refused = on_tls_refused;
+	to.ud = ctl;
+	if (!(ctl->tls = weft_tls_ctx_new(&to, err, sizeof(err)))) {
+		fprintf(stderr, "weft control: TLS: %s\n", err);
+		return -1;
+	}
+	if (weft_ca_service_register(&ctl->ca_svc, &ctl->ca, &ctl->model, &ctl->metrics, &ctl->grpc) < 0) {
+		fprintf(stderr, "weft control: CA service: cannot register\n");
+		return -1;
+	}
+	weft_info("ca", "CA for trust domain %s (%s), root pin ready", ctl->ca.td,
+		  o->ca_cert ? o->ca_cert : o->ca_dir);
+	return 0;
+}
+
 /* ---- run ---- */
 
 static void control_free(weft_control_t *ctl)
 {
 	weft_grpc_server_destroy(&ctl->grpc);
 	weft_xds_server_destroy(&ctl->xds);
+	weft_timer_stop(&ctl->loop, &ctl->renew_timer);
+	weft_tls_ctx_free(ctl->tls);
+	weft_cred_unref(ctl->ctl_cred);
+	if (ctl->ca_on)
+		weft_ca_close(&ctl->ca);
 	weft_admin_destroy(&ctl->admin);
 	weft_timer_stop(&ctl->loop, &ctl->reload_timer);
 	if (ctl->infd >= 0) {
@@ -458,6 +565,7 @@ int weft_control_run(const weft_control_opts_t *o)
 	}
 	weft_metrics_init(&ctl->metrics);
 	weft_timer_init(&ctl->reload_timer, reload_cb, ctl);
+	weft_timer_init(&ctl->renew_timer, renew_cb, ctl);
 	ctl->m_cfg_errors = weft_metrics_counter(&ctl->metrics, "weft_config_errors_total",
 						 "Errors found in rejected configs", NULL);
 	ctl->m_reloads = weft_metrics_counter(&ctl->metrics, "weft_config_reloads_total",
@@ -468,6 +576,7 @@ int weft_control_run(const weft_control_opts_t *o)
 	weft_metric_with(ctl->m_reloads, "error");
 	weft_xds_server_opts_default(&xo);
 	xo.debounce_ms = o->debounce_ms;
+	xo.agent_plaintext = o->agent_plaintext;
 	weft_grpc_opts_default(&go);
 	go.log_name = "xds";
 	go.h2.max_pending = o->max_pending;
@@ -480,6 +589,10 @@ int weft_control_run(const weft_control_opts_t *o)
 	    weft_xds_server_register(&ctl->xds, &ctl->grpc) < 0) {
 		fprintf(stderr, "weft control: out of memory\n");
 		goto out;
+	}
+	if ((o->ca_dir && *o->ca_dir) || o->ca_cert || o->ca_key) {
+		if (start_ca(ctl) < 0)
+			goto out;
 	}
 
 	/* signals through a signalfd; SIGPIPE ignored (sends use MSG_NOSIGNAL anyway) */
@@ -521,6 +634,14 @@ int weft_control_run(const weft_control_opts_t *o)
 	if (weft_grpc_server_listen(&ctl->grpc, o->xds_listen) < 0) {
 		fprintf(stderr, "weft control: xds listen on %s: %s\n", o->xds_listen, strerror(errno));
 		goto out;
+	}
+	if (ctl->tls && o->xds_tls_listen && *o->xds_tls_listen) {
+		if (weft_grpc_server_listen_tls(&ctl->grpc, o->xds_tls_listen, ctl->tls) < 0) {
+			fprintf(stderr, "weft control: xds-tls listen on %s: %s\n", o->xds_tls_listen,
+				strerror(errno));
+			goto out;
+		}
+		weft_info("control", "serving xDS + CA (mTLS) on %s", ctl->grpc.tls_lst.addr);
 	}
 	ctl->ready = true;
 	weft_info("control", "serving xDS on %s, admin on %s (generation %" PRIu64 ")",

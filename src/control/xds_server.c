@@ -12,6 +12,7 @@
 #include "weft/log.h"
 #include "weft/loop.h"
 #include "weft/metrics.h"
+#include "weft/tls-t.h"
 #include "weft/xds.h"
 #include "xds_server_int.h"
 
@@ -110,6 +111,7 @@ void weft_xds_server_opts_default(weft_xds_server_opts_t *o)
 {
 	o->debounce_ms = 100;
 	o->max_names = 100000;
+	o->agent_plaintext = false;
 }
 
 static void debounce_cb(weft_loop_t *l, weft_timer_t *t)
@@ -266,6 +268,7 @@ void weft_xds_client_free(weft_xds_client_t *c)
 		free(c->t[t].nack_msg);
 	}
 	free(c->node_id);
+	free(c->node_auth);
 	free(c->user_agent);
 	free(c);
 }
@@ -280,6 +283,11 @@ void weft_xds_note_node(weft_xds_client_t *c, const Envoy__Config__Core__V3__Nod
 	if (!node || c->node_id)
 		return;
 	c->node_id = strdup(node->id ? node->id : "");
+	if (!c->node_auth && c->srv->o.agent_plaintext && node->id && *node->id) {
+		c->node_auth = strdup(node->id);
+		weft_warn(c->name, "agent types for node %.60s on trust of its request (--agent-plaintext: "
+			  "tests only)", node->id);
+	}
 	if (node->user_agent_name && *node->user_agent_name) {
 		const char *ver = node->user_agent_version_type_case ==
 				  ENVOY__CONFIG__CORE__V3__NODE__USER_AGENT_VERSION_TYPE_USER_AGENT_VERSION
@@ -320,6 +328,18 @@ void weft_xds_ack(weft_xds_client_t *c, weft_xds_type_t t, const Google__Rpc__St
 
 /* ---- gRPC glue ---- */
 
+/* The node a call's peer certificate names (malloc()ed), or NULL when the
+ * peer is not a node (plaintext, a workload, the control plane). The one
+ * place that decides who a client is. */
+static char *call_node_auth(const weft_grpc_call_t *call)
+{
+	const weft_spiffe_id_t *id = weft_grpc_call_peer(call);
+
+	if (!id || id->kind != WEFT_ID_NODE || !id->node[0])
+		return NULL;
+	return strdup(id->node);
+}
+
 static int sink_grpc(void *sink, const ProtobufCMessage *msg)
 {
 	return weft_grpc_send_pb(sink, msg);
@@ -333,7 +353,9 @@ static int open_common(weft_grpc_call_t *call, bool delta)
 	if (!c)
 		return WEFT_GRPC_RESOURCE_EXHAUSTED;
 	call->user = c;
-	weft_info(c->name, "ADS stream opened (%s)", delta ? "delta" : "sotw");
+	c->node_auth = call_node_auth(call);
+	weft_info(c->name, "ADS stream opened (%s)%s%s", delta ? "delta" : "sotw",
+		  c->node_auth ? " by node " : "", c->node_auth ? c->node_auth : "");
 	return 0;
 }
 
@@ -391,6 +413,7 @@ int weft_xds_server_debug_json(const weft_xds_server_t *srv, weft_buf_t *o)
 		strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
 		if (weft_buf_printf(o, "%s{\"id\":%" PRIu64, first ? "" : ",", c->id) ||
 		    json_kv_str(o, "node_id", c->node_id ? c->node_id : "", true) ||
+		    json_kv_str(o, "node_auth", c->node_auth ? c->node_auth : "", true) ||
 		    json_kv_str(o, "user_agent", c->user_agent ? c->user_agent : "", true) ||
 		    json_kv_str(o, "stream", c->delta ? "delta" : "sotw", true) ||
 		    json_kv_str(o, "connected_since", since, true) ||

@@ -22,7 +22,7 @@ typedef Envoy__Service__Discovery__V3__Resource dres_t;
 
 static bool implicit_wildcard(weft_xds_type_t t)
 {
-	return t == WEFT_XDS_LDS || t == WEFT_XDS_CDS;
+	return t == WEFT_XDS_LDS || t == WEFT_XDS_CDS || weft_xds_type_is_agent(t);
 }
 
 static bool wants(const weft_xds_tstate_t *ts, const char *name)
@@ -85,18 +85,25 @@ void weft_xds_delta_push(weft_xds_client_t *c, weft_xds_type_t t, bool first)
 		goto out;
 	if (ts->wildcard) {
 		for (size_t i = 0; i < snap->types[t].n; i++)
-			add_if_changed(ts, &scratch, &snap->types[t].v[i], res, resp_, any, &nres, t);
+			if (weft_xds_visible(t, &snap->types[t].v[i], c->node_auth))
+				add_if_changed(ts, &scratch, &snap->types[t].v[i], res, resp_, any, &nres, t);
 	}
 	for (size_t i = 0; i < ts->subs.n; i++) {
 		const weft_xds_resource_t *r = weft_xds_snapshot_find(snap, t, weft_str_c(ts->subs.k[i]));
-		if (r && !(ts->wildcard))
+		if (r && !(ts->wildcard) && weft_xds_visible(t, r, c->node_auth))
 			add_if_changed(ts, &scratch, r, res, resp_, any, &nres, t);
 	}
-	/* known names still wanted but gone from the snapshot */
-	for (size_t i = 0; i < ts->known.n; i++)
-		if (wants(ts, ts->known.k[i]) &&
-		    !weft_xds_snapshot_find(snap, t, weft_str_c(ts->known.k[i])))
+	/* known names still wanted but gone from the snapshot, or no longer
+	 * for this client (a workload moved to another node) */
+	for (size_t i = 0; i < ts->known.n; i++) {
+		const weft_xds_resource_t *r;
+
+		if (!wants(ts, ts->known.k[i]))
+			continue;
+		r = weft_xds_snapshot_find(snap, t, weft_str_c(ts->known.k[i]));
+		if (!r || !weft_xds_visible(t, r, c->node_auth))
 			removed[nrem++] = ts->known.k[i];
+	}
 	if (nres == 0 && nrem == 0 && !first)
 		goto out;
 	snprintf(version, sizeof(version), "%" PRIu64, snap->generation);
@@ -150,6 +157,8 @@ int weft_xds_delta_request(weft_xds_client_t *c, const uint8_t *p, size_t n)
 	}
 	weft_xds_note_node(c, req->node);
 	t = weft_xds_type_from_url(weft_str_c(req->type_url));
+	if (t >= 0 && weft_xds_type_is_agent((weft_xds_type_t)t) && !c->node_auth)
+		t = -1;   /* agent types exist only for clients authenticated as a node */
 	if (t < 0) {
 		c->unknown_types++;
 		weft_info(c->name, "delta request for unknown type '%.200s': ignored",

@@ -19,7 +19,7 @@
 
 static bool implicit_wildcard(weft_xds_type_t t)
 {
-	return t == WEFT_XDS_LDS || t == WEFT_XDS_CDS;
+	return t == WEFT_XDS_LDS || t == WEFT_XDS_CDS || weft_xds_type_is_agent(t);
 }
 
 
@@ -36,11 +36,12 @@ static size_t collect(const weft_xds_client_t *c, weft_xds_type_t t,
 
 	if (ts->wildcard) {
 		for (size_t i = 0; i < snap->types[t].n; i++)
-			out[n++] = &snap->types[t].v[i];
+			if (weft_xds_visible(t, &snap->types[t].v[i], c->node_auth))
+				out[n++] = &snap->types[t].v[i];
 	} else {
 		for (size_t i = 0; i < ts->subs.n; i++) {
 			const weft_xds_resource_t *r = weft_xds_snapshot_find(snap, t, weft_str_c(ts->subs.k[i]));
-			if (r)
+			if (r && weft_xds_visible(t, r, c->node_auth))
 				out[n++] = r;
 		}
 	}
@@ -160,6 +161,8 @@ int weft_xds_sotw_request(weft_xds_client_t *c, const uint8_t *p, size_t n)
 	}
 	weft_xds_note_node(c, req->node);
 	t = weft_xds_type_from_url(weft_str_c(req->type_url));
+	if (t >= 0 && weft_xds_type_is_agent((weft_xds_type_t)t) && !c->node_auth)
+		t = -1;   /* agent types exist only for clients authenticated as a node */
 	if (t < 0) {
 		c->unknown_types++;
 		weft_info(c->name, "request for unknown type '%.200s': ignored", req->type_url ? req->type_url : "");

@@ -17,6 +17,9 @@ static const struct {
 	[WEFT_XDS_RDS] = { WEFT_XDS_TYPE_PREFIX "envoy.config.route.v3.RouteConfiguration", "RDS" },
 	[WEFT_XDS_CDS] = { WEFT_XDS_TYPE_PREFIX "envoy.config.cluster.v3.Cluster", "CDS" },
 	[WEFT_XDS_EDS] = { WEFT_XDS_TYPE_PREFIX "envoy.config.endpoint.v3.ClusterLoadAssignment", "EDS" },
+	[WEFT_XDS_WORKLOAD] = { WEFT_XDS_TYPE_PREFIX "weft.agent.v1.Workload", "WORKLOAD" },
+	[WEFT_XDS_SERVICE] = { WEFT_XDS_TYPE_PREFIX "weft.agent.v1.Service", "SERVICE" },
+	[WEFT_XDS_AUTHZ] = { WEFT_XDS_TYPE_PREFIX "weft.agent.v1.Authorization", "AUTHZ" },
 };
 
 const char *weft_xds_type_url(weft_xds_type_t t)
@@ -46,6 +49,33 @@ static int name_cmp(weft_str_t a, weft_str_t b)
 	if (c)
 		return c;
 	return a.len < b.len ? -1 : a.len > b.len;
+}
+
+bool weft_xds_visible(weft_xds_type_t t, const weft_xds_resource_t *r, const char *node)
+{
+	size_t lo = 0, hi;
+	weft_str_t n;
+
+	if (!weft_xds_type_is_agent(t))
+		return true;
+	if (!node)
+		return false;
+	if (!r->audience)
+		return true;
+	n = weft_str_c(node);
+	hi = r->naudience;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = name_cmp(r->audience[mid], n);
+
+		if (c == 0)
+			return true;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
 }
 
 static int out_cmp(const void *a, const void *b)
@@ -239,6 +269,8 @@ void weft_xds_tx_emit(weft_xds_tx_t *tx, weft_xds_type_t t, const char *name,
 	o->r.version = (weft_str_t){ ver, 16 };
 	o->r.bytes = buf;
 	o->r.len = len;
+	o->r.audience = NULL;   /* everyone; agent units set theirs (xds_agent.c) */
+	o->r.naudience = 0;
 	o->seq = tx->seq++;
 	o->slot = tx->slot++;
 	o->blob = WEFT_XDS_NO_INDEX;
@@ -461,7 +493,7 @@ static void translate_port(weft_xds_tx_t *tx, const weft_xds_snapshot_t *prev,
 	if (prev)
 		pu = weft_xds_reuse_find(tx->prev, u->key);
 	tx->cur_pu = pu;
-	for (int t = 0; t < WEFT_XDS_NTYPES; t++) {
+	for (int t = 0; t < WEFT_XDS_NPORT_TYPES; t++) {
 		unsigned s0 = builders[t].slot, ns = builders[t].nslots, s;
 
 		u->fp[t] = builders[t].fp(tx, id, svc, port);
@@ -491,21 +523,25 @@ static void translate_all(weft_xds_tx_t *tx, const weft_xds_snapshot_t *prev)
 	const weft_model_t *m = tx->m;
 	size_t nports = 0;
 
+	size_t nagent = weft_xds_agent_nunits(m);
+
 	for (size_t i = 0; i < m->nservices; i++)
 		nports += m->services[i].nports;
-	if (nports >= UINT32_MAX / WEFT_XDS_NSLOTS)
+	if (nports + nagent >= UINT32_MAX / WEFT_XDS_NSLOTS)
 		longjmp(tx->oom, 1);
 	tx->node_fp = calloc(m->nnodes + 1, sizeof(*tx->node_fp));
 	if (!tx->node_fp)
 		longjmp(tx->oom, 1);
-	tx->units = weft_arena_calloc(&tx->snap->arena, nports ? nports : 1, sizeof(*tx->units));
+	tx->units = weft_arena_calloc(&tx->snap->arena, nports + nagent ? nports + nagent : 1,
+				      sizeof(*tx->units));
 	tx->snap->reuse = weft_arena_alloc(&tx->snap->arena, sizeof(*tx->snap->reuse));
 	if (!tx->units || !tx->snap->reuse)
 		longjmp(tx->oom, 1);
 	for (int t = 0; t < WEFT_XDS_NTYPES; t++) {
 		weft_xds_list_t *l = &tx->out[t];
 
-		l->cap = (t == WEFT_XDS_LDS ? 2 : 1) * nports + 1;
+		l->cap = t == WEFT_XDS_WORKLOAD ? m->nworkloads + 1 : t == WEFT_XDS_SERVICE ? m->nservices + 1 :
+			 t == WEFT_XDS_AUTHZ ? m->nauthz + 1 : (t == WEFT_XDS_LDS ? 2 : 1) * nports + 1;
 		l->v = malloc(l->cap * sizeof(*l->v));
 		if (!l->v)
 			longjmp(tx->oom, 1);
@@ -525,6 +561,7 @@ static void translate_all(weft_xds_tx_t *tx, const weft_xds_snapshot_t *prev)
 		for (size_t p = 0; p < svc->nports; p++)
 			translate_port(tx, prev, svc, &svc->ports[p]);
 	}
+	weft_xds_agent_all(tx, prev);
 	seal(tx, prev);
 }
 
@@ -543,6 +580,12 @@ static void tx_free(weft_xds_tx_t *tx)
 weft_xds_snapshot_t *weft_xds_translate_from(const weft_model_t *m, uint64_t generation,
 					     const weft_xds_snapshot_t *prev)
 {
+	return weft_xds_translate_opts(m, generation, prev, NULL);
+}
+
+weft_xds_snapshot_t *weft_xds_translate_opts(const weft_model_t *m, uint64_t generation,
+					     const weft_xds_snapshot_t *prev, const weft_xds_opts_t *o)
+{
 	/* heap-allocated so that nothing the longjmp skips over lives in this
 	 * frame's automatic variables */
 	weft_xds_tx_t *tx = calloc(1, sizeof(*tx));
@@ -552,6 +595,8 @@ weft_xds_snapshot_t *weft_xds_translate_from(const weft_model_t *m, uint64_t gen
 	if (!tx)
 		return NULL;
 	tx->m = m;
+	tx->trust_domain = weft_str_c(o && o->trust_domain && *o->trust_domain ? o->trust_domain : "cluster.local");
+	tx->root_ns = weft_str_c(o && o->root_namespace && *o->root_namespace ? o->root_namespace : "weft-system");
 	weft_arena_init(&tx->tmp, 64 * 1024);
 	weft_arena_init(&a, 64 * 1024);
 	tx->snap = weft_arena_alloc(&a, sizeof(*tx->snap));

@@ -66,20 +66,26 @@ typedef struct weft_xds_fp {
 	uint64_t a, b;                /* {0, 0}: unknown, never equal to anything */
 } weft_xds_fp_t;
 
-/* Resource slots of one service port. */
+/* Resource slots of one unit: a service port (the first five), or one
+ * agent resource (a workload, a service or an authorization policy: its
+ * one resource in WEFT_XDS_SLOT_AGENT). */
 enum {
 	WEFT_XDS_SLOT_LDS = 0,        /* the fqdn Listener */
 	WEFT_XDS_SLOT_LDS_SHORT,      /* the <name>.<ns>.svc Listener */
 	WEFT_XDS_SLOT_RDS,
 	WEFT_XDS_SLOT_CDS,
 	WEFT_XDS_SLOT_EDS,
+	WEFT_XDS_SLOT_AGENT,          /* agent units: their only resource */
 	WEFT_XDS_NSLOTS,
 };
+/* Types built per service port: LDS, RDS, CDS, EDS. */
+#define WEFT_XDS_NPORT_TYPES 4
 #define WEFT_XDS_NO_INDEX UINT32_MAX
 
-/* What a snapshot remembers of one service port. */
+/* What a snapshot remembers of one unit. */
 typedef struct weft_xds_unit {
-	uint64_t key;                         /* hash of (service name, ns, port) */
+	uint64_t key;                         /* hash of (service name, ns, port), or of
+					       * (agent type, ns, name) */
 	weft_xds_fp_t fp[WEFT_XDS_NTYPES];    /* inputs of each type's resources */
 	uint32_t idx[WEFT_XDS_NSLOTS];        /* index in types[t].v, or WEFT_XDS_NO_INDEX */
 } weft_xds_unit_t;
@@ -175,6 +181,9 @@ typedef struct weft_xds_tx {
 	size_t *live;                 /* per prev blob: bytes reused from it (malloc()ed) */
 	size_t last_blob;             /* index in prev's blobs of the last one reused from */
 	weft_xds_fp_t *node_fp;       /* per m->nodes entry: locality fingerprint, {0,0} = not yet */
+	/* agent types (xds_agent.c) */
+	weft_str_t trust_domain, root_ns;
+	weft_str_t *node_names;       /* per m->nodes entry: its name in snap's arena (audiences) */
 	jmp_buf oom;                  /* weft_xds_tx_alloc() jumps here on failure */
 } weft_xds_tx_t;
 
@@ -266,6 +275,14 @@ void weft_xds_lds_port(weft_xds_tx_t *tx, const weft_service_t *svc, const weft_
 void weft_xds_rds_port(weft_xds_tx_t *tx, const weft_service_t *svc, const weft_svc_port_t *port);
 void weft_xds_cds_port(weft_xds_tx_t *tx, const weft_service_t *svc, const weft_svc_port_t *port);
 void weft_xds_eds_port(weft_xds_tx_t *tx, const weft_service_t *svc, const weft_svc_port_t *port);
+
+/* Number of agent units the model gives (workloads + services +
+ * authorization policies). */
+size_t weft_xds_agent_nunits(const weft_model_t *m);
+/* Adds every agent resource (weft.agent.v1 Workload, Service,
+ * Authorization), each in its own unit, taken from prev when its inputs
+ * are unchanged, with its audience (xds_agent.c). */
+void weft_xds_agent_all(weft_xds_tx_t *tx, const weft_xds_snapshot_t *prev);
 
 /* The HTTPFault override for a service's DestinationPolicy faultInjection,
  * packed in an Any; NULL when the service injects no faults (xds_rds.c). */

@@ -95,6 +95,11 @@ static weft_metric_t *metric_new(weft_metrics_t *m, weft_metric_kind_t kind, con
 
 	if (!valid_name(name, strlen(name), 1))
 		return NULL;
+	/* one owner per name: a second registration would render the metric
+	 * twice, which Prometheus rejects */
+	for (weft_metric_t *o = m->head; o; o = o->next)
+		if (!strcmp(o->name, name))
+			return NULL;
 	mt = calloc(1, sizeof(*mt));
 	if (!mt)
 		return NULL;
@@ -207,6 +212,24 @@ weft_series_t *weft_metric_withv(weft_metric_t *mt, const char *const *in)
 		}
 	}
 	return s;
+}
+
+void weft_series_remove(weft_series_t *s)
+{
+	weft_metric_t *mt;
+	weft_series_t **pp, *prev = NULL;
+
+	if (!s)
+		return;
+	mt = s->metric;
+	for (pp = &mt->series; *pp && *pp != s; pp = &(*pp)->next)
+		prev = *pp;
+	if (!*pp)
+		return;
+	*pp = s->next;
+	if (mt->last == s)
+		mt->last = prev;
+	series_free(s, mt->nlabels);
 }
 
 void weft_series_add(weft_series_t *s, double v)

@@ -42,7 +42,7 @@ static void raw_close(weft_conn_t *c)
 	c->fd = -1;
 }
 
-const weft_xprt_ops_t weft_xprt_raw = { "raw", raw_recv, raw_send, raw_close };
+const weft_xprt_ops_t weft_xprt_raw = { "raw", raw_recv, raw_send, raw_close, NULL };
 
 /* ---- connection ---- */
 
@@ -50,6 +50,10 @@ static void conn_io_cb(weft_loop_t *l, weft_io_t *io, uint32_t ev)
 {
 	weft_conn_t *c = io->data;
 
+	/* a transport blocked on writing while it reads (TLS handshake):
+	 * writable means "try reading again" */
+	if ((ev & WEFT_IO_WRITE) && c->xprt && c->xprt->want_write && c->xprt->want_write(c))
+		ev |= WEFT_IO_READ;
 	if (c->mux->on_io(c, ev) < 0)
 		weft_conn_close(c);   /* frees c through mux->destroy */
 }
@@ -102,8 +106,11 @@ int weft_conn_flush(weft_conn_t *c)
 		c->last_write_ms = c->loop->now_ms;
 	}
 	if (c->io.active) {
-		uint32_t want = (c->io.events & WEFT_IO_READ) |
-				(weft_buf_len(&c->out) ? WEFT_IO_WRITE : 0);
+		/* raw: write interest while output waits; other transports say
+		 * whether they wait for the socket to drain or for input */
+		bool w = c->xprt && c->xprt->want_write ? c->xprt->want_write(c)
+							: weft_buf_len(&c->out) != 0;
+		uint32_t want = (c->io.events & WEFT_IO_READ) | (w ? WEFT_IO_WRITE : 0);
 		weft_io_modify(c->loop, &c->io, want);
 	}
 	return weft_buf_len(&c->out) ? WEFT_EAGAIN : WEFT_OK;

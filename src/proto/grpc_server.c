@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <nghttp2/nghttp2.h>
 #include "weft/buf.h"
 #include "weft/grpc.h"
@@ -12,6 +13,7 @@
 #include "weft/log.h"
 #include "weft/loop.h"
 #include "weft/net.h"
+#include "weft/tls.h"
 
 void weft_grpc_opts_default(weft_grpc_opts_t *o)
 {
@@ -27,6 +29,7 @@ void weft_grpc_server_init(weft_grpc_server_t *srv, weft_loop_t *loop, const wef
 	srv->loop = loop;
 	srv->o = *o;
 	srv->lst.fd = -1;
+	srv->tls_lst.fd = -1;
 }
 
 int weft_grpc_server_add(weft_grpc_server_t *srv, const weft_grpc_method_t *m)
@@ -254,7 +257,7 @@ weft_h2c_t *weft_grpc_server_adopt(weft_grpc_server_t *srv, int fd, const weft_x
 	weft_h2c_t *h2c;
 
 	if (srv->nconns >= srv->o.max_conns) {
-		weft_conn_t tmp = { .fd = fd };
+		weft_conn_t tmp = { .fd = fd, .xprt_ctx = xctx };
 		srv->refused++;
 		weft_warn(srv->o.log_name, "refusing %s: %zu connections", peer, srv->nconns);
 		x->close(&tmp);
@@ -287,6 +290,42 @@ static void on_accept(weft_listener_t *l, int fd, const struct sockaddr_storage 
 			       NULL, weft_net_format_addr((const struct sockaddr *)peer, addr, sizeof(addr)));
 }
 
+static void on_accept_tls(weft_listener_t *l, int fd, const struct sockaddr_storage *peer, socklen_t pl)
+{
+	weft_grpc_server_t *srv = l->data;
+	char addr[80];
+	weft_tls_t *t = weft_tls_new(srv->tls_ctx, fd, NULL, NULL, NULL);
+
+	weft_net_format_addr((const struct sockaddr *)peer, addr, sizeof(addr));
+	if (!t) {
+		weft_warn(srv->o.log_name, "refusing %s: no memory for a TLS session", addr);
+		close(fd);
+		return;
+	}
+	weft_grpc_server_adopt(srv, fd, &weft_xprt_tls, t, addr);
+}
+
+int weft_grpc_server_listen_tls(weft_grpc_server_t *srv, const char *addr, struct weft_tls_ctx *ctx)
+{
+	srv->tls_ctx = ctx;
+	if (weft_listener_start(srv->loop, &srv->tls_lst, addr, on_accept_tls, srv) < 0)
+		return WEFT_EFAIL;
+	srv->tls_listening = true;
+	return WEFT_OK;
+}
+
+const weft_spiffe_id_t *weft_grpc_call_peer(const weft_grpc_call_t *call)
+{
+	if (!call || !call->s || !call->s->h2c)
+		return NULL;
+	return weft_conn_peer_id(&call->s->h2c->conn);
+}
+
+bool weft_grpc_call_is_tls(const weft_grpc_call_t *call)
+{
+	return call && call->s && call->s->h2c && call->s->h2c->conn.xprt == &weft_xprt_tls;
+}
+
 int weft_grpc_server_listen(weft_grpc_server_t *srv, const char *addr)
 {
 	if (weft_listener_start(srv->loop, &srv->lst, addr, on_accept, srv) < 0)
@@ -300,6 +339,9 @@ void weft_grpc_server_shutdown(weft_grpc_server_t *srv)
 	if (srv->listening)
 		weft_listener_stop(&srv->lst);
 	srv->listening = false;
+	if (srv->tls_listening)
+		weft_listener_stop(&srv->tls_lst);
+	srv->tls_listening = false;
 	for (weft_h2c_t *c = srv->conns; c; c = c->next) {
 		weft_h2c_goaway(c);
 		c->conn.mux->on_io(&c->conn, 0);   /* write the GOAWAY now */
@@ -311,6 +353,9 @@ void weft_grpc_server_destroy(weft_grpc_server_t *srv)
 	if (srv->listening)
 		weft_listener_stop(&srv->lst);
 	srv->listening = false;
+	if (srv->tls_listening)
+		weft_listener_stop(&srv->tls_lst);
+	srv->tls_listening = false;
 	while (srv->conns)
 		weft_h2c_close(srv->conns);
 }

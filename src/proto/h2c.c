@@ -453,7 +453,7 @@ weft_h2c_t *weft_h2c_new(weft_loop_t *loop, int fd, const weft_xprt_ops_t *x, vo
 	int rv;
 
 	if (!h2c) {
-		weft_conn_t tmp = { .fd = fd };
+		weft_conn_t tmp = { .fd = fd, .xprt_ctx = xctx };
 		x->close(&tmp);
 		return NULL;
 	}

@@ -156,7 +156,8 @@ def connect_main(argv):
     ctx.load_cert_chain(cert, key)
     try:
         s = ctx.wrap_socket(socket.create_connection((host, int(port)), timeout=5), server_hostname=sni)
-        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(
+            client_side=True, validate_outbound_headers=False))   # plain CONNECT has no :path
         conn.initiate_connection()
         sid = conn.get_next_available_stream_id()
         conn.send_headers(sid, [(":method", "CONNECT"), (":authority", authority)])

@@ -102,7 +102,9 @@ atexit.register(ProcessGroup.kill_all)
 class ControlPlane:
     """`weft control` on a config directory, xDS and admin on 127.0.0.1."""
 
-    def __init__(self, group, weft_bin, config_dir, log_dir, xds_port=None, admin_port=None):
+    def __init__(self, group, weft_bin, config_dir, log_dir, xds_port=None, admin_port=None,
+                 extra=(), args=()):
+        self.args = list(extra) + list(args)   # extra command-line options
         self.group = group
         self.weft_bin = weft_bin
         self.config_dir = pathlib.Path(config_dir)
@@ -123,7 +125,7 @@ class ControlPlane:
         self.logs.append(log)
         argv = [self.weft_bin, "control", "--config", str(self.config_dir),
                 "--xds-listen", self.xds_addr,
-                "--admin-listen", f"127.0.0.1:{self.admin_port}"]
+                "--admin-listen", f"127.0.0.1:{self.admin_port}"] + self.args
         with open(log, "wb") as f:
             self.proc = self.group.spawn(argv, stdin=subprocess.DEVNULL, stdout=f,
                                          stderr=subprocess.STDOUT)

@@ -36,7 +36,11 @@ def policy(cluster):
 
 def reaches(cluster, client, server, port=9090):
     ip = cluster.pod(server)["service_ip"] if port == 9090 else cluster.pod(server)["ip"]
-    r = cluster.connect(client, ip, port, b"probe", until="probe", read_s=3)
+    if port == 8080:     # the http echo server: a real request
+        r = cluster.connect(client, ip, port, b"GET /probe HTTP/1.1\r\nHost: t\r\n\r\n",
+                            until="GET /probe", read_s=3)
+    else:
+        r = cluster.connect(client, ip, port, b"probe", until="probe", read_s=3)
     return r["data"].startswith(server.encode() + b" ") or \
         (port == 8080 and b"HTTP/1.1 200" in r["data"])
 

@@ -14,7 +14,7 @@ def serials(cluster, node):
     st, body = cluster.admin(node, "/certs")
     assert st == 200, body
     d = json.loads(body)
-    certs = d.get("certs", d) if isinstance(d, dict) else d
+    certs = (d.get("certificates") or d.get("certs") or []) if isinstance(d, dict) else d
     out = {}
     for c in certs:
         if isinstance(c, dict) and "serial" in c:

@@ -1,10 +1,12 @@
-/* Fuzzes the configuration loader: YAML reading, decoding, resolution.
+/* Fuzzes the configuration loader: YAML reading, decoding, resolution,
+ * and the translation of an accepted set.
  * The input is split at NUL bytes into up to 4 "files" so cross-file
  * references and ordering are exercised too. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include "weft/config.h"
+#include "weft/xds.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -35,6 +37,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (s->policy)
 				(void)s->policy->lb.type;
 		}
+		/* the agent resources read the security kinds: translate too
+		 * (audiences must be sorted: weft_xds_visible() relies on it) */
+		weft_xds_snapshot_t *snap = weft_xds_translate(m, 1);
+		for (size_t i = 0; snap && i < snap->types[WEFT_XDS_AUTHZ].n; i++) {
+			const weft_xds_resource_t *r = &snap->types[WEFT_XDS_AUTHZ].v[i];
+			for (size_t j = 0; j < r->naudience; j++)
+				if (!weft_xds_visible(WEFT_XDS_AUTHZ, r, r->audience[j].p))
+					__builtin_trap();
+		}
+		weft_xds_snapshot_unref(snap);
 		weft_model_free(m);
 	} else if (errs.n == 0) {
 		__builtin_trap();   /* a rejected set must say why */

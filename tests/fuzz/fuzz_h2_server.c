@@ -42,7 +42,7 @@ static ssize_t fake_send(weft_conn_t *c, const void *buf, size_t len)
 
 static void fake_close(weft_conn_t *c) {}
 
-static const weft_xprt_ops_t fake_xprt = { "fake", fake_recv, fake_send, fake_close };
+static const weft_xprt_ops_t fake_xprt = { "fake", fake_recv, fake_send, fake_close, NULL };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -102,7 +102,7 @@ static void test_build_lookups(void **st)
 	assert_non_null(w);
 	assert_string_equal(w->spiffe, "spiffe://example.org/ns/demo/sa/web-sa");
 	assert_string_equal(w->netns, "/run/netns/web");
-	assert_int_equal(w->mtls, WEFT_MTLS_STRICT);
+	assert_int_equal(w->mtls, WEFT_AV_MTLS_STRICT);
 	assert_int_equal(w->naddrs, 2);
 	assert_int_equal(w->npolicies, 1);   /* the missing name is dropped */
 	assert_string_equal(w->policies[0]->uid, "demo/allow-web");
@@ -112,7 +112,7 @@ static void test_build_lookups(void **st)
 	w = weft_av_workload(v, "demo/db");
 	assert_string_equal(w->sa, "default");
 	assert_string_equal(w->spiffe, "spiffe://example.org/ns/demo/sa/default");
-	assert_int_equal(w->mtls, WEFT_MTLS_PERMISSIVE);
+	assert_int_equal(w->mtls, WEFT_AV_MTLS_PERMISSIVE);
 
 	a = ip("fd00::5");
 	assert_ptr_equal(weft_av_workload_by_ip(v, &a), weft_av_workload(v, "demo/web"));

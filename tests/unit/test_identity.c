@@ -16,8 +16,10 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include "weft/agent.h"
+#include "weft/buf.h"
 #include "weft/loop.h"
 #include "weft/metrics.h"
+#include "weft/telemetry.h"
 #include "weft/tls.h"
 
 static void test_renew_schedule(void **st)
@@ -112,6 +114,7 @@ static int fx_setup(void **st)
 	f->a.o.node = "n1";
 	f->a.o.state_dir = f->dir;
 	weft_metrics_init(&f->a.metrics);
+	assert_non_null(f->a.tm = weft_tm_new(&f->a.metrics, NULL));
 	f->now = 2000000000;
 	*st = f;
 	return 0;
@@ -122,6 +125,7 @@ static int fx_teardown(void **st)
 	fx_t *f = *st;
 	char cmd[128];
 
+	weft_tm_free(f->a.tm);
 	weft_metrics_free(&f->a.metrics);
 	weft_loop_destroy(&f->loop);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
@@ -236,14 +240,20 @@ static bool exists(const char *dir, const char *name)
 	return access(p, F_OK) == 0;
 }
 
-/* Writes node + bundle + two workload credentials: "a/sa1" valid until
- * f->now + 600, "b/sa2" already expired at f->now, and a file for "c/sa3"
- * whose certificate names another identity. */
-static void write_state(fx_t *f)
+/* Writes node + bundle + workload credentials: "a/sa1" valid until
+ * f->now + 600, "b/sa2" already expired at f->now, a file for "c/sa3"
+ * whose certificate names another identity, and "d/sa4" issued by
+ * another CA. With foreign_node the node certificate is the other CA's
+ * too. */
+static void write_state_ex(fx_t *f, bool foreign_node)
 {
 	EVP_PKEY *ck = p256(), *nk = p256(), *k1 = p256(), *k2 = p256(), *k3 = p256();
+	EVP_PKEY *ok = p256(), *k4 = p256();
 	X509 *ca = mkcert(ck, NULL, NULL, f->now - 3600, f->now + 86400 * 365, NULL);
-	X509 *node = mkcert(nk, ck, ca, f->now - 60, f->now + 3600, "spiffe://td.test/weft/node/n1");
+	X509 *other = mkcert(ok, NULL, NULL, f->now - 3600, f->now + 86400 * 365, NULL);
+	X509 *node = foreign_node ? mkcert(nk, ok, other, f->now - 60, f->now + 3600, "spiffe://td.test/weft/node/n1")
+				  : mkcert(nk, ck, ca, f->now - 60, f->now + 3600, "spiffe://td.test/weft/node/n1");
+	X509 *w4 = mkcert(k4, ok, other, f->now - 60, f->now + 600, "spiffe://td.test/ns/d/sa/sa4");
 	X509 *w1 = mkcert(k1, ck, ca, f->now - 60, f->now + 600, "spiffe://td.test/ns/a/sa/sa1");
 	X509 *w2 = mkcert(k2, ck, ca, f->now - 600, f->now - 1, "spiffe://td.test/ns/b/sa/sa2");
 	X509 *w3 = mkcert(k3, ck, ca, f->now - 60, f->now + 600, "spiffe://td.test/ns/a/sa/sa1");
@@ -257,6 +267,12 @@ static void write_state(fx_t *f)
 	write_pem(f->dir, "wl-b--sa2-key.pem", NULL, k2);
 	write_pem(f->dir, "wl-c--sa3-cert.pem", w3, NULL);
 	write_pem(f->dir, "wl-c--sa3-key.pem", NULL, k3);
+	write_pem(f->dir, "wl-d--sa4-cert.pem", w4, NULL);
+	write_pem(f->dir, "wl-d--sa4-key.pem", NULL, k4);
+	X509_free(other);
+	X509_free(w4);
+	EVP_PKEY_free(ok);
+	EVP_PKEY_free(k4);
 	X509_free(ca);
 	X509_free(node);
 	X509_free(w1);
@@ -267,6 +283,25 @@ static void write_state(fx_t *f)
 	EVP_PKEY_free(k1);
 	EVP_PKEY_free(k2);
 	EVP_PKEY_free(k3);
+}
+
+static void write_state(fx_t *f)
+{
+	write_state_ex(f, false);
+}
+
+/* The rendered metrics of the fixture's registry (caller frees). */
+static char *render(fx_t *f)
+{
+	weft_buf_t b;
+	char *s;
+
+	weft_buf_init(&b, 0);
+	assert_int_equal(weft_metrics_render(&f->a.metrics, &b), 0);
+	s = strndup((const char *)weft_buf_head(&b), weft_buf_len(&b));
+	weft_buf_free(&b);
+	assert_non_null(s);
+	return s;
 }
 
 /* Skips while the credential functions of the tls branch are not linked
@@ -309,9 +344,19 @@ static void test_persisted_load(void **st)
 	assert_false(exists(f->dir, "wl-b--sa2-cert.pem"));
 	assert_false(exists(f->dir, "wl-b--sa2-key.pem"));
 	assert_false(exists(f->dir, "wl-c--sa3-cert.pem"));
+	/* a workload credential of another CA does not chain to the bundle */
+	assert_null(weft_ident_cred(id, "d", "sa4"));
+	assert_false(exists(f->dir, "wl-d--sa4-cert.pem"));
+	assert_false(exists(f->dir, "wl-d--sa4-key.pem"));
 	assert_true(exists(f->dir, "wl-a--sa1-cert.pem"));
 	weft_ident_each(id, count_cb, &n);
 	assert_int_equal(n, 2);   /* node + a/sa1 */
+	char *m = render(f);
+	assert_non_null(strstr(m, "weft_agent_certs 2\n"));
+	assert_non_null(strstr(m, "weft_agent_cert_expiry_timestamp_seconds{identity=\"spiffe://td.test/ns/a/sa/sa1\"} "));
+	assert_non_null(strstr(m, "weft_agent_cert_expiry_timestamp_seconds{identity=\"spiffe://td.test/weft/node/n1\"} "));
+	assert_null(strstr(m, "sa/sa4"));
+	free(m);
 	weft_ident_free(id);
 
 	/* later, past a/sa1's expiry but within the node's: only the node stays */
@@ -327,6 +372,27 @@ static void test_persisted_load(void **st)
 	id = weft_ident_new_clock(&f->a, fake_now, f);
 	assert_true(weft_ident_need_join(id));
 	assert_false(exists(f->dir, "node-key.pem"));
+	weft_ident_free(id);
+}
+
+/* A node credential that does not chain to the persisted bundle: nothing
+ * of the state dir is trusted; a join is needed. */
+static void test_foreign_node(void **st)
+{
+	fx_t *f = *st;
+	struct weft_ident *id;
+
+	if (!have_creds())
+		skip();
+	write_state_ex(f, true);
+	id = weft_ident_new_clock(&f->a, fake_now, f);
+	assert_non_null(id);
+	assert_true(weft_ident_need_join(id));
+	assert_null(weft_ident_bundle(id));
+	assert_null(weft_ident_cred(id, "a", "sa1"));
+	assert_false(exists(f->dir, "node-key.pem"));
+	assert_false(exists(f->dir, "bundle.pem"));
+	assert_false(exists(f->dir, "wl-a--sa1-key.pem"));
 	weft_ident_free(id);
 }
 
@@ -349,10 +415,19 @@ static void test_want_forgets(void **st)
 	w[0].sa = "y";
 	v.nworkloads = 1;
 	v.workloads = w;
+	char *m = render(f);
+	assert_non_null(strstr(m, "{identity=\"spiffe://td.test/ns/a/sa/sa1\"}"));
+	free(m);
 	weft_ident_want(id, &v);
-	/* a/sa1 is no longer on this node: dropped with its files */
+	/* a/sa1 is no longer on this node: dropped with its files and its
+	 * expiry series */
 	assert_null(weft_ident_cred(id, "a", "sa1"));
 	assert_false(exists(f->dir, "wl-a--sa1-cert.pem"));
+	m = render(f);
+	assert_null(strstr(m, "sa/sa1"));
+	assert_non_null(strstr(m, "{identity=\"spiffe://td.test/weft/node/n1\"}"));
+	assert_non_null(strstr(m, "weft_agent_certs 1\n"));
+	free(m);
 	/* x/y is wanted but has no credential yet */
 	assert_null(weft_ident_cred(id, "x", "y"));
 	weft_ident_free(id);
@@ -366,6 +441,7 @@ int main(void)
 		cmocka_unit_test(test_backoff),
 		cmocka_unit_test_setup_teardown(test_token, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_persisted_load, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_foreign_node, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_want_forgets, fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -75,6 +75,39 @@ static void test_histogram(void **st)
 	weft_metrics_free(&m);
 }
 
+/* One owner per name, and a series can go away with its subject. */
+static void test_repeat_and_remove(void **st)
+{
+	weft_metrics_t m;
+	weft_buf_t b;
+
+	weft_metrics_init(&m);
+	weft_metric_t *g = weft_metrics_gauge(&m, "weft_exp", "Expiry", "id");
+	assert_non_null(g);
+	assert_null(weft_metrics_gauge(&m, "weft_exp", "Again", "id"));
+	assert_null(weft_metrics_counter(&m, "weft_exp", "Again", NULL));
+	weft_series_t *a = weft_metric_with(g, "a"), *bb = weft_metric_with(g, "b"), *c = weft_metric_with(g, "c");
+	weft_series_set(a, 1);
+	weft_series_set(bb, 2);
+	weft_series_set(c, 3);
+	weft_series_remove(c);      /* the last one: a new series is appended after b */
+	weft_series_remove(a);      /* the first one */
+	weft_series_set(weft_metric_with(g, "d"), 4);
+	weft_series_remove(NULL);
+	char *out = render(&m, &b);
+	assert_null(strstr(out, "weft_exp{id=\"a\"}"));
+	assert_null(strstr(out, "weft_exp{id=\"c\"}"));
+	assert_non_null(strstr(out, "# TYPE weft_exp gauge\nweft_exp{id=\"b\"} 2\nweft_exp{id=\"d\"} 4\n"));
+	weft_buf_free(&b);
+	/* removing every series leaves only the header */
+	weft_series_remove(weft_metric_with(g, "b"));
+	weft_series_remove(weft_metric_with(g, "d"));
+	out = render(&m, &b);
+	assert_null(strstr(out, "weft_exp{"));
+	weft_buf_free(&b);
+	weft_metrics_free(&m);
+}
+
 static void test_json(void **st)
 {
 	weft_buf_t b;
@@ -97,6 +130,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_counter_gauge),
 		cmocka_unit_test(test_histogram),
+		cmocka_unit_test(test_repeat_and_remove),
 		cmocka_unit_test(test_json),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

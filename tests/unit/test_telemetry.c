@@ -196,8 +196,15 @@ static void test_agent_metrics_promtool(void **st)
 
 	weft_metrics_init(&m);
 	weft_tm_t *tm = weft_tm_new(&m, devnull);
-	weft_tm_metrics_t *mm = weft_tm_metrics(tm);
+	const weft_tm_metrics_t *mm = weft_tm_metrics(tm);
 	weft_tm_cert(tm, "spiffe://cluster.local/ns/a/sa/client", 1900000000);
+	weft_tm_cert(tm, "spiffe://cluster.local/ns/a/sa/gone", 1900000001);
+	weft_tm_cert_drop(tm, "spiffe://cluster.local/ns/a/sa/gone");
+	weft_tm_cert_drop(tm, "spiffe://cluster.local/ns/a/sa/never");
+	weft_tm_cert_drop(NULL, "x");
+	assert_null(weft_tm_metrics(NULL)->cert_expiry);
+	weft_series_inc(weft_metric_with(mm->cert_issued, "workload"));
+	weft_series_set(weft_metric_with(mm->control_connected), 1);
 	weft_series_set(weft_metric_with(mm->certs), 1);
 	weft_series_set(weft_metric_with(mm->xds_connected), 1);
 	weft_series_set(weft_metric_with(mm->xds_resources, "Workload"), 3);
@@ -214,7 +221,10 @@ static void test_agent_metrics_promtool(void **st)
 	weft_tm_conn_close(c, "eof");
 
 	char *text = render(&m, &b);
-	assert_non_null(strstr(text, "weft_agent_cert_expiry_seconds{identity=\"spiffe://cluster.local/ns/a/sa/client\"} 1900000000\n"));
+	assert_non_null(strstr(text, "weft_agent_cert_expiry_timestamp_seconds{identity=\"spiffe://cluster.local/ns/a/sa/client\"} 1900000000\n"));
+	assert_null(strstr(text, "sa/gone"));
+	assert_non_null(strstr(text, "weft_agent_cert_issued_total{kind=\"workload\"} 1\n"));
+	assert_non_null(strstr(text, "weft_agent_control_connected 1\n"));
 	assert_non_null(strstr(text, "weft_agent_xds_resources{type=\"Workload\"} 3\n"));
 	assert_non_null(strstr(text, "weft_agent_hbone_streams 5\n"));
 	assert_non_null(strstr(text, "weft_agent_peer_refused_total{reason=\"untrusted\"} 1\n"));

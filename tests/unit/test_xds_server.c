@@ -86,11 +86,20 @@ static int sotw_req(weft_xds_client_t *cl, const char *url, const char *version,
 	return weft_xds_client_request(cl, buf, len);
 }
 
+/* node.id that delta_req() sends (NULL: no node) */
+static const char *delta_node;
+
 static int delta_req(weft_xds_client_t *cl, const char *url, const char *nonce, const char *nack,
 		     const char **sub, const char **unsub, const char **initial /* k,v,k,v,NULL */)
 {
 	Envoy__Service__Discovery__V3__DeltaDiscoveryRequest r =
 		ENVOY__SERVICE__DISCOVERY__V3__DELTA_DISCOVERY_REQUEST__INIT;
+	Envoy__Config__Core__V3__Node node = ENVOY__CONFIG__CORE__V3__NODE__INIT;
+
+	if (delta_node) {
+		node.id = (char *)delta_node;
+		r.node = &node;
+	}
 	Envoy__Service__Discovery__V3__DeltaDiscoveryRequest__InitialResourceVersionsEntry e[8], *ep[8];
 	Google__Rpc__Status st = GOOGLE__RPC__STATUS__INIT;
 	uint8_t buf[4096];
@@ -424,6 +433,165 @@ static void test_delta_wildcard(void **st)
 	weft_xds_client_free(c);
 }
 
+/* ---- agent types: per-node visibility ---- */
+
+#define WL_URL "type.googleapis.com/weft.agent.v1.Workload"
+#define SVC_URL "type.googleapis.com/weft.agent.v1.Service"
+#define AZ_URL "type.googleapis.com/weft.agent.v1.Authorization"
+
+/* Fills type t of s from "name=content@aud;..." where aud is "*"
+ * (everyone), "" (nobody) or "n1,n2" (sorted). */
+static void agent_type(weft_xds_snapshot_t *s, weft_xds_type_t t, const char *spec)
+{
+	char *dup = weft_arena_cstr(&s->arena, spec), *save = NULL;
+	size_t n = 1;
+
+	for (const char *p = spec; *p; p++)
+		n += *p == ';';
+	s->types[t].v = weft_arena_calloc(&s->arena, n, sizeof(weft_xds_resource_t));
+	s->types[t].n = 0;
+	for (char *tok = strtok_r(dup, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
+		weft_xds_resource_t *r = &s->types[t].v[s->types[t].n++];
+		char *eq = strchr(tok, '='), *at = strchr(tok, '@'), *save2 = NULL;
+
+		*eq = *at = '\0';
+		r->name = weft_str_c(tok);
+		r->version = weft_str_c(eq + 1);
+		r->bytes = (const unsigned char *)(eq + 1);
+		r->len = strlen(eq + 1);
+		if (!strcmp(at + 1, "*"))
+			continue;
+		weft_str_t *a = weft_arena_calloc(&s->arena, 4, sizeof(*a));
+		for (char *nd = strtok_r(at + 1, ",", &save2); nd; nd = strtok_r(NULL, ",", &save2))
+			a[r->naudience++] = weft_str_c(nd);
+		r->audience = a;
+	}
+}
+
+/* A snapshot with the proxyless fixture's l1 and the given agent types. */
+static weft_xds_snapshot_t *agent_snapshot(uint64_t gen, const char *wl, const char *svc, const char *az)
+{
+	weft_xds_snapshot_t *s = fake_snapshot(gen, "l1=A", NULL, NULL, NULL);
+
+	agent_type(s, WEFT_XDS_WORKLOAD, wl);
+	agent_type(s, WEFT_XDS_SERVICE, svc);
+	agent_type(s, WEFT_XDS_AUTHZ, az);
+	return s;
+}
+
+/* Names in a delta response, "+a +b -c", in order. */
+static const char *delta_names(capture_t *c, int i, const char *url)
+{
+	static char buf[256];
+	size_t o = 0;
+	Envoy__Service__Discovery__V3__DeltaDiscoveryResponse *r = delta_resp(c, i);
+
+	assert_non_null(r);
+	assert_string_equal(r->type_url, url);
+	buf[0] = '\0';
+	for (size_t k = 0; k < r->n_resources; k++)
+		o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s+%s", o ? " " : "", r->resources[k]->name);
+	for (size_t k = 0; k < r->n_removed_resources; k++)
+		o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s-%s", o ? " " : "", r->removed_resources[k]);
+	envoy__service__discovery__v3__delta_discovery_response__free_unpacked(r, NULL);
+	return buf;
+}
+
+static void test_agent_visibility(void **st)
+{
+	fx_t *f = *st;
+	capture_t c1 = { 0 }, c2 = { 0 }, c0 = { 0 }, cs = { 0 };
+	const char *star[] = { "*", NULL };
+	weft_xds_client_t *n1, *n2, *anon, *sotw;
+
+	f->srv.o.agent_plaintext = true;   /* node = node.id (as --agent-plaintext) */
+	install(f, agent_snapshot(2, "shop/w=W1@n1;shop/x=X@n2;shop/y=Y@", "shop/s=S1@*",
+				  "shop/p=P1@n1,n2;shop/q=Q@n2"));
+	n1 = weft_xds_client_new(&f->srv, true, cap_sink, &c1, "n1");
+	n2 = weft_xds_client_new(&f->srv, true, cap_sink, &c2, "n2");
+
+	delta_node = "n1";
+	assert_int_equal(delta_req(n1, WL_URL, NULL, NULL, star, NULL, NULL), 0);
+	assert_string_equal(n1->node_auth, "n1");
+	assert_string_equal(delta_names(&c1, 0, WL_URL), "+shop/w");
+	assert_int_equal(delta_req(n1, SVC_URL, NULL, NULL, NULL, NULL, NULL), 0);   /* implicit wildcard */
+	assert_string_equal(delta_names(&c1, 1, SVC_URL), "+shop/s");
+	assert_int_equal(delta_req(n1, AZ_URL, NULL, NULL, star, NULL, NULL), 0);
+	assert_string_equal(delta_names(&c1, 2, AZ_URL), "+shop/p");
+	/* asking by name for another node's workload gives nothing */
+	const char *other[] = { "shop/x", NULL };
+	assert_int_equal(delta_req(n1, WL_URL, NULL, NULL, other, NULL, NULL), 0);
+	assert_int_equal(c1.n, 3);
+	/* proxyless types are unaffected */
+	const char *l1[] = { "l1", NULL };
+	assert_int_equal(delta_req(n1, LDS_URL, NULL, NULL, l1, NULL, NULL), 0);
+	assert_int_equal(c1.n, 4);
+
+	delta_node = "n2";
+	assert_int_equal(delta_req(n2, WL_URL, NULL, NULL, star, NULL, NULL), 0);
+	assert_string_equal(delta_names(&c2, 0, WL_URL), "+shop/x");
+	assert_int_equal(delta_req(n2, AZ_URL, NULL, NULL, star, NULL, NULL), 0);
+	assert_string_equal(delta_names(&c2, 1, AZ_URL), "+shop/p +shop/q");
+
+	/* a client not authenticated as a node: agent types do not exist */
+	f->srv.o.agent_plaintext = false;
+	anon = weft_xds_client_new(&f->srv, true, cap_sink, &c0, "anon");
+	delta_node = "n1";
+	assert_int_equal(delta_req(anon, WL_URL, NULL, NULL, star, NULL, NULL), 0);
+	assert_null(anon->node_auth);
+	assert_int_equal(c0.n, 0);
+	assert_int_equal(anon->unknown_types, 1);
+	assert_false(anon->t[WEFT_XDS_WORKLOAD].active);
+	f->srv.o.agent_plaintext = true;
+
+	/* SotW, wildcard: only what n1 may see */
+	sotw = weft_xds_client_new(&f->srv, false, cap_sink, &cs, "sotw");
+	assert_int_equal(sotw_req(sotw, AZ_URL, NULL, NULL, NULL, NULL), 0);   /* node-1: in no audience */
+	Envoy__Service__Discovery__V3__DiscoveryResponse *sr = sotw_resp(&cs, 0);
+	assert_int_equal(sr->n_resources, 0);
+	envoy__service__discovery__v3__discovery_response__free_unpacked(sr, NULL);
+	assert_int_equal(sotw_req(sotw, SVC_URL, NULL, NULL, NULL, star), 0);
+	sr = sotw_resp(&cs, 1);
+	assert_int_equal(sr->n_resources, 1);
+	envoy__service__discovery__v3__discovery_response__free_unpacked(sr, NULL);
+
+	/* w moves from n1 to n2, q now also concerns n1: n1 gets w's removal
+	 * and q, n2 gets w */
+	install(f, agent_snapshot(3, "shop/w=W2@n2;shop/x=X@n2;shop/y=Y@", "shop/s=S1@*",
+				  "shop/p=P1@n1,n2;shop/q=Q@n1,n2"));
+	assert_int_equal(c1.n, 6);
+	assert_string_equal(delta_names(&c1, 4, WL_URL), "-shop/w");
+	assert_string_equal(delta_names(&c1, 5, AZ_URL), "+shop/q");
+	assert_int_equal(c2.n, 3);
+	assert_string_equal(delta_names(&c2, 2, WL_URL), "+shop/w");
+	assert_int_equal(cs.n, 2);   /* nothing changed for node-1 */
+	assert_int_equal(c0.n, 0);
+
+	/* and back: n1 gets it again, n2 its removal */
+	install(f, agent_snapshot(4, "shop/w=W2@n1;shop/x=X@n2;shop/y=Y@", "shop/s=S1@*",
+				  "shop/p=P1@n1,n2;shop/q=Q@n1,n2"));
+	assert_string_equal(delta_names(&c1, 6, WL_URL), "+shop/w");
+	assert_string_equal(delta_names(&c2, 3, WL_URL), "-shop/w");
+
+	/* debug JSON names the authenticated node */
+	weft_buf_t out;
+	weft_buf_init(&out, 0);
+	assert_int_equal(weft_xds_server_debug_json(&f->srv, &out), 0);
+	weft_buf_append(&out, "", 1);
+	assert_non_null(strstr((char *)weft_buf_head(&out), "\"node_auth\":\"n2\""));
+	weft_buf_free(&out);
+
+	delta_node = NULL;
+	weft_xds_client_free(n1);
+	weft_xds_client_free(n2);
+	weft_xds_client_free(anon);
+	weft_xds_client_free(sotw);
+	cap_reset(&c1);
+	cap_reset(&c2);
+	cap_reset(&c0);
+	cap_reset(&cs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -434,6 +602,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_debounce_coalesces, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delta, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delta_wildcard, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_agent_visibility, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -67,6 +67,16 @@ typedef struct fixture {
 	weft_filter_t filters[4];
 	weft_kv_t kv[1];
 	weft_str_t hostnames[1];
+	/* agents: a's labels, two AuthorizationPolicies, one PeerAuthentication */
+	weft_kv_t wl_labels[2];
+	weft_kv_t az_sel[1];
+	weft_authz_policy_t az[2];
+	weft_authz_rule_t az_rules[2];
+	weft_authz_source_t az_src[1];
+	weft_authz_operation_t az_op[1];
+	weft_str_t az_princ[1];
+	uint16_t az_ports[1];
+	weft_peer_auth_t pa[1];
 } fixture_t;
 
 static fixture_t fx;
@@ -243,6 +253,37 @@ static void build_model(void)
 	f->m.nworkloads = 6;
 	f->m.nodes = f->nodes;
 	f->m.nnodes = 2;
+	f->nodes[0].address = S("192.168.0.1");
+	f->nodes[1].address = S("192.168.0.2");
+
+	/* agents: a is {app: echo, version: v1}; allow-echo selects app=echo
+	 * (from one principal to port 7071), deny-ns applies to the whole
+	 * namespace (one empty rule: matches everything); the namespace is
+	 * STRICT */
+	f->wl_labels[0] = (weft_kv_t){ S("app"), S("echo") };
+	f->wl_labels[1] = (weft_kv_t){ S("version"), S("v1") };
+	f->wl[0].meta.labels = (weft_labels_t){ 2, f->wl_labels };
+	f->az_sel[0] = (weft_kv_t){ S("app"), S("echo") };
+	meta(&f->az[0].meta, "allow-echo");
+	f->az[0].selector = (weft_labels_t){ 1, f->az_sel };
+	f->az_princ[0] = S("cluster.local/ns/default/sa/web");
+	f->az_src[0].principals = (weft_strs_t){ 1, f->az_princ };
+	f->az_ports[0] = 7071;
+	f->az_op[0].ports = f->az_ports;
+	f->az_op[0].nports = 1;
+	f->az_rules[0] = (weft_authz_rule_t){ .nfrom = 1, .from = f->az_src, .nto = 1, .to = f->az_op };
+	f->az[0].rules = &f->az_rules[0];
+	f->az[0].nrules = 1;
+	meta(&f->az[1].meta, "deny-ns");
+	f->az[1].action = WEFT_AUTHZ_DENY;
+	f->az[1].rules = &f->az_rules[1];
+	f->az[1].nrules = 1;
+	f->m.authz = f->az;
+	f->m.nauthz = 2;
+	meta(&f->pa[0].meta, "strict");
+	f->pa[0].mode = WEFT_MTLS_STRICT;
+	f->m.peerauth = f->pa;
+	f->m.npeerauth = 1;
 	f->m.policies = f->pol;
 	f->m.npolicies = 3;
 	f->m.routes = f->routes;
@@ -637,8 +678,14 @@ static void test_endpoints(void **st)
 
 static bool same_resource(const weft_xds_resource_t *a, const weft_xds_resource_t *b)
 {
-	return a->len == b->len && memcmp(a->bytes, b->bytes, a->len) == 0 &&
-	       weft_str_eq(a->version, b->version);
+	if (a->len != b->len || memcmp(a->bytes, b->bytes, a->len) != 0 || !weft_str_eq(a->version, b->version))
+		return false;
+	if (!a->audience != !b->audience || a->naudience != b->naudience)
+		return false;
+	for (size_t i = 0; i < a->naudience; i++)
+		if (!weft_str_eq(a->audience[i], b->audience[i]))
+			return false;
+	return true;
 }
 
 static void test_determinism_and_versions(void **st)
@@ -712,13 +759,14 @@ static void assert_same_snapshot(const weft_xds_snapshot_t *s, const weft_xds_sn
 	}
 }
 
-/* Resources of s whose version differs from prev's (or are new). */
-static size_t changed_versions(const weft_xds_snapshot_t *prev, const weft_xds_snapshot_t *s,
-			       weft_xds_type_t *t_out, weft_str_t *name_out)
+/* Resources of s of types [t0, t1) whose version differs from prev's (or
+ * are new). */
+static size_t changed_in(const weft_xds_snapshot_t *prev, const weft_xds_snapshot_t *s, int t0, int t1,
+			 weft_xds_type_t *t_out, weft_str_t *name_out)
 {
 	size_t n = 0;
 
-	for (int t = 0; t < WEFT_XDS_NTYPES; t++)
+	for (int t = t0; t < t1; t++)
 		for (size_t i = 0; i < s->types[t].n; i++) {
 			const weft_xds_resource_t *r = &s->types[t].v[i];
 			const weft_xds_resource_t *o = weft_xds_snapshot_find(prev, t, r->name);
@@ -730,6 +778,22 @@ static size_t changed_versions(const weft_xds_snapshot_t *prev, const weft_xds_s
 			*name_out = r->name;
 		}
 	return n;
+}
+
+/* The same for the proxyless types (LDS, RDS, CDS, EDS). */
+static size_t changed_versions(const weft_xds_snapshot_t *prev, const weft_xds_snapshot_t *s,
+			       weft_xds_type_t *t_out, weft_str_t *name_out)
+{
+	return changed_in(prev, s, 0, WEFT_XDS_FIRST_AGENT, t_out, name_out);
+}
+
+/* The same for the agent types. */
+static size_t changed_agent(const weft_xds_snapshot_t *prev, const weft_xds_snapshot_t *s)
+{
+	weft_xds_type_t t;
+	weft_str_t name;
+
+	return changed_in(prev, s, WEFT_XDS_FIRST_AGENT, WEFT_XDS_NTYPES, &t, &name);
 }
 
 /* Translates the fixture from prev and from scratch, checks both agree,
@@ -778,6 +842,8 @@ static void test_reuse_matches_fresh(void **st)
 	assert_int_equal(changed_versions(before, s, &t, &name), 1);
 	assert_int_equal(t, WEFT_XDS_EDS);
 	assert_true(weft_str_eq_c(name, "outbound|7070||echo.default.svc.cluster.local"));
+	/* and for agents: workload b and service echo */
+	assert_int_equal(changed_agent(before, s), 2);
 	weft_xds_snapshot_unref((weft_xds_snapshot_t *)before);
 
 	/* each of these changes something else */
@@ -814,6 +880,24 @@ static void test_reuse_matches_fresh(void **st)
 	f->svc[3].meta.name = S("echo");   /* lonely's names collide with echo's */
 	f->ports[5].port = 7070;                               s = next_gen(s, ++g);
 	f->svc[3].meta.name = S("lonely");                     s = next_gen(s, ++g);
+	/* agent inputs */
+	f->az[0].action = WEFT_AUTHZ_AUDIT;                    s = next_gen(s, ++g);
+	f->az_princ[0] = S("cluster.local/ns/default/sa/*");   s = next_gen(s, ++g);
+	f->az_ports[0] = 7072;                                 s = next_gen(s, ++g);
+	f->az_op[0].has_l7 = true;                             s = next_gen(s, ++g);
+	f->az_rules[1].nwhen = 1;                              s = next_gen(s, ++g);
+	f->wl_labels[0].value = S("other");  /* a leaves allow-echo */ s = next_gen(s, ++g);
+	f->az_sel[0].value = S("other");     /* and is back */  s = next_gen(s, ++g);
+	f->wl_labels[1].value = S("v2");                       s = next_gen(s, ++g);
+	f->pa[0].mode = WEFT_MTLS_UNSET;                       s = next_gen(s, ++g);
+	f->pa[0].mode = WEFT_MTLS_PERMISSIVE;                  s = next_gen(s, ++g);
+	f->nodes[0].address = S("192.168.0.9");                s = next_gen(s, ++g);
+	f->wl[0].service_account = S("echo");                  s = next_gen(s, ++g);
+	f->wl[0].netns = S("/run/netns/a");                    s = next_gen(s, ++g);
+	f->wl[1].node = &f->nodes[0];                          s = next_gen(s, ++g);
+	f->az[1].meta.ns = S("weft-system");  /* root: mesh-wide */ s = next_gen(s, ++g);
+	f->m.nauthz = 1;                                       s = next_gen(s, ++g);
+	f->m.npeerauth = 0;                                    s = next_gen(s, ++g);
 	f->m.nservices = 0;                                    s = next_gen(s, ++g);
 	build_model();                                         s = next_gen(s, ++g);
 	assert_same_snapshot(s, *st);
@@ -946,7 +1030,7 @@ static void test_reuse_shares_memory(void **st)
 	free(b);
 }
 
-/* With WEFT_XDS_DUMP=<dir>, writes every resource of the fixture's snapshot
+/* With WEFT_XDS_DUMP=<dir>, writes every proxyless resource of the fixture's snapshot
  * to <dir>/<TYPE>-<n>.bin and their names to <dir>/index.txt, for
  * tests/proto/validate-resources.js (grpc-js-xds's own validation). */
 static void test_dump(void **st)
@@ -961,7 +1045,8 @@ static void test_dump(void **st)
 	snprintf(path, sizeof(path), "%s/index.txt", dir);
 	idx = fopen(path, "w");
 	assert_non_null(idx);
-	for (int t = 0; t < WEFT_XDS_NTYPES; t++)
+	/* the proxyless types only: agent types are not for gRPC clients */
+	for (int t = 0; t < WEFT_XDS_FIRST_AGENT; t++)
 		for (size_t i = 0; i < s->types[t].n; i++) {
 			const weft_xds_resource_t *r = &s->types[t].v[i];
 			FILE *f;

@@ -13,6 +13,7 @@
 #include "weft/buf.h"
 #include "weft/loop.h"
 #include "weft/metrics.h"
+#include "weft/telemetry.h"
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
 
 #define WL_URL "type.googleapis.com/weft.agent.v1.Workload"
@@ -33,6 +34,7 @@ static int setup(void **st)
 	weft_agent_opts_default(&f->a.o);
 	f->a.o.node = "n1";
 	weft_metrics_init(&f->a.metrics);
+	assert_non_null(f->a.tm = weft_tm_new(&f->a.metrics, NULL));
 	assert_non_null(f->x = weft_xdsc_new(&f->a));
 	*st = f;
 	return 0;
@@ -43,6 +45,7 @@ static int teardown(void **st)
 	fx_t *f = *st;
 
 	weft_xdsc_free(f->x);
+	weft_tm_free(f->a.tm);
 	weft_metrics_free(&f->a.metrics);
 	weft_loop_destroy(&f->loop);
 	free(f);
