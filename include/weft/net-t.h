@@ -35,6 +35,11 @@ typedef struct weft_xprt_ops {
 	 * to choose write interest, and turns a write event into a read
 	 * attempt while it is true. */
 	bool (*want_write)(struct weft_conn *c);
+	/* Optional (NULL for raw). True when the transport holds input it
+	 * already took from the socket (TLS records read ahead) that no
+	 * readiness event will announce: a reader that got a short read may
+	 * stop there (saving the EAGAIN read) only when this is false. */
+	bool (*pending)(struct weft_conn *c);
 } weft_xprt_ops_t;
 
 /* A mux: the protocol spoken over a transport.

@@ -13,6 +13,10 @@ int weft_net_parse_addr(const char *s, size_t len, struct sockaddr_storage *ss, 
  * terminated). Returns out. */
 char *weft_net_format_addr(const struct sockaddr *sa, char *out, size_t outlen);
 
+/* Turns Nagle off on a TCP socket (every proxied socket: small writes of
+ * request/response traffic must not wait for the peer's delayed ACK). */
+void weft_net_nodelay(int fd);
+
 /* Opens a non-blocking, close-on-exec listening socket with SO_REUSEADDR on
  * addr. Returns the fd, or -1 with errno set. */
 int weft_net_listen(const char *addr, int backlog);
@@ -42,6 +46,13 @@ int weft_conn_init(weft_conn_t *c, weft_loop_t *loop, int fd, const weft_xprt_op
 
 /* Reads through the transport: as weft_xprt_ops_t.recv; sets c->eof on 0. */
 ssize_t weft_conn_recv(weft_conn_t *c, void *buf, size_t len);
+
+/* True when the transport holds input no readiness event will announce
+ * (see weft_xprt_ops_t.pending). */
+static inline bool weft_conn_pending(weft_conn_t *c)
+{
+	return c->xprt && c->xprt->pending && c->xprt->pending(c);
+}
 
 /* Queues n bytes for output. Returns WEFT_OK or WEFT_ELIMIT (buffer bound
  * or memory). Call weft_conn_flush() to write. */

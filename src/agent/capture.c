@@ -83,6 +83,7 @@ static void accept_cb(weft_loop_t *l, weft_io_t *io, uint32_t ev)
 		int fd = accept4(li->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
 			return;
+		weft_net_nodelay(fd);
 		w = a->view ? weft_av_workload(a->view, wl->uid) : NULL;
 		if (!w || !a->dp) {
 			weft_sock_set_rst(fd);

@@ -292,6 +292,7 @@ static void hbone_accept_cb(weft_loop_t *l, weft_io_t *io, uint32_t ev)
 		int fd = accept4(dp->hbone_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
 			return;
+		weft_net_nodelay(fd);
 		weft_dp_inbound_hbone(dp, NULL, fd);
 	}
 }

@@ -232,6 +232,8 @@ static bool read_side(weft_relay_t *r, int i)
 		}
 		s->in.wr += (size_t)n;
 		s->bytes_in += (uint64_t)n;
+		if ((size_t)n < room)
+			break;   /* drained: epoll is level-triggered, no EAGAIN read needed */
 	}
 	return progress;
 }

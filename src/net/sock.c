@@ -160,10 +160,8 @@ static void listener_cb(weft_loop_t *loop, weft_io_t *io, uint32_t ev)
 				weft_warn(l->addr, "accept: %s", strerror(errno));
 			return;
 		}
-		if (peer.ss_family == AF_INET || peer.ss_family == AF_INET6) {
-			int one = 1;
-			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		}
+		if (peer.ss_family == AF_INET || peer.ss_family == AF_INET6)
+			weft_net_nodelay(fd);
 		l->on_accept(l, fd, &peer, pl);
 	}
 }
@@ -204,4 +202,11 @@ void weft_listener_stop(weft_listener_t *l)
 	weft_io_stop(l->loop, &l->io);
 	close(l->fd);
 	l->fd = -1;
+}
+
+void weft_net_nodelay(int fd)
+{
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }

@@ -162,6 +162,10 @@ weft_tls_ctx_t *weft_tls_ctx_new(const weft_tls_opts_t *o, char *err, size_t err
 		drain_err(err, errlen, "TLS settings");
 		goto fail;
 	}
+	/* read as much as the socket has in one read(): records are not
+	 * fetched header and body apart (weft_xprt_ops_t.pending covers what
+	 * this buffers) */
+	SSL_CTX_set_read_ahead(s, 1);
 	SSL_CTX_set_options(s, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF |
 			       SSL_OP_NO_COMPRESSION);
 	SSL_CTX_set_num_tickets(s, 0);
@@ -398,7 +402,15 @@ static bool tls_want_write(weft_conn_t *c)
 	return weft_tls_wants_write(c->xprt_ctx);
 }
 
-const weft_xprt_ops_t weft_xprt_tls = { "tls", tls_recv, tls_send, tls_close, tls_want_write };
+static bool tls_pending(weft_conn_t *c)
+{
+	weft_tls_t *t = c->xprt_ctx;
+
+	return t && t->ssl && SSL_has_pending(t->ssl);
+}
+
+const weft_xprt_ops_t weft_xprt_tls = { "tls", tls_recv, tls_send, tls_close, tls_want_write,
+					 tls_pending };
 
 const weft_spiffe_id_t *weft_conn_peer_id(const weft_conn_t *c)
 {

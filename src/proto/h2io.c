@@ -32,6 +32,10 @@ int weft_h2io_read(weft_conn_t *c, nghttp2_session *sess, bool *in_recv, const b
 		}
 		if (*dead)
 			return WEFT_ECLOSED;
+		/* a short read drained the socket: the next readiness event
+		 * brings more, unless the transport buffered some already */
+		if ((size_t)n < sizeof(buf) && !weft_conn_pending(c))
+			return WEFT_OK;
 	}
 	return WEFT_EAGAIN;
 }
