@@ -1,11 +1,11 @@
 /* weft — HTTP/2 server mux: one weft_h2c_t per connection, one weft_h2s_t
  * per stream, nghttp2 underneath (framing, HPACK, flow control).
  *
- * Input: the transport is read into a stack buffer and fed to
- * nghttp2_session_mem_recv(); callbacks build streams and hand complete
+ * Input: the transport is read and fed to nghttp2 by the shared pump
+ * (src/proto/h2io.c); callbacks build streams and hand complete
  * requests and body chunks to the handler (the gRPC layer).
- * Output: nghttp2_session_mem_send() bytes are queued on the connection's
- * bounded buffer and written; stream bodies wait in per-stream buffers and
+ * Output: the same pump queues nghttp2's frames on the connection's
+ * bounded buffer and writes them; stream bodies wait in per-stream buffers and
  * are pulled by a data provider that defers when empty and is resumed when
  * more arrives. Pending output is bounded per connection; output that makes
  * no progress for lim.stall_ms closes the connection. */
@@ -14,13 +14,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <nghttp2/nghttp2.h>
+#include "h2io.h"
 #include "weft/buf.h"
 #include "weft/h2.h"
 #include "weft/log.h"
 #include "weft/loop.h"
 #include "weft/net.h"
 
-#define H2_READ_CHUNK 16384
+#define H2_READS_PER_IO 8
 #define H2_OUT_HIGH   (256 * 1024)  /* stop pulling from nghttp2 above this */
 
 void weft_h2_limits_default(weft_h2_limits_t *l)
@@ -302,25 +303,15 @@ static void h2c_timer_cb(weft_loop_t *l, weft_timer_t *t)
 	weft_timer_start(l, t, h2c->lim.stall_ms - (l->now_ms - since));
 }
 
-/* Moves nghttp2 output to the socket. Returns WEFT_OK, or WEFT_ECLOSED /
- * WEFT_EFAIL when the connection must close. */
+/* Moves nghttp2 output to the socket (weft_h2io_write) and keeps the stall
+ * timer armed while output is pending. Returns WEFT_OK, or WEFT_ECLOSED /
+ * WEFT_EFAIL / WEFT_ELIMIT when the connection must close. */
 static int h2c_flush(weft_h2c_t *h2c)
 {
-	int rc;
+	int rc = weft_h2io_write(&h2c->conn, h2c->sess, H2_OUT_HIGH);
 
-	while (weft_buf_len(&h2c->conn.out) < H2_OUT_HIGH) {
-		const uint8_t *d;
-		ssize_t n = nghttp2_session_mem_send(h2c->sess, &d);
-		if (n < 0)
-			return WEFT_EFAIL;
-		if (n == 0)
-			break;
-		if (weft_conn_queue(&h2c->conn, d, (size_t)n) < 0)
-			return WEFT_ELIMIT;
-	}
-	rc = weft_conn_flush(&h2c->conn);
-	if (rc == WEFT_EFAIL)
-		return WEFT_EFAIL;
+	if (rc == WEFT_EFAIL || rc == WEFT_ELIMIT)
+		return rc;
 	if (h2c->preface_ok) {
 		if (weft_h2c_pending(h2c) == 0) {
 			weft_timer_stop(h2c->conn.loop, &h2c->timer);
@@ -329,10 +320,7 @@ static int h2c_flush(weft_h2c_t *h2c)
 			weft_timer_start(h2c->conn.loop, &h2c->timer, h2c->lim.stall_ms);
 		}
 	}
-	if (!nghttp2_session_want_read(h2c->sess) && !nghttp2_session_want_write(h2c->sess) &&
-	    weft_buf_len(&h2c->conn.out) == 0)
-		return WEFT_ECLOSED;
-	return WEFT_OK;
+	return rc == WEFT_ECLOSED ? WEFT_ECLOSED : WEFT_OK;
 }
 
 static void h2c_kick_cb(weft_loop_t *l, weft_timer_t *t)
@@ -356,33 +344,18 @@ void weft_h2c_kick(weft_h2c_t *h2c)
 static int h2c_on_io(weft_conn_t *c, uint32_t ev)
 {
 	weft_h2c_t *h2c = c->mux_ctx;
-	uint8_t buf[H2_READ_CHUNK];
 
 	if (h2c->dead)
 		return WEFT_ECLOSED;
 	weft_timer_stop(c->loop, &h2c->kick);
 	if (ev & (WEFT_IO_READ | WEFT_IO_ERROR)) {
-		for (int i = 0; i < 8; i++) {
-			ssize_t n = weft_conn_recv(c, buf, sizeof(buf)), rv;
-			if (n == WEFT_EAGAIN)
-				break;
-			if (n == 0) {
-				weft_debug(c->name, "peer closed");
-				return WEFT_ECLOSED;
-			}
-			if (n < 0)
-				return WEFT_EFAIL;
-			h2c->in_recv = true;
-			rv = nghttp2_session_mem_recv(h2c->sess, buf, (size_t)n);
-			h2c->in_recv = false;
-			if (rv < 0) {
-				weft_info(c->name, "HTTP/2 error: %s: closing", nghttp2_strerror((int)rv));
-				return WEFT_EPROTO;
-			}
-			if (h2c->dead)
-				return WEFT_ECLOSED;
-			if ((size_t)n < sizeof(buf))
-				break;
+		/* WEFT_EAGAIN (stopped after H2_READS_PER_IO chunks): the socket
+		 * stays readable and the loop calls again */
+		int rc = weft_h2io_read(c, h2c->sess, &h2c->in_recv, &h2c->dead, H2_READS_PER_IO);
+		if (rc == WEFT_ECLOSED || rc == WEFT_EFAIL || rc == WEFT_EPROTO) {
+			weft_debug(c->name, "closing: %s", rc == WEFT_ECLOSED ? (h2c->dead ? "killed" : "peer closed")
+							  : rc == WEFT_EPROTO ? "protocol error" : "read failed");
+			return rc;
 		}
 	}
 	return h2c_flush(h2c);

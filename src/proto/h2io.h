@@ -1,5 +1,5 @@
 /* weft — internal: moving bytes between a weft_conn_t and an nghttp2
- * session, shared by the HTTP/2 client muxes (hbone.c, grpc_client.c).
+ * session, shared by the HTTP/2 muxes (h2c.c, hbone.c, grpc_client.c).
  * Not a public header. */
 #ifndef WEFT_PROTO_H2IO_H
 #define WEFT_PROTO_H2IO_H
