@@ -591,9 +591,21 @@ weft_grpc_client_t *weft_grpc_client_new(weft_loop_t *loop, int fd, const weft_x
 					 void (*on_closed)(weft_grpc_client_t *, const char *), void *ud)
 {
 	weft_grpc_client_t *cl = calloc(1, sizeof(*cl));
-	nghttp2_session_callbacks *cbs = NULL;
-	nghttp2_settings_entry iv[3];
-	int rv;
+	static const nghttp2_settings_entry iv[] = {
+		{ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 },
+		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 4u << 20 },
+		{ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, 65536 },
+	};
+	static const weft_h2io_session_opts_t so = {
+		.on_header = cb_header,
+		.on_frame_recv = cb_frame_recv,
+		.on_data_chunk_recv = cb_data_chunk,
+		.on_stream_close = cb_stream_close,
+		.on_frame_not_send = cb_not_send,
+		.settings = iv,
+		.nsettings = 3,
+		.conn_window = 16 << 20,
+	};
 
 	if (!cl) {
 		weft_conn_t tmp = { .fd = fd, .xprt_ctx = xctx };
@@ -617,22 +629,7 @@ weft_grpc_client_t *weft_grpc_client_new(weft_loop_t *loop, int fd, const weft_x
 	}
 	cl->conn.mux = &grpc_client_mux;
 	cl->conn.mux_ctx = cl;
-	if (nghttp2_session_callbacks_new(&cbs) != 0)
-		goto fail;
-	nghttp2_session_callbacks_set_on_header_callback(cbs, cb_header);
-	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, cb_frame_recv);
-	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, cb_data_chunk);
-	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, cb_stream_close);
-	nghttp2_session_callbacks_set_on_frame_not_send_callback(cbs, cb_not_send);
-	rv = nghttp2_session_client_new(&cl->sess, cbs, cl);
-	nghttp2_session_callbacks_del(cbs);
-	if (rv != 0)
-		goto fail;
-	iv[0] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 };
-	iv[1] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 4u << 20 };
-	iv[2] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, 65536 };
-	if (nghttp2_submit_settings(cl->sess, NGHTTP2_FLAG_NONE, iv, 3) != 0 ||
-	    nghttp2_session_set_local_window_size(cl->sess, NGHTTP2_FLAG_NONE, 0, 16 << 20) != 0)
+	if (weft_h2io_session_new(&cl->sess, &so, cl) != WEFT_OK)
 		goto fail;
 	cl_kick(cl);
 	return cl;

@@ -420,10 +420,18 @@ weft_h2c_t *weft_h2c_new(weft_loop_t *loop, int fd, const weft_xprt_ops_t *x, vo
 			 const char *name)
 {
 	weft_h2c_t *h2c = calloc(1, sizeof(*h2c));
-	nghttp2_session_callbacks *cbs = NULL;
-	nghttp2_option *opt = NULL;
 	nghttp2_settings_entry iv[3];
-	int rv;
+	weft_h2io_session_opts_t so = {
+		.server = true,
+		.on_begin_headers = cb_begin_headers,
+		.on_header = cb_header,
+		.on_frame_recv = cb_frame_recv,
+		.on_data_chunk_recv = cb_data_chunk,
+		.on_stream_close = cb_stream_close,
+		.max_send_header_block = 65536,
+		.settings = iv,
+		.nsettings = 3,
+	};
 
 	if (!h2c) {
 		weft_conn_t tmp = { .fd = fd, .xprt_ctx = xctx };
@@ -444,34 +452,14 @@ weft_h2c_t *weft_h2c_new(weft_loop_t *loop, int fd, const weft_xprt_ops_t *x, vo
 	}
 	h2c->conn.mux = &h2_mux;
 	h2c->conn.mux_ctx = h2c;
-	if (nghttp2_session_callbacks_new(&cbs) != 0 || nghttp2_option_new(&opt) != 0)
-		goto fail;
-	nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, cb_begin_headers);
-	nghttp2_session_callbacks_set_on_header_callback(cbs, cb_header);
-	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, cb_frame_recv);
-	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, cb_data_chunk);
-	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, cb_stream_close);
-	nghttp2_option_set_max_send_header_block_length(opt, 65536);
-	rv = nghttp2_session_server_new2(&h2c->sess, cbs, h2c, opt);
-	nghttp2_session_callbacks_del(cbs);
-	nghttp2_option_del(opt);
-	cbs = NULL;
-	opt = NULL;
-	if (rv != 0)
-		goto fail;
 	iv[0] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, lim->max_streams };
 	iv[1] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE,
 					  (uint32_t)lim->max_header_bytes };
 	iv[2] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1u << 20 };
-	if (nghttp2_submit_settings(h2c->sess, NGHTTP2_FLAG_NONE, iv, 3) != 0)
-		goto fail;
+	if (weft_h2io_session_new(&h2c->sess, &so, h2c) != WEFT_OK) {
+		weft_h2c_close(h2c);
+		return NULL;
+	}
 	weft_timer_start(loop, &h2c->timer, lim->preface_ms);
 	return h2c;
-fail:
-	if (cbs)
-		nghttp2_session_callbacks_del(cbs);
-	if (opt)
-		nghttp2_option_del(opt);
-	weft_h2c_close(h2c);
-	return NULL;
 }

@@ -25,4 +25,30 @@ int weft_h2io_read(weft_conn_t *c, nghttp2_session *sess, bool *in_recv, const b
  * neither to read nor to write and all output left: close now). */
 int weft_h2io_write(weft_conn_t *c, nghttp2_session *sess, size_t high);
 
+/* What weft_h2io_session_new builds: the callbacks (NULL: not set), the
+ * session options, and the SETTINGS of our preface. */
+typedef struct weft_h2io_session_opts {
+	bool server;
+	nghttp2_on_begin_headers_callback on_begin_headers;
+	nghttp2_on_header_callback on_header;
+	nghttp2_on_frame_recv_callback on_frame_recv;
+	nghttp2_on_data_chunk_recv_callback on_data_chunk_recv;
+	nghttp2_on_stream_close_callback on_stream_close;
+	nghttp2_on_frame_not_send_callback on_frame_not_send;
+	nghttp2_on_frame_send_callback on_frame_send;
+	bool no_auto_window_update;       /* the owner calls nghttp2_session_consume */
+	size_t max_send_header_block;     /* 0: nghttp2's default */
+	uint32_t peer_max_streams;        /* client: assumed until the peer's SETTINGS; 0: default */
+	const nghttp2_settings_entry *settings;
+	size_t nsettings;
+	int32_t conn_window;              /* > 65535: our connection receive window; else default */
+} weft_h2io_session_opts_t;
+
+/* Creates a client or server session with user data ud as o describes and
+ * submits our SETTINGS (and the connection window) so the preface leaves
+ * on the first write. Returns WEFT_OK with *out set, WEFT_ENOMEM (no
+ * memory for the callbacks or options) or WEFT_EFAIL (nghttp2 refused the
+ * session, the settings or the window); on failure *out is NULL. */
+int weft_h2io_session_new(nghttp2_session **out, const weft_h2io_session_opts_t *o, void *ud);
+
 #endif
