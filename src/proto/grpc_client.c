@@ -134,25 +134,9 @@ static void deadline_cb(weft_loop_t *l, weft_timer_t *t)
 static ssize_t call_read(nghttp2_session *sess, int32_t sid, uint8_t *buf, size_t len,
 			 uint32_t *flags, nghttp2_data_source *src, void *ud)
 {
-	weft_grpc_ccall_t *call = src->ptr;
-	ccall_priv_t *pv = call->priv;
-	size_t n = weft_buf_len(&pv->out);
+	ccall_priv_t *pv = ((weft_grpc_ccall_t *)src->ptr)->priv;
 
-	if (n > len)
-		n = len;
-	if (n) {
-		memcpy(buf, weft_buf_head(&pv->out), n);
-		weft_buf_consume(&pv->out, n);
-	}
-	if (weft_buf_len(&pv->out) == 0) {
-		if (pv->close_send) {
-			*flags |= NGHTTP2_DATA_FLAG_EOF;
-		} else if (n == 0) {
-			pv->deferred = true;
-			return NGHTTP2_ERR_DEFERRED;
-		}
-	}
-	return (ssize_t)n;
+	return weft_h2io_pull(&pv->out, buf, len, pv->close_send, flags, &pv->deferred);
 }
 
 static void call_resume(weft_grpc_ccall_t *call)

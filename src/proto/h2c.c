@@ -59,41 +59,29 @@ static ssize_t h2s_read(nghttp2_session *sess, int32_t sid, uint8_t *buf, size_t
 			uint32_t *flags, nghttp2_data_source *src, void *ud)
 {
 	weft_h2s_t *s = src->ptr;
-	weft_h2c_t *h2c = s->h2c;
-	size_t n = weft_buf_len(&s->out);
+	ssize_t n = weft_h2io_pull(&s->out, buf, len, s->finishing, flags, &s->deferred);
 
-	if (n > len)
-		n = len;
-	if (n) {
-		memcpy(buf, weft_buf_head(&s->out), n);
-		weft_buf_consume(&s->out, n);
-		h2c->stream_bytes -= n;
-	}
-	if (weft_buf_len(&s->out) == 0) {
-		if (s->finishing) {
-			*flags |= NGHTTP2_DATA_FLAG_EOF;
-			s->ended = true;
-			if (s->ntrailers) {
-				nghttp2_nv nv[8];
-				const char *p = (const char *)weft_buf_head(&s->trailers);
-				size_t k = 0;
-				for (size_t i = 0; i < s->ntrailers && k < 8; i++, k++) {
-					size_t nl = strlen(p), vl;
-					const char *v = p + nl + 1;
-					vl = strlen(v);
-					nv[k] = (nghttp2_nv){ (uint8_t *)p, (uint8_t *)v, nl, vl,
-							      NGHTTP2_NV_FLAG_NONE };
-					p = v + vl + 1;
-				}
-				if (nghttp2_submit_trailer(sess, sid, nv, k) == 0)
-					*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+	if (n > 0)
+		s->h2c->stream_bytes -= (size_t)n;
+	if (*flags & NGHTTP2_DATA_FLAG_EOF) {
+		s->ended = true;
+		if (s->ntrailers) {
+			nghttp2_nv nv[8];
+			const char *p = (const char *)weft_buf_head(&s->trailers);
+			size_t k = 0;
+			for (size_t i = 0; i < s->ntrailers && k < 8; i++, k++) {
+				size_t nl = strlen(p), vl;
+				const char *v = p + nl + 1;
+				vl = strlen(v);
+				nv[k] = (nghttp2_nv){ (uint8_t *)p, (uint8_t *)v, nl, vl,
+						      NGHTTP2_NV_FLAG_NONE };
+				p = v + vl + 1;
 			}
-		} else if (n == 0) {
-			s->deferred = true;
-			return NGHTTP2_ERR_DEFERRED;
+			if (nghttp2_submit_trailer(sess, sid, nv, k) == 0)
+				*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
 		}
 	}
-	return (ssize_t)n;
+	return n;
 }
 
 static void h2s_resume(weft_h2s_t *s)

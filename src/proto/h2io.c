@@ -3,6 +3,7 @@
  * return WEFT_EAGAIN while its handshake waits to write and whose send
  * can return WEFT_EAGAIN while it waits to read; callers therefore always
  * read first, then write, on every event, and keep read interest on. */
+#include <string.h>
 #include "h2io.h"
 #include "weft/buf.h"
 #include "weft/log.h"
@@ -57,6 +58,28 @@ int weft_h2io_write(weft_conn_t *c, nghttp2_session *sess, size_t high)
 	    weft_buf_len(&c->out) == 0)
 		return WEFT_ECLOSED;
 	return rc == WEFT_EAGAIN || nghttp2_session_want_write(sess) ? WEFT_EAGAIN : WEFT_OK;
+}
+
+ssize_t weft_h2io_pull(weft_buf_t *out, uint8_t *buf, size_t len, bool eof, uint32_t *flags,
+		       bool *deferred)
+{
+	size_t n = weft_buf_len(out);
+
+	if (n > len)
+		n = len;
+	if (n) {
+		memcpy(buf, weft_buf_head(out), n);
+		weft_buf_consume(out, n);
+	}
+	if (weft_buf_len(out) == 0) {
+		if (eof) {
+			*flags |= NGHTTP2_DATA_FLAG_EOF;
+		} else if (n == 0) {
+			*deferred = true;
+			return NGHTTP2_ERR_DEFERRED;
+		}
+	}
+	return (ssize_t)n;
 }
 
 int weft_h2io_session_new(nghttp2_session **out, const weft_h2io_session_opts_t *o, void *ud)

@@ -5,6 +5,7 @@
 #define WEFT_PROTO_H2IO_H
 #include <stdbool.h>
 #include <nghttp2/nghttp2.h>
+#include "weft/buf-t.h"
 #include "weft/net-t.h"
 
 /* Reads what the transport has (at most max_reads chunks) and feeds it to
@@ -24,6 +25,16 @@ int weft_h2io_read(weft_conn_t *c, nghttp2_session *sess, bool *in_recv, const b
  * failure), WEFT_ELIMIT (c->out bound) or WEFT_ECLOSED (the session wants
  * neither to read nor to write and all output left: close now). */
 int weft_h2io_write(weft_conn_t *c, nghttp2_session *sess, size_t high);
+
+/* The body of a stream's data provider over a send buffer: moves up to len
+ * bytes from out into buf. When out is then empty it sets
+ * NGHTTP2_DATA_FLAG_EOF in *flags if eof (the sender is done), or, when
+ * nothing moved and more is to come, sets *deferred and pauses the stream
+ * (the owner resumes it with nghttp2_session_resume_data once out grows).
+ * Returns the bytes moved (0 with EOF set: an empty last DATA frame) or
+ * NGHTTP2_ERR_DEFERRED. */
+ssize_t weft_h2io_pull(weft_buf_t *out, uint8_t *buf, size_t len, bool eof, uint32_t *flags,
+		       bool *deferred);
 
 /* What weft_h2io_session_new builds: the callbacks (NULL: not set), the
  * session options, and the SETTINGS of our preface. */

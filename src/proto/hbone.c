@@ -114,29 +114,16 @@ static ssize_t hs_read(nghttp2_session *sess, int32_t sid, uint8_t *buf, size_t 
 		       uint32_t *flags, nghttp2_data_source *src, void *ud)
 {
 	weft_hbone_stream_t *hs = src->ptr;
-	size_t n;
+	ssize_t n;
 
 	if (hs->status != 200 || hs->closing) {
 		hs->deferred = true;
 		return NGHTTP2_ERR_DEFERRED;
 	}
-	n = weft_buf_len(&hs->out);
-	if (n > len)
-		n = len;
-	if (n) {
-		memcpy(buf, weft_buf_head(&hs->out), n);
-		weft_buf_consume(&hs->out, n);
-		hs->bytes_out += n;
-	}
-	if (weft_buf_len(&hs->out) == 0) {
-		if (hs->local_eof) {
-			*flags |= NGHTTP2_DATA_FLAG_EOF;
-		} else if (n == 0) {
-			hs->deferred = true;
-			return NGHTTP2_ERR_DEFERRED;
-		}
-	}
-	return (ssize_t)n;
+	n = weft_h2io_pull(&hs->out, buf, len, hs->local_eof, flags, &hs->deferred);
+	if (n > 0)
+		hs->bytes_out += (size_t)n;
+	return n;
 }
 
 static void hs_resume(weft_hbone_stream_t *hs)
