@@ -505,9 +505,7 @@ static void kick_cb(weft_loop_t *l, weft_timer_t *t)
 
 static void cl_kick(weft_grpc_client_t *cl)
 {
-	if (cl->in_recv || cl->dead || weft_timer_active(&cl->kick))
-		return;
-	weft_timer_start(cl->conn.loop, &cl->kick, 0);
+	weft_h2io_kick(&cl->conn, &cl->kick, cl->in_recv, cl->dead);
 }
 
 static int cl_on_io(weft_conn_t *c, uint32_t ev)
@@ -562,12 +560,9 @@ static const weft_mux_ops_t grpc_client_mux = { "grpc-client", cl_on_io, cl_shut
 
 void weft_grpc_client_kill(weft_grpc_client_t *cl, const char *why)
 {
-	if (cl->dead)
-		return;
-	cl_set_why(cl, why ? why : "closed");
-	cl->dead = true;
-	weft_conn_want_read(&cl->conn, false);
-	weft_timer_start(cl->conn.loop, &cl->reap, 0);
+	if (!cl->dead)
+		cl_set_why(cl, why ? why : "closed");
+	weft_h2io_kill(&cl->conn, &cl->reap, &cl->dead);
 }
 
 weft_grpc_client_t *weft_grpc_client_new(weft_loop_t *loop, int fd, const weft_xprt_ops_t *x,

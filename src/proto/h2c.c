@@ -324,9 +324,7 @@ static void h2c_kick_cb(weft_loop_t *l, weft_timer_t *t)
 
 void weft_h2c_kick(weft_h2c_t *h2c)
 {
-	if (h2c->in_recv || h2c->dead || weft_timer_active(&h2c->kick))
-		return;   /* in_recv: flushed after mem_recv returns */
-	weft_timer_start(h2c->conn.loop, &h2c->kick, 0);
+	weft_h2io_kick(&h2c->conn, &h2c->kick, h2c->in_recv, h2c->dead);
 }
 
 static int h2c_on_io(weft_conn_t *c, uint32_t ev)
@@ -390,12 +388,8 @@ void weft_h2c_goaway(weft_h2c_t *h2c)
 
 void weft_h2c_kill(weft_h2c_t *h2c, const char *why)
 {
-	if (h2c->dead)
-		return;
-	weft_debug(h2c->conn.name, "closing: %s", why);
-	h2c->dead = true;
-	weft_conn_want_read(&h2c->conn, false);
-	weft_timer_start(h2c->conn.loop, &h2c->reap, 0);
+	if (weft_h2io_kill(&h2c->conn, &h2c->reap, &h2c->dead))
+		weft_debug(h2c->conn.name, "closing: %s", why);
 }
 
 void weft_h2c_close(weft_h2c_t *h2c)

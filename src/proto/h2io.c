@@ -7,6 +7,7 @@
 #include "h2io.h"
 #include "weft/buf.h"
 #include "weft/log.h"
+#include "weft/loop.h"
 #include "weft/net.h"
 
 #define H2IO_CHUNK 16384
@@ -58,6 +59,23 @@ int weft_h2io_write(weft_conn_t *c, nghttp2_session *sess, size_t high)
 	    weft_buf_len(&c->out) == 0)
 		return WEFT_ECLOSED;
 	return rc == WEFT_EAGAIN || nghttp2_session_want_write(sess) ? WEFT_EAGAIN : WEFT_OK;
+}
+
+void weft_h2io_kick(weft_conn_t *c, weft_timer_t *kick, bool in_recv, bool dead)
+{
+	if (in_recv || dead || weft_timer_active(kick))
+		return;
+	weft_timer_start(c->loop, kick, 0);
+}
+
+bool weft_h2io_kill(weft_conn_t *c, weft_timer_t *reap, bool *dead)
+{
+	if (*dead)
+		return false;
+	*dead = true;
+	weft_conn_want_read(c, false);
+	weft_timer_start(c->loop, reap, 0);
+	return true;
 }
 
 ssize_t weft_h2io_pull(weft_buf_t *out, uint8_t *buf, size_t len, bool eof, uint32_t *flags,

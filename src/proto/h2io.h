@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <nghttp2/nghttp2.h>
 #include "weft/buf-t.h"
+#include "weft/loop-t.h"
 #include "weft/net-t.h"
 
 /* Reads what the transport has (at most max_reads chunks) and feeds it to
@@ -25,6 +26,17 @@ int weft_h2io_read(weft_conn_t *c, nghttp2_session *sess, bool *in_recv, const b
  * failure), WEFT_ELIMIT (c->out bound) or WEFT_ECLOSED (the session wants
  * neither to read nor to write and all output left: close now). */
 int weft_h2io_write(weft_conn_t *c, nghttp2_session *sess, size_t high);
+
+/* Arms kick (the mux's 0 ms flush timer on c's loop) unless in_recv (the
+ * pump writes once nghttp2_session_mem_recv returns), dead, or already
+ * armed. Never calls into nghttp2: safe from its callbacks. */
+void weft_h2io_kick(weft_conn_t *c, weft_timer_t *kick, bool in_recv, bool dead);
+
+/* Marks a mux connection dead: *dead set, reading stops, and reap (the
+ * mux's 0 ms close timer) closes it on the next loop turn, so callers on
+ * the stack never see it freed. Returns false (nothing done) when *dead
+ * already was, true otherwise. */
+bool weft_h2io_kill(weft_conn_t *c, weft_timer_t *reap, bool *dead);
 
 /* The body of a stream's data provider over a send buffer: moves up to len
  * bytes from out into buf. When out is then empty it sets

@@ -662,9 +662,7 @@ static void hc_kick_cb(weft_loop_t *l, weft_timer_t *t)
 
 static void hc_kick(weft_hbone_conn_t *hc)
 {
-	if (hc->in_recv || hc->dead || weft_timer_active(&hc->kick))
-		return;   /* in_recv: the pump writes after mem_recv returns */
-	weft_timer_start(hc->conn.loop, &hc->kick, 0);
+	weft_h2io_kick(&hc->conn, &hc->kick, hc->in_recv, hc->dead);
 }
 
 static int hc_on_io(weft_conn_t *c, uint32_t ev)
@@ -717,12 +715,8 @@ void weft_hbone_goaway(weft_hbone_conn_t *hc)
 
 void weft_hbone_kill(weft_hbone_conn_t *hc, const char *why)
 {
-	if (hc->dead)
-		return;
-	weft_debug(hc->name, "closing: %s", why);
-	hc->dead = true;
-	weft_conn_want_read(&hc->conn, false);
-	weft_timer_start(hc->conn.loop, &hc->reap, 0);
+	if (weft_h2io_kill(&hc->conn, &hc->reap, &hc->dead))
+		weft_debug(hc->name, "closing: %s", why);
 }
 
 void weft_hbone_close(weft_hbone_conn_t *hc)
