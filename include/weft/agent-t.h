@@ -72,8 +72,7 @@ typedef struct weft_agent {
 	uint64_t started_ms;
 	uint64_t rnd;                /* xorshift state */
 	int exit_code;               /* what weft_agent_run returns once the loop stops */
-	int sigfd;                   /* signalfd (SIGTERM, SIGINT, SIGHUP), -1 when none */
-	weft_io_t sigio;
+	weft_sigwatch_t sig;         /* SIGTERM, SIGINT, SIGHUP */
 } weft_agent_t;
 
 #endif

@@ -23,6 +23,12 @@ void weft_grpc_deframer_free(weft_grpc_deframer_t *d);
 int weft_grpc_deframe(weft_grpc_deframer_t *d, const uint8_t *p, size_t n,
 		      int (*on_msg)(void *ctx, const uint8_t *msg, size_t len), void *ctx);
 
+/* Serializes m (on the stack up to 4 KiB, else on the heap) and hands the
+ * bytes to send(ctx, bytes, len), the sending half of a server or client
+ * call. Returns what send returned, or WEFT_ENOMEM. */
+int weft_grpc_pack_send(const ProtobufCMessage *m,
+			int (*send)(void *ctx, const void *p, size_t len), void *ctx);
+
 /* Percent-encodes a grpc-message value (RFC 3986 unreserved-ish printable
  * ASCII except '%' is kept). Always NUL-terminates out. */
 void weft_grpc_encode_message(const char *msg, char *out, size_t outlen);

@@ -1,6 +1,7 @@
 /* weft — the event loop (epoll + timer heap). Types only. */
 #ifndef WEFT_LOOP_T_H
 #define WEFT_LOOP_T_H
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
@@ -42,5 +43,18 @@ typedef struct weft_loop {
 	struct epoll_event *batch;   /* events being dispatched this turn */
 	int nbatch;
 } weft_loop_t;
+
+typedef void (*weft_signal_cb)(struct weft_loop *l, int signo, void *data);
+
+/* SIGTERM, SIGINT and SIGHUP taken out of asynchronous delivery and read
+ * from a signalfd on the loop (weft_sigwatch_start / _stop). */
+typedef struct weft_sigwatch {
+	int fd;                      /* the signalfd, -1 when none */
+	weft_io_t io;
+	weft_signal_cb cb;
+	void *data;
+	sigset_t old;                /* the mask before start, put back by stop */
+	bool masked;
+} weft_sigwatch_t;
 
 #endif

@@ -39,4 +39,19 @@ int weft_timer_start(weft_loop_t *l, weft_timer_t *t, uint64_t after_ms);
 void weft_timer_stop(weft_loop_t *l, weft_timer_t *t);
 static inline bool weft_timer_active(const weft_timer_t *t) { return t->heap_idx != (size_t)-1; }
 
+/* Sets w up stopped (fd -1), so weft_sigwatch_stop is safe on it. */
+void weft_sigwatch_init(weft_sigwatch_t *w);
+
+/* Ignores SIGPIPE, blocks SIGTERM, SIGINT and SIGHUP (remembering the old
+ * mask) and calls cb(loop, signo, data) on loop once for each of them that
+ * arrives. Returns 0, or -1 (errno set) when the signalfd or its watcher
+ * could not be made: the signals are blocked all the same, and
+ * weft_sigwatch_stop puts the mask back. */
+int weft_sigwatch_start(weft_sigwatch_t *w, weft_loop_t *loop, weft_signal_cb cb, void *data);
+
+/* Stops watching, closes the signalfd and restores the signal mask from
+ * before start (a signal still pending is then delivered as usual). Safe
+ * after a failed start, twice, or on a w only initialised. */
+void weft_sigwatch_stop(weft_sigwatch_t *w, weft_loop_t *loop);
+
 #endif

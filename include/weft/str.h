@@ -30,6 +30,16 @@ static inline bool weft_str_eq_c(weft_str_t a, const char *b)
 	return weft_str_eq(a, weft_str_c(b));
 }
 
+/* Orders two strings bytewise, a shorter prefix first. Returns <0, 0 or >0
+ * as a sorts before, equal to or after b (memcmp's convention). */
+static inline int weft_str_cmp(weft_str_t a, weft_str_t b)
+{
+	size_t n = a.len < b.len ? a.len : b.len;
+	int c = n ? memcmp(a.p, b.p, n) : 0;
+
+	return c ? c : (a.len > b.len) - (a.len < b.len);
+}
+
 static inline bool weft_str_starts(weft_str_t a, weft_str_t prefix)
 {
 	return a.len >= prefix.len && memcmp(a.p, prefix.p, prefix.len) == 0;

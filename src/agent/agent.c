@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -208,19 +207,16 @@ static int start_admin(weft_agent_t *a)
 
 /* ---- signals ---- */
 
-static void signal_cb(weft_loop_t *l, weft_io_t *io, uint32_t ev)
+static void signal_cb(weft_loop_t *l, int signo, void *data)
 {
-	weft_agent_t *a = io->data;
-	struct signalfd_siginfo si;
+	weft_agent_t *a = data;
 
-	while (read(a->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-		if (si.ssi_signo == SIGHUP) {
-			weft_info("agent", "SIGHUP: nothing to reload");
-			continue;
-		}
-		weft_info("agent", "%s: stopping (capture rules stay: fail closed)", strsignal((int)si.ssi_signo));
-		weft_loop_stop(a->loop);
+	if (signo == SIGHUP) {
+		weft_info("agent", "SIGHUP: nothing to reload");
+		return;
 	}
+	weft_info("agent", "%s: stopping (capture rules stay: fail closed)", strsignal(signo));
+	weft_loop_stop(a->loop);
 }
 
 /* ---- start-up ---- */
@@ -301,10 +297,7 @@ static void agent_free(weft_agent_t *a)
 	if (a->view)
 		weft_av_unref(a->view);
 	a->view = NULL;
-	if (a->sigfd >= 0) {
-		weft_io_stop(a->loop, &a->sigio);
-		close(a->sigfd);
-	}
+	weft_sigwatch_stop(&a->sig, a->loop);   /* the signal mask back as well */
 	weft_tm_free(a->tm);
 	a->tm = NULL;
 	weft_metrics_free(&a->metrics);
@@ -315,7 +308,6 @@ int weft_agent_run(const weft_agent_opts_t *o)
 {
 	weft_agent_t *a = calloc(1, sizeof(*a));
 	weft_loop_t *loop = calloc(1, sizeof(*loop));
-	sigset_t mask, old;
 	char sd[4096];
 	int rc = 1;
 
@@ -326,7 +318,7 @@ int weft_agent_run(const weft_agent_opts_t *o)
 		return 1;
 	}
 	a->o = *o;
-	a->sigfd = -1;
+	weft_sigwatch_init(&a->sig);
 	if (!a->o.state_dir) {
 		snprintf(sd, sizeof(sd), "/var/lib/weft/agent-%s", a->o.node);
 		a->o.state_dir = sd;
@@ -348,14 +340,7 @@ int weft_agent_run(const weft_agent_opts_t *o)
 	a->rnd = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ a->started_ms;
 	weft_metrics_init(&a->metrics);
 
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, &old);
-	a->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (a->sigfd < 0 || weft_io_start(loop, &a->sigio, a->sigfd, WEFT_IO_READ, signal_cb, a) < 0) {
+	if (weft_sigwatch_start(&a->sig, loop, signal_cb, a) < 0) {
 		fprintf(stderr, "weft agent: signalfd: %s\n", strerror(errno));
 		goto out;
 	}
@@ -391,7 +376,6 @@ int weft_agent_run(const weft_agent_opts_t *o)
 	weft_info("agent", "stopped (exit %d)", rc);
 out:
 	agent_free(a);
-	sigprocmask(SIG_SETMASK, &old, NULL);
 	free(loop);
 	free(a);
 	return rc;

@@ -53,14 +53,6 @@ typedef struct loader {
 
 /* ---- small helpers ---- */
 
-static int str_cmp(weft_str_t a, weft_str_t b)
-{
-	size_t l = a.len < b.len ? a.len : b.len;
-	int c = l ? memcmp(a.p, b.p, l) : 0;
-
-	return c ? c : (a.len > b.len) - (a.len < b.len);
-}
-
 static const weft_kind_t *find_kind(weft_str_t name)
 {
 	WEFT_REGISTRY_FOREACH(weft_kinds, const weft_kind_t, k)
@@ -210,10 +202,10 @@ static int cmp_pending(const void *a, const void *b)
 {
 	const pending_t *x = *(pending_t *const *)a, *y = *(pending_t *const *)b;
 	const weft_meta_t *mx = x->obj, *my = y->obj;
-	int c = str_cmp(mx->ns, my->ns);
+	int c = weft_str_cmp(mx->ns, my->ns);
 
 	if (!c)
-		c = str_cmp(mx->name, my->name);
+		c = weft_str_cmp(mx->name, my->name);
 	if (!c)
 		c = strcmp(x->kind->name, y->kind->name);
 	if (!c)
@@ -860,9 +852,9 @@ static const void *find_sorted(const void *arr, size_t n, size_t size, weft_str_
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 		const weft_meta_t *m = (const void *)((const char *)arr + mid * size);
-		int c = str_cmp(m->ns, ns);
+		int c = weft_str_cmp(m->ns, ns);
 		if (!c)
-			c = str_cmp(m->name, name);
+			c = weft_str_cmp(m->name, name);
 		if (!c)
 			return m;
 		if (c < 0)

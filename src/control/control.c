@@ -13,7 +13,6 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/inotify.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include "weft/admin.h"
 #include "weft/buf.h"
@@ -39,8 +38,7 @@ typedef struct weft_control {
 	weft_grpc_server_t grpc;
 	weft_xds_server_t xds;
 	weft_admin_t admin;
-	int sigfd;
-	weft_io_t sigio;
+	weft_sigwatch_t sig;         /* SIGTERM, SIGINT, SIGHUP */
 	int infd;
 	weft_io_t inio;
 	bool watch_dir;              /* config is a directory (else a file) */
@@ -280,21 +278,18 @@ static void reload_cb(weft_loop_t *l, weft_timer_t *t)
 
 /* ---- signals ---- */
 
-static void signal_cb(weft_loop_t *l, weft_io_t *io, uint32_t ev)
+static void signal_cb(weft_loop_t *l, int signo, void *data)
 {
-	weft_control_t *ctl = io->data;
-	struct signalfd_siginfo si;
+	weft_control_t *ctl = data;
 
-	while (read(ctl->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-		if (si.ssi_signo == SIGHUP) {
-			weft_info("control", "SIGHUP: reloading");
-			weft_timer_start(&ctl->loop, &ctl->reload_timer, 0);
-		} else {
-			weft_info("control", "%s: shutting down", strsignal((int)si.ssi_signo));
-			ctl->ready = false;
-			weft_grpc_server_shutdown(&ctl->grpc);
-			weft_loop_stop(&ctl->loop);
-		}
+	if (signo == SIGHUP) {
+		weft_info("control", "SIGHUP: reloading");
+		weft_timer_start(&ctl->loop, &ctl->reload_timer, 0);
+	} else {
+		weft_info("control", "%s: shutting down", strsignal(signo));
+		ctl->ready = false;
+		weft_grpc_server_shutdown(&ctl->grpc);
+		weft_loop_stop(&ctl->loop);
 	}
 }
 
@@ -531,10 +526,7 @@ static void control_free(weft_control_t *ctl)
 		weft_io_stop(&ctl->loop, &ctl->inio);
 		close(ctl->infd);
 	}
-	if (ctl->sigfd >= 0) {
-		weft_io_stop(&ctl->loop, &ctl->sigio);
-		close(ctl->sigfd);
-	}
+	weft_sigwatch_stop(&ctl->sig, &ctl->loop);   /* the signal mask back as well */
 	weft_model_free(ctl->model);
 	weft_config_cache_destroy(&ctl->cache);
 	weft_xds_snapshot_unref(ctl->snap);
@@ -550,14 +542,13 @@ int weft_control_run(const weft_control_opts_t *o)
 	weft_control_t *ctl = calloc(1, sizeof(*ctl));
 	weft_xds_server_opts_t xo;
 	weft_grpc_opts_t go;
-	sigset_t mask, old;
-	bool masked = false;
 	int rc = 1;
 
 	if (!ctl)
 		return 1;
 	ctl->o = *o;
-	ctl->sigfd = ctl->infd = -1;
+	ctl->infd = -1;
+	weft_sigwatch_init(&ctl->sig);
 	weft_config_cache_init(&ctl->cache);
 	if (weft_loop_init(&ctl->loop) < 0) {
 		free(ctl);
@@ -596,16 +587,7 @@ int weft_control_run(const weft_control_opts_t *o)
 	}
 
 	/* signals through a signalfd; SIGPIPE ignored (sends use MSG_NOSIGNAL anyway) */
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, &old);
-	masked = true;
-	ctl->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (ctl->sigfd < 0 || weft_io_start(&ctl->loop, &ctl->sigio, ctl->sigfd, WEFT_IO_READ,
-					    signal_cb, ctl) < 0) {
+	if (weft_sigwatch_start(&ctl->sig, &ctl->loop, signal_cb, ctl) < 0) {
 		fprintf(stderr, "weft control: signalfd: %s\n", strerror(errno));
 		goto out;
 	}
@@ -654,7 +636,5 @@ int weft_control_run(const weft_control_opts_t *o)
 	weft_info("control", "stopped");
 out:
 	control_free(ctl);
-	if (masked)
-		sigprocmask(SIG_SETMASK, &old, NULL);
 	return rc;
 }

@@ -32,19 +32,9 @@
 typedef Weft__Agent__V1__KeyValue kv_t;
 typedef Weft__Agent__V1__Locality loc_t;
 
-static int str_cmp(weft_str_t a, weft_str_t b)
-{
-	size_t n = a.len < b.len ? a.len : b.len;
-	int c = n ? memcmp(a.p, b.p, n) : 0;
-
-	if (c)
-		return c;
-	return a.len < b.len ? -1 : a.len > b.len;
-}
-
 static int name_cmp(const void *a, const void *b)
 {
-	return str_cmp(*(const weft_str_t *)a, *(const weft_str_t *)b);
+	return weft_str_cmp(*(const weft_str_t *)a, *(const weft_str_t *)b);
 }
 
 static bool fp_eq(weft_xds_fp_t a, weft_xds_fp_t b)
@@ -58,7 +48,7 @@ static bool labels_include(const weft_labels_t *labels, const weft_labels_t *sel
 	size_t j = 0;
 
 	for (size_t i = 0; i < sel->n; i++) {
-		while (j < labels->n && str_cmp(labels->kv[j].key, sel->kv[i].key) < 0)
+		while (j < labels->n && weft_str_cmp(labels->kv[j].key, sel->kv[i].key) < 0)
 			j++;
 		if (j == labels->n || !weft_str_eq(labels->kv[j].key, sel->kv[i].key) ||
 		    !weft_str_eq(labels->kv[j].value, sel->kv[i].value))
@@ -77,7 +67,7 @@ static void ns_range(const void *arr, size_t n, size_t size, weft_str_t ns, size
 		size_t mid = lo + (hi - lo) / 2;
 		const weft_meta_t *m = (const void *)((const char *)arr + mid * size);
 
-		if (str_cmp(m->ns, ns) < 0)
+		if (weft_str_cmp(m->ns, ns) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;

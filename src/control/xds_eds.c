@@ -33,24 +33,14 @@ static const weft_locality_t *workload_locality(const weft_workload_t *w)
 	return w->node ? &w->node->locality : &no_locality;
 }
 
-static int str_cmp(weft_str_t a, weft_str_t b)
-{
-	size_t n = a.len < b.len ? a.len : b.len;
-	int c = n ? memcmp(a.p, b.p, n) : 0;
-
-	if (c)
-		return c;
-	return a.len < b.len ? -1 : a.len > b.len;
-}
-
 static int locality_cmp(const weft_locality_t *a, const weft_locality_t *b)
 {
-	int c = str_cmp(a->region, b->region);
+	int c = weft_str_cmp(a->region, b->region);
 
 	if (!c)
-		c = str_cmp(a->zone, b->zone);
+		c = weft_str_cmp(a->zone, b->zone);
 	if (!c)
-		c = str_cmp(a->subzone, b->subzone);
+		c = weft_str_cmp(a->subzone, b->subzone);
 	return c;
 }
 

@@ -134,25 +134,9 @@ static void deadline_cb(weft_loop_t *l, weft_timer_t *t)
 static ssize_t call_read(nghttp2_session *sess, int32_t sid, uint8_t *buf, size_t len,
 			 uint32_t *flags, nghttp2_data_source *src, void *ud)
 {
-	weft_grpc_ccall_t *call = src->ptr;
-	ccall_priv_t *pv = call->priv;
-	size_t n = weft_buf_len(&pv->out);
+	ccall_priv_t *pv = ((weft_grpc_ccall_t *)src->ptr)->priv;
 
-	if (n > len)
-		n = len;
-	if (n) {
-		memcpy(buf, weft_buf_head(&pv->out), n);
-		weft_buf_consume(&pv->out, n);
-	}
-	if (weft_buf_len(&pv->out) == 0) {
-		if (pv->close_send) {
-			*flags |= NGHTTP2_DATA_FLAG_EOF;
-		} else if (n == 0) {
-			pv->deferred = true;
-			return NGHTTP2_ERR_DEFERRED;
-		}
-	}
-	return (ssize_t)n;
+	return weft_h2io_pull(&pv->out, buf, len, pv->close_send, flags, &pv->deferred);
 }
 
 static void call_resume(weft_grpc_ccall_t *call)
@@ -249,19 +233,14 @@ int weft_grpc_call_send(weft_grpc_ccall_t *call, const void *p, size_t n)
 	return WEFT_OK;
 }
 
+static int send_packed(void *call, const void *p, size_t n)
+{
+	return weft_grpc_call_send(call, p, n);
+}
+
 int weft_grpc_call_send_pb(weft_grpc_ccall_t *call, const ProtobufCMessage *m)
 {
-	size_t len = protobuf_c_message_get_packed_size(m);
-	uint8_t stackbuf[4096], *p = len <= sizeof(stackbuf) ? stackbuf : malloc(len);
-	int rc;
-
-	if (!p)
-		return WEFT_ENOMEM;
-	protobuf_c_message_pack(m, p);
-	rc = weft_grpc_call_send(call, p, len);
-	if (p != stackbuf)
-		free(p);
-	return rc;
+	return weft_grpc_pack_send(m, send_packed, call);
 }
 
 void weft_grpc_call_close_send(weft_grpc_ccall_t *call)
@@ -521,9 +500,7 @@ static void kick_cb(weft_loop_t *l, weft_timer_t *t)
 
 static void cl_kick(weft_grpc_client_t *cl)
 {
-	if (cl->in_recv || cl->dead || weft_timer_active(&cl->kick))
-		return;
-	weft_timer_start(cl->conn.loop, &cl->kick, 0);
+	weft_h2io_kick(&cl->conn, &cl->kick, cl->in_recv, cl->dead);
 }
 
 static int cl_on_io(weft_conn_t *c, uint32_t ev)
@@ -578,12 +555,9 @@ static const weft_mux_ops_t grpc_client_mux = { "grpc-client", cl_on_io, cl_shut
 
 void weft_grpc_client_kill(weft_grpc_client_t *cl, const char *why)
 {
-	if (cl->dead)
-		return;
-	cl_set_why(cl, why ? why : "closed");
-	cl->dead = true;
-	weft_conn_want_read(&cl->conn, false);
-	weft_timer_start(cl->conn.loop, &cl->reap, 0);
+	if (!cl->dead)
+		cl_set_why(cl, why ? why : "closed");
+	weft_h2io_kill(&cl->conn, &cl->reap, &cl->dead);
 }
 
 weft_grpc_client_t *weft_grpc_client_new(weft_loop_t *loop, int fd, const weft_xprt_ops_t *x,
@@ -591,9 +565,21 @@ weft_grpc_client_t *weft_grpc_client_new(weft_loop_t *loop, int fd, const weft_x
 					 void (*on_closed)(weft_grpc_client_t *, const char *), void *ud)
 {
 	weft_grpc_client_t *cl = calloc(1, sizeof(*cl));
-	nghttp2_session_callbacks *cbs = NULL;
-	nghttp2_settings_entry iv[3];
-	int rv;
+	static const nghttp2_settings_entry iv[] = {
+		{ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 },
+		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 4u << 20 },
+		{ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, 65536 },
+	};
+	static const weft_h2io_session_opts_t so = {
+		.on_header = cb_header,
+		.on_frame_recv = cb_frame_recv,
+		.on_data_chunk_recv = cb_data_chunk,
+		.on_stream_close = cb_stream_close,
+		.on_frame_not_send = cb_not_send,
+		.settings = iv,
+		.nsettings = 3,
+		.conn_window = 16 << 20,
+	};
 
 	if (!cl) {
 		weft_conn_t tmp = { .fd = fd, .xprt_ctx = xctx };
@@ -617,22 +603,7 @@ weft_grpc_client_t *weft_grpc_client_new(weft_loop_t *loop, int fd, const weft_x
 	}
 	cl->conn.mux = &grpc_client_mux;
 	cl->conn.mux_ctx = cl;
-	if (nghttp2_session_callbacks_new(&cbs) != 0)
-		goto fail;
-	nghttp2_session_callbacks_set_on_header_callback(cbs, cb_header);
-	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, cb_frame_recv);
-	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, cb_data_chunk);
-	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, cb_stream_close);
-	nghttp2_session_callbacks_set_on_frame_not_send_callback(cbs, cb_not_send);
-	rv = nghttp2_session_client_new(&cl->sess, cbs, cl);
-	nghttp2_session_callbacks_del(cbs);
-	if (rv != 0)
-		goto fail;
-	iv[0] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 };
-	iv[1] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 4u << 20 };
-	iv[2] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, 65536 };
-	if (nghttp2_submit_settings(cl->sess, NGHTTP2_FLAG_NONE, iv, 3) != 0 ||
-	    nghttp2_session_set_local_window_size(cl->sess, NGHTTP2_FLAG_NONE, 0, 16 << 20) != 0)
+	if (weft_h2io_session_new(&cl->sess, &so, cl) != WEFT_OK)
 		goto fail;
 	cl_kick(cl);
 	return cl;

@@ -1,6 +1,7 @@
 /* weft — gRPC message framing: the 5-byte prefix (compressed flag, 32-bit
  * big-endian length) and the grpc-message encoding. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "weft/buf.h"
 #include "weft/grpc.h"
@@ -116,4 +117,20 @@ void weft_grpc_encode_message(const char *msg, char *out, size_t outlen)
 		}
 	}
 	out[o] = '\0';
+}
+
+int weft_grpc_pack_send(const ProtobufCMessage *m,
+			int (*send)(void *ctx, const void *p, size_t len), void *ctx)
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+	uint8_t stackbuf[4096], *p = len <= sizeof(stackbuf) ? stackbuf : malloc(len);
+	int rc;
+
+	if (!p)
+		return WEFT_ENOMEM;
+	protobuf_c_message_pack(m, p);
+	rc = send(ctx, p, len);
+	if (p != stackbuf)
+		free(p);
+	return rc;
 }

@@ -72,19 +72,14 @@ int weft_grpc_send(weft_grpc_call_t *call, const void *msg, size_t len)
 	return rc;
 }
 
+static int send_packed(void *call, const void *p, size_t n)
+{
+	return weft_grpc_send(call, p, n);
+}
+
 int weft_grpc_send_pb(weft_grpc_call_t *call, const ProtobufCMessage *m)
 {
-	size_t len = protobuf_c_message_get_packed_size(m);
-	uint8_t stackbuf[4096], *p = len <= sizeof(stackbuf) ? stackbuf : malloc(len);
-	int rc;
-
-	if (!p)
-		return WEFT_ENOMEM;
-	protobuf_c_message_pack(m, p);
-	rc = weft_grpc_send(call, p, len);
-	if (p != stackbuf)
-		free(p);
-	return rc;
+	return weft_grpc_pack_send(m, send_packed, call);
 }
 
 int weft_grpc_finish(weft_grpc_call_t *call, int status, const char *msg)

@@ -1,11 +1,11 @@
 /* weft — HTTP/2 server mux: one weft_h2c_t per connection, one weft_h2s_t
  * per stream, nghttp2 underneath (framing, HPACK, flow control).
  *
- * Input: the transport is read into a stack buffer and fed to
- * nghttp2_session_mem_recv(); callbacks build streams and hand complete
+ * Input: the transport is read and fed to nghttp2 by the shared pump
+ * (src/proto/h2io.c); callbacks build streams and hand complete
  * requests and body chunks to the handler (the gRPC layer).
- * Output: nghttp2_session_mem_send() bytes are queued on the connection's
- * bounded buffer and written; stream bodies wait in per-stream buffers and
+ * Output: the same pump queues nghttp2's frames on the connection's
+ * bounded buffer and writes them; stream bodies wait in per-stream buffers and
  * are pulled by a data provider that defers when empty and is resumed when
  * more arrives. Pending output is bounded per connection; output that makes
  * no progress for lim.stall_ms closes the connection. */
@@ -14,13 +14,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <nghttp2/nghttp2.h>
+#include "h2io.h"
 #include "weft/buf.h"
 #include "weft/h2.h"
 #include "weft/log.h"
 #include "weft/loop.h"
 #include "weft/net.h"
 
-#define H2_READ_CHUNK 16384
+#define H2_READS_PER_IO 8
 #define H2_OUT_HIGH   (256 * 1024)  /* stop pulling from nghttp2 above this */
 
 void weft_h2_limits_default(weft_h2_limits_t *l)
@@ -58,41 +59,29 @@ static ssize_t h2s_read(nghttp2_session *sess, int32_t sid, uint8_t *buf, size_t
 			uint32_t *flags, nghttp2_data_source *src, void *ud)
 {
 	weft_h2s_t *s = src->ptr;
-	weft_h2c_t *h2c = s->h2c;
-	size_t n = weft_buf_len(&s->out);
+	ssize_t n = weft_h2io_pull(&s->out, buf, len, s->finishing, flags, &s->deferred);
 
-	if (n > len)
-		n = len;
-	if (n) {
-		memcpy(buf, weft_buf_head(&s->out), n);
-		weft_buf_consume(&s->out, n);
-		h2c->stream_bytes -= n;
-	}
-	if (weft_buf_len(&s->out) == 0) {
-		if (s->finishing) {
-			*flags |= NGHTTP2_DATA_FLAG_EOF;
-			s->ended = true;
-			if (s->ntrailers) {
-				nghttp2_nv nv[8];
-				const char *p = (const char *)weft_buf_head(&s->trailers);
-				size_t k = 0;
-				for (size_t i = 0; i < s->ntrailers && k < 8; i++, k++) {
-					size_t nl = strlen(p), vl;
-					const char *v = p + nl + 1;
-					vl = strlen(v);
-					nv[k] = (nghttp2_nv){ (uint8_t *)p, (uint8_t *)v, nl, vl,
-							      NGHTTP2_NV_FLAG_NONE };
-					p = v + vl + 1;
-				}
-				if (nghttp2_submit_trailer(sess, sid, nv, k) == 0)
-					*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+	if (n > 0)
+		s->h2c->stream_bytes -= (size_t)n;
+	if (*flags & NGHTTP2_DATA_FLAG_EOF) {
+		s->ended = true;
+		if (s->ntrailers) {
+			nghttp2_nv nv[8];
+			const char *p = (const char *)weft_buf_head(&s->trailers);
+			size_t k = 0;
+			for (size_t i = 0; i < s->ntrailers && k < 8; i++, k++) {
+				size_t nl = strlen(p), vl;
+				const char *v = p + nl + 1;
+				vl = strlen(v);
+				nv[k] = (nghttp2_nv){ (uint8_t *)p, (uint8_t *)v, nl, vl,
+						      NGHTTP2_NV_FLAG_NONE };
+				p = v + vl + 1;
 			}
-		} else if (n == 0) {
-			s->deferred = true;
-			return NGHTTP2_ERR_DEFERRED;
+			if (nghttp2_submit_trailer(sess, sid, nv, k) == 0)
+				*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
 		}
 	}
-	return (ssize_t)n;
+	return n;
 }
 
 static void h2s_resume(weft_h2s_t *s)
@@ -302,25 +291,15 @@ static void h2c_timer_cb(weft_loop_t *l, weft_timer_t *t)
 	weft_timer_start(l, t, h2c->lim.stall_ms - (l->now_ms - since));
 }
 
-/* Moves nghttp2 output to the socket. Returns WEFT_OK, or WEFT_ECLOSED /
- * WEFT_EFAIL when the connection must close. */
+/* Moves nghttp2 output to the socket (weft_h2io_write) and keeps the stall
+ * timer armed while output is pending. Returns WEFT_OK, or WEFT_ECLOSED /
+ * WEFT_EFAIL / WEFT_ELIMIT when the connection must close. */
 static int h2c_flush(weft_h2c_t *h2c)
 {
-	int rc;
+	int rc = weft_h2io_write(&h2c->conn, h2c->sess, H2_OUT_HIGH);
 
-	while (weft_buf_len(&h2c->conn.out) < H2_OUT_HIGH) {
-		const uint8_t *d;
-		ssize_t n = nghttp2_session_mem_send(h2c->sess, &d);
-		if (n < 0)
-			return WEFT_EFAIL;
-		if (n == 0)
-			break;
-		if (weft_conn_queue(&h2c->conn, d, (size_t)n) < 0)
-			return WEFT_ELIMIT;
-	}
-	rc = weft_conn_flush(&h2c->conn);
-	if (rc == WEFT_EFAIL)
-		return WEFT_EFAIL;
+	if (rc == WEFT_EFAIL || rc == WEFT_ELIMIT)
+		return rc;
 	if (h2c->preface_ok) {
 		if (weft_h2c_pending(h2c) == 0) {
 			weft_timer_stop(h2c->conn.loop, &h2c->timer);
@@ -329,10 +308,7 @@ static int h2c_flush(weft_h2c_t *h2c)
 			weft_timer_start(h2c->conn.loop, &h2c->timer, h2c->lim.stall_ms);
 		}
 	}
-	if (!nghttp2_session_want_read(h2c->sess) && !nghttp2_session_want_write(h2c->sess) &&
-	    weft_buf_len(&h2c->conn.out) == 0)
-		return WEFT_ECLOSED;
-	return WEFT_OK;
+	return rc == WEFT_ECLOSED ? WEFT_ECLOSED : WEFT_OK;
 }
 
 static void h2c_kick_cb(weft_loop_t *l, weft_timer_t *t)
@@ -348,41 +324,24 @@ static void h2c_kick_cb(weft_loop_t *l, weft_timer_t *t)
 
 void weft_h2c_kick(weft_h2c_t *h2c)
 {
-	if (h2c->in_recv || h2c->dead || weft_timer_active(&h2c->kick))
-		return;   /* in_recv: flushed after mem_recv returns */
-	weft_timer_start(h2c->conn.loop, &h2c->kick, 0);
+	weft_h2io_kick(&h2c->conn, &h2c->kick, h2c->in_recv, h2c->dead);
 }
 
 static int h2c_on_io(weft_conn_t *c, uint32_t ev)
 {
 	weft_h2c_t *h2c = c->mux_ctx;
-	uint8_t buf[H2_READ_CHUNK];
 
 	if (h2c->dead)
 		return WEFT_ECLOSED;
 	weft_timer_stop(c->loop, &h2c->kick);
 	if (ev & (WEFT_IO_READ | WEFT_IO_ERROR)) {
-		for (int i = 0; i < 8; i++) {
-			ssize_t n = weft_conn_recv(c, buf, sizeof(buf)), rv;
-			if (n == WEFT_EAGAIN)
-				break;
-			if (n == 0) {
-				weft_debug(c->name, "peer closed");
-				return WEFT_ECLOSED;
-			}
-			if (n < 0)
-				return WEFT_EFAIL;
-			h2c->in_recv = true;
-			rv = nghttp2_session_mem_recv(h2c->sess, buf, (size_t)n);
-			h2c->in_recv = false;
-			if (rv < 0) {
-				weft_info(c->name, "HTTP/2 error: %s: closing", nghttp2_strerror((int)rv));
-				return WEFT_EPROTO;
-			}
-			if (h2c->dead)
-				return WEFT_ECLOSED;
-			if ((size_t)n < sizeof(buf))
-				break;
+		/* WEFT_EAGAIN (stopped after H2_READS_PER_IO chunks): the socket
+		 * stays readable and the loop calls again */
+		int rc = weft_h2io_read(c, h2c->sess, &h2c->in_recv, &h2c->dead, H2_READS_PER_IO);
+		if (rc == WEFT_ECLOSED || rc == WEFT_EFAIL || rc == WEFT_EPROTO) {
+			weft_debug(c->name, "closing: %s", rc == WEFT_ECLOSED ? (h2c->dead ? "killed" : "peer closed")
+							  : rc == WEFT_EPROTO ? "protocol error" : "read failed");
+			return rc;
 		}
 	}
 	return h2c_flush(h2c);
@@ -429,12 +388,8 @@ void weft_h2c_goaway(weft_h2c_t *h2c)
 
 void weft_h2c_kill(weft_h2c_t *h2c, const char *why)
 {
-	if (h2c->dead)
-		return;
-	weft_debug(h2c->conn.name, "closing: %s", why);
-	h2c->dead = true;
-	weft_conn_want_read(&h2c->conn, false);
-	weft_timer_start(h2c->conn.loop, &h2c->reap, 0);
+	if (weft_h2io_kill(&h2c->conn, &h2c->reap, &h2c->dead))
+		weft_debug(h2c->conn.name, "closing: %s", why);
 }
 
 void weft_h2c_close(weft_h2c_t *h2c)
@@ -447,10 +402,18 @@ weft_h2c_t *weft_h2c_new(weft_loop_t *loop, int fd, const weft_xprt_ops_t *x, vo
 			 const char *name)
 {
 	weft_h2c_t *h2c = calloc(1, sizeof(*h2c));
-	nghttp2_session_callbacks *cbs = NULL;
-	nghttp2_option *opt = NULL;
 	nghttp2_settings_entry iv[3];
-	int rv;
+	weft_h2io_session_opts_t so = {
+		.server = true,
+		.on_begin_headers = cb_begin_headers,
+		.on_header = cb_header,
+		.on_frame_recv = cb_frame_recv,
+		.on_data_chunk_recv = cb_data_chunk,
+		.on_stream_close = cb_stream_close,
+		.max_send_header_block = 65536,
+		.settings = iv,
+		.nsettings = 3,
+	};
 
 	if (!h2c) {
 		weft_conn_t tmp = { .fd = fd, .xprt_ctx = xctx };
@@ -471,34 +434,14 @@ weft_h2c_t *weft_h2c_new(weft_loop_t *loop, int fd, const weft_xprt_ops_t *x, vo
 	}
 	h2c->conn.mux = &h2_mux;
 	h2c->conn.mux_ctx = h2c;
-	if (nghttp2_session_callbacks_new(&cbs) != 0 || nghttp2_option_new(&opt) != 0)
-		goto fail;
-	nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, cb_begin_headers);
-	nghttp2_session_callbacks_set_on_header_callback(cbs, cb_header);
-	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, cb_frame_recv);
-	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, cb_data_chunk);
-	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, cb_stream_close);
-	nghttp2_option_set_max_send_header_block_length(opt, 65536);
-	rv = nghttp2_session_server_new2(&h2c->sess, cbs, h2c, opt);
-	nghttp2_session_callbacks_del(cbs);
-	nghttp2_option_del(opt);
-	cbs = NULL;
-	opt = NULL;
-	if (rv != 0)
-		goto fail;
 	iv[0] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, lim->max_streams };
 	iv[1] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE,
 					  (uint32_t)lim->max_header_bytes };
 	iv[2] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1u << 20 };
-	if (nghttp2_submit_settings(h2c->sess, NGHTTP2_FLAG_NONE, iv, 3) != 0)
-		goto fail;
+	if (weft_h2io_session_new(&h2c->sess, &so, h2c) != WEFT_OK) {
+		weft_h2c_close(h2c);
+		return NULL;
+	}
 	weft_timer_start(loop, &h2c->timer, lim->preface_ms);
 	return h2c;
-fail:
-	if (cbs)
-		nghttp2_session_callbacks_del(cbs);
-	if (opt)
-		nghttp2_option_del(opt);
-	weft_h2c_close(h2c);
-	return NULL;
 }

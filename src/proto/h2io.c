@@ -3,9 +3,11 @@
  * return WEFT_EAGAIN while its handshake waits to write and whose send
  * can return WEFT_EAGAIN while it waits to read; callers therefore always
  * read first, then write, on every event, and keep read interest on. */
+#include <string.h>
 #include "h2io.h"
 #include "weft/buf.h"
 #include "weft/log.h"
+#include "weft/loop.h"
 #include "weft/net.h"
 
 #define H2IO_CHUNK 16384
@@ -61,4 +63,94 @@ int weft_h2io_write(weft_conn_t *c, nghttp2_session *sess, size_t high)
 	    weft_buf_len(&c->out) == 0)
 		return WEFT_ECLOSED;
 	return rc == WEFT_EAGAIN || nghttp2_session_want_write(sess) ? WEFT_EAGAIN : WEFT_OK;
+}
+
+void weft_h2io_kick(weft_conn_t *c, weft_timer_t *kick, bool in_recv, bool dead)
+{
+	if (in_recv || dead || weft_timer_active(kick))
+		return;
+	weft_timer_start(c->loop, kick, 0);
+}
+
+bool weft_h2io_kill(weft_conn_t *c, weft_timer_t *reap, bool *dead)
+{
+	if (*dead)
+		return false;
+	*dead = true;
+	weft_conn_want_read(c, false);
+	weft_timer_start(c->loop, reap, 0);
+	return true;
+}
+
+ssize_t weft_h2io_pull(weft_buf_t *out, uint8_t *buf, size_t len, bool eof, uint32_t *flags,
+		       bool *deferred)
+{
+	size_t n = weft_buf_len(out);
+
+	if (n > len)
+		n = len;
+	if (n) {
+		memcpy(buf, weft_buf_head(out), n);
+		weft_buf_consume(out, n);
+	}
+	if (weft_buf_len(out) == 0) {
+		if (eof) {
+			*flags |= NGHTTP2_DATA_FLAG_EOF;
+		} else if (n == 0) {
+			*deferred = true;
+			return NGHTTP2_ERR_DEFERRED;
+		}
+	}
+	return (ssize_t)n;
+}
+
+int weft_h2io_session_new(nghttp2_session **out, const weft_h2io_session_opts_t *o, void *ud)
+{
+	nghttp2_session_callbacks *cbs = NULL;
+	nghttp2_option *opt = NULL;
+	int rv;
+
+	*out = NULL;
+	if (nghttp2_session_callbacks_new(&cbs) != 0)
+		return WEFT_ENOMEM;
+	if (nghttp2_option_new(&opt) != 0) {
+		nghttp2_session_callbacks_del(cbs);
+		return WEFT_ENOMEM;
+	}
+	if (o->on_begin_headers)
+		nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, o->on_begin_headers);
+	if (o->on_header)
+		nghttp2_session_callbacks_set_on_header_callback(cbs, o->on_header);
+	if (o->on_frame_recv)
+		nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, o->on_frame_recv);
+	if (o->on_data_chunk_recv)
+		nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, o->on_data_chunk_recv);
+	if (o->on_stream_close)
+		nghttp2_session_callbacks_set_on_stream_close_callback(cbs, o->on_stream_close);
+	if (o->on_frame_not_send)
+		nghttp2_session_callbacks_set_on_frame_not_send_callback(cbs, o->on_frame_not_send);
+	if (o->on_frame_send)
+		nghttp2_session_callbacks_set_on_frame_send_callback(cbs, o->on_frame_send);
+	if (o->no_auto_window_update)
+		nghttp2_option_set_no_auto_window_update(opt, 1);
+	if (o->max_send_header_block)
+		nghttp2_option_set_max_send_header_block_length(opt, o->max_send_header_block);
+	if (o->peer_max_streams)
+		nghttp2_option_set_peer_max_concurrent_streams(opt, o->peer_max_streams);
+	rv = o->server ? nghttp2_session_server_new2(out, cbs, ud, opt)
+		       : nghttp2_session_client_new2(out, cbs, ud, opt);
+	nghttp2_session_callbacks_del(cbs);
+	nghttp2_option_del(opt);
+	if (rv != 0) {
+		*out = NULL;
+		return rv == NGHTTP2_ERR_NOMEM ? WEFT_ENOMEM : WEFT_EFAIL;
+	}
+	if (nghttp2_submit_settings(*out, NGHTTP2_FLAG_NONE, o->settings, o->nsettings) != 0 ||
+	    (o->conn_window > 65535 &&
+	     nghttp2_session_set_local_window_size(*out, NGHTTP2_FLAG_NONE, 0, o->conn_window) != 0)) {
+		nghttp2_session_del(*out);
+		*out = NULL;
+		return WEFT_EFAIL;
+	}
+	return WEFT_OK;
 }

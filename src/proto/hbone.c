@@ -114,29 +114,16 @@ static ssize_t hs_read(nghttp2_session *sess, int32_t sid, uint8_t *buf, size_t 
 		       uint32_t *flags, nghttp2_data_source *src, void *ud)
 {
 	weft_hbone_stream_t *hs = src->ptr;
-	size_t n;
+	ssize_t n;
 
 	if (hs->status != 200 || hs->closing) {
 		hs->deferred = true;
 		return NGHTTP2_ERR_DEFERRED;
 	}
-	n = weft_buf_len(&hs->out);
-	if (n > len)
-		n = len;
-	if (n) {
-		memcpy(buf, weft_buf_head(&hs->out), n);
-		weft_buf_consume(&hs->out, n);
-		hs->bytes_out += n;
-	}
-	if (weft_buf_len(&hs->out) == 0) {
-		if (hs->local_eof) {
-			*flags |= NGHTTP2_DATA_FLAG_EOF;
-		} else if (n == 0) {
-			hs->deferred = true;
-			return NGHTTP2_ERR_DEFERRED;
-		}
-	}
-	return (ssize_t)n;
+	n = weft_h2io_pull(&hs->out, buf, len, hs->local_eof, flags, &hs->deferred);
+	if (n > 0)
+		hs->bytes_out += (size_t)n;
+	return n;
 }
 
 static void hs_resume(weft_hbone_stream_t *hs)
@@ -675,9 +662,7 @@ static void hc_kick_cb(weft_loop_t *l, weft_timer_t *t)
 
 static void hc_kick(weft_hbone_conn_t *hc)
 {
-	if (hc->in_recv || hc->dead || weft_timer_active(&hc->kick))
-		return;   /* in_recv: the pump writes after mem_recv returns */
-	weft_timer_start(hc->conn.loop, &hc->kick, 0);
+	weft_h2io_kick(&hc->conn, &hc->kick, hc->in_recv, hc->dead);
 }
 
 static int hc_on_io(weft_conn_t *c, uint32_t ev)
@@ -730,12 +715,8 @@ void weft_hbone_goaway(weft_hbone_conn_t *hc)
 
 void weft_hbone_kill(weft_hbone_conn_t *hc, const char *why)
 {
-	if (hc->dead)
-		return;
-	weft_debug(hc->name, "closing: %s", why);
-	hc->dead = true;
-	weft_conn_want_read(&hc->conn, false);
-	weft_timer_start(hc->conn.loop, &hc->reap, 0);
+	if (weft_h2io_kill(&hc->conn, &hc->reap, &hc->dead))
+		weft_debug(hc->name, "closing: %s", why);
 }
 
 void weft_hbone_close(weft_hbone_conn_t *hc)
@@ -748,11 +729,22 @@ static weft_hbone_conn_t *hc_new(weft_loop_t *loop, int fd, const weft_xprt_ops_
 				 weft_hbone_on_connect_fn on_connect, void *ud, const char *name)
 {
 	weft_hbone_conn_t *hc = calloc(1, sizeof(*hc));
-	nghttp2_session_callbacks *cbs = NULL;
-	nghttp2_option *opt = NULL;
 	nghttp2_settings_entry iv[4];
+	weft_h2io_session_opts_t so = {
+		.server = server,
+		.on_begin_headers = cb_begin_headers,
+		.on_header = cb_header,
+		.on_frame_recv = cb_frame_recv,
+		.on_data_chunk_recv = cb_data_chunk,
+		.on_stream_close = cb_stream_close,
+		.on_frame_not_send = cb_not_send,
+		.on_frame_send = cb_frame_send,
+		.no_auto_window_update = true,
+		.max_send_header_block = 65536,
+		.settings = iv,
+		.nsettings = server ? 3 : 4,
+	};
 	weft_hbone_limits_t dl;
-	int rv;
 
 	if (!lim) {
 		weft_hbone_limits_default(&dl);
@@ -786,48 +778,22 @@ static weft_hbone_conn_t *hc_new(weft_loop_t *loop, int fd, const weft_xprt_ops_
 	}
 	hc->conn.mux = &hbone_mux;
 	hc->conn.mux_ctx = hc;
-	if (nghttp2_session_callbacks_new(&cbs) != 0 || nghttp2_option_new(&opt) != 0)
-		goto fail;
-	nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, cb_begin_headers);
-	nghttp2_session_callbacks_set_on_header_callback(cbs, cb_header);
-	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, cb_frame_recv);
-	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, cb_data_chunk);
-	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, cb_stream_close);
-	nghttp2_session_callbacks_set_on_frame_not_send_callback(cbs, cb_not_send);
-	nghttp2_session_callbacks_set_on_frame_send_callback(cbs, cb_frame_send);
-	nghttp2_option_set_no_auto_window_update(opt, 1);
-	nghttp2_option_set_max_send_header_block_length(opt, 65536);
-	if (!server)
-		nghttp2_option_set_peer_max_concurrent_streams(opt, hc->lim.max_streams);
-	rv = server ? nghttp2_session_server_new2(&hc->sess, cbs, hc, opt)
-		    : nghttp2_session_client_new2(&hc->sess, cbs, hc, opt);
-	nghttp2_session_callbacks_del(cbs);
-	nghttp2_option_del(opt);
-	cbs = NULL;
-	opt = NULL;
-	if (rv != 0)
-		goto fail;
 	iv[0] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, hc->lim.max_streams };
 	iv[1] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, hc->lim.stream_window };
 	iv[2] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, HB_MAX_HDR };
 	iv[3] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 };
-	if (nghttp2_submit_settings(hc->sess, NGHTTP2_FLAG_NONE, iv, server ? 3 : 4) != 0)
-		goto fail;
-	if (hc->lim.conn_window > 65535 &&
-	    nghttp2_session_set_local_window_size(hc->sess, NGHTTP2_FLAG_NONE, 0,
-						  (int32_t)hc->lim.conn_window) != 0)
-		goto fail;
+	if (!server)
+		so.peer_max_streams = hc->lim.max_streams;
+	if (hc->lim.conn_window > 65535)
+		so.conn_window = (int32_t)hc->lim.conn_window;
+	if (weft_h2io_session_new(&hc->sess, &so, hc) != WEFT_OK) {
+		weft_hbone_close(hc);
+		return NULL;
+	}
 	if (hc->lim.handshake_ms)
 		weft_timer_start(loop, &hc->timer, hc->lim.handshake_ms);
 	hc_kick(hc);   /* our preface goes out at once */
 	return hc;
-fail:
-	if (cbs)
-		nghttp2_session_callbacks_del(cbs);
-	if (opt)
-		nghttp2_option_del(opt);
-	weft_hbone_close(hc);
-	return NULL;
 }
 
 weft_hbone_conn_t *weft_hbone_server_new(weft_loop_t *loop, int fd, const weft_xprt_ops_t *x,

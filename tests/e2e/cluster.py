@@ -25,22 +25,13 @@ import time
 import urllib.error
 import urllib.request
 
+from mesh import wait_for  # noqa: F401 (the tests import it from here too)
+
 HERE = pathlib.Path(__file__).resolve().parent
 PODTOOL = str(HERE / "podtool.py")
 PY = "/usr/bin/python3"
 
 _ALL = []   # every Cluster made in this process: swept at exit
-
-
-def wait_for(pred, timeout, interval=0.05, what="condition"):
-    end = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() >= end:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 def unique_prefix(tag="t"):

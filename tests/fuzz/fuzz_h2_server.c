@@ -14,35 +14,7 @@
 #include "weft/str.h"
 #include "weft/xds.h"
 #include "weft/xds_server.h"
-
-typedef struct fake {
-	const uint8_t *p;
-	size_t n, chunk;
-} fake_t;
-
-static ssize_t fake_recv(weft_conn_t *c, void *buf, size_t len)
-{
-	fake_t *f = c->xprt_ctx;
-	size_t n = f->n < f->chunk ? f->n : f->chunk;
-
-	if (n > len)
-		n = len;
-	if (f->n == 0)
-		return WEFT_EAGAIN;
-	memcpy(buf, f->p, n);
-	f->p += n;
-	f->n -= n;
-	return (ssize_t)n;
-}
-
-static ssize_t fake_send(weft_conn_t *c, const void *buf, size_t len)
-{
-	return (ssize_t)len;
-}
-
-static void fake_close(weft_conn_t *c) {}
-
-static const weft_xprt_ops_t fake_xprt = { "fake", fake_recv, fake_send, fake_close, NULL };
+#include "fuzz_feed.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -51,16 +23,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	weft_grpc_opts_t go;
 	weft_xds_server_t x;
 	weft_xds_server_opts_t xo;
-	fake_t f;
+	fuzz_feed_t f;
 	weft_arena_t a;
 	weft_xds_snapshot_t *s;
 
 	if (size < 1)
 		return 0;
 	weft_log_set_level(WEFT_LOG_ERR);
-	f.chunk = 1 + data[0] * 8;
-	f.p = data + 1;
-	f.n = size - 1;
+	fuzz_feed_init(&f, data, size);
 	weft_loop_init(&loop);
 	weft_grpc_opts_default(&go);
 	go.h2.max_pending = 1 << 16;
@@ -82,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	weft_xds_server_set_snapshot(&x, s);
 	weft_xds_snapshot_unref(s);
 
-	weft_h2c_t *h2c = weft_grpc_server_adopt(&g, -1, &fake_xprt, &f, "fuzz");
+	weft_h2c_t *h2c = weft_grpc_server_adopt(&g, -1, &fuzz_feed_xprt, &f, "fuzz");
 	for (int turns = 0; h2c && g.nconns && turns < 10000; turns++) {
 		int rc = h2c->conn.mux->on_io(&h2c->conn, WEFT_IO_READ);
 		if (rc < 0) {

@@ -13,32 +13,13 @@
 #include "weft/log.h"
 #include "weft/loop.h"
 #include "weft/net.h"
+#include "fuzz_feed.h"
 
 typedef struct fake {
-	const uint8_t *p;
-	size_t n, chunk;
+	fuzz_feed_t feed;   /* first: the transport's context is the fake */
 	weft_hbone_stream_t *deferred[8];
 	int turn;
 } fake_t;
-
-static ssize_t fake_recv(weft_conn_t *c, void *buf, size_t len)
-{
-	fake_t *f = c->xprt_ctx;
-	size_t n = f->n < f->chunk ? f->n : f->chunk;
-
-	if (n > len)
-		n = len;
-	if (f->n == 0)
-		return WEFT_EAGAIN;
-	memcpy(buf, f->p, n);
-	f->p += n;
-	f->n -= n;
-	return (ssize_t)n;
-}
-
-static ssize_t fake_send(weft_conn_t *c, const void *buf, size_t len) { return (ssize_t)len; }
-static void fake_close(weft_conn_t *c) {}
-static const weft_xprt_ops_t fake_xprt = { "fake", fake_recv, fake_send, fake_close };
 
 static void s_data(weft_hbone_stream_t *hs, const uint8_t *p, size_t n)
 {
@@ -95,14 +76,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	weft_log_set_level(WEFT_LOG_ERR);
 	memset(&f, 0, sizeof(f));
-	f.chunk = 1 + data[0] * 8;
-	f.p = data + 1;
-	f.n = size - 1;
+	fuzz_feed_init(&f.feed, data, size);
 	weft_loop_init(&loop);
 	weft_hbone_limits_default(&lim);
 	lim.max_streams = 16;
 	lim.stream_out_max = 4096;
-	hc = weft_hbone_server_new(&loop, -1, &fake_xprt, &f, &lim, on_connect, &gone, "fuzz");
+	hc = weft_hbone_server_new(&loop, -1, &fuzz_feed_xprt, &f, &lim, on_connect, &gone, "fuzz");
 	if (!hc) {
 		weft_loop_destroy(&loop);
 		return 0;
@@ -123,7 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					f.deferred[i] = NULL;
 					weft_hbone_respond(hs, (f.turn / 3) % 2 ? 200 : 503);
 				}
-		if (f.n == 0)
+		if (f.feed.n == 0)
 			break;
 	}
 	if (!gone) {

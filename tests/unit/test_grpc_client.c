@@ -21,6 +21,7 @@
 #include "weft/log.h"
 #include "weft/loop.h"
 #include "weft/net.h"
+#include "loop_test_util.h"
 
 typedef struct env {
 	weft_loop_t loop;
@@ -98,18 +99,6 @@ static void on_closed(weft_grpc_client_t *cl, const char *why)
 	env->cl = NULL;
 }
 
-static int dial_fd(uint16_t port)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-
-	assert_true(fd >= 0);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		assert_int_equal(errno, EINPROGRESS);
-	return fd;
-}
-
 static int setup(void **st)
 {
 	env_t *env = calloc(1, sizeof(*env));
@@ -131,7 +120,7 @@ static int setup(void **st)
 		assert_int_equal(weft_grpc_server_add(&env->srv, &ms[i]), 0);
 	assert_int_equal(weft_grpc_server_listen(&env->srv, "127.0.0.1:0"), 0);
 	env->srv_up = true;
-	env->cl = weft_grpc_client_new(&env->loop, dial_fd(env->srv.lst.port), &weft_xprt_raw, NULL,
+	env->cl = weft_grpc_client_new(&env->loop, ltu_dial(env->srv.lst.port), &weft_xprt_raw, NULL,
 				       "weft-control", "tcli", on_closed, env);
 	assert_non_null(env->cl);
 	*st = env;
@@ -151,15 +140,10 @@ static int teardown(void **st)
 	return 0;
 }
 
+/* Runs the loop until cond(arg) holds (loop_test_util.h). */
 static void run_until(env_t *env, bool (*cond)(void *), void *arg)
 {
-	uint64_t start = weft_loop_update_time(&env->loop);
-
-	while (!cond(arg)) {
-		weft_loop_once(&env->loop, 10);
-		if (env->loop.now_ms - start > 20000)
-			fail_msg("condition not reached");
-	}
+	ltu_run_until(&env->loop, cond, arg);
 }
 
 /* ---- a call's results ---- */
@@ -385,7 +369,7 @@ static void test_kill_and_keepalive(void **st)
 	assert_true(lfd >= 0);
 	getsockname(lfd, (struct sockaddr *)&sa, &sl);
 	env->cl_closed = false;
-	env->cl = weft_grpc_client_new(&env->loop, dial_fd(ntohs(sa.sin_port)), &weft_xprt_raw, NULL,
+	env->cl = weft_grpc_client_new(&env->loop, ltu_dial(ntohs(sa.sin_port)), &weft_xprt_raw, NULL,
 				       "x", "mute", on_closed, env);
 	env->cl->ping_ms = 20;
 	weft_grpc_call_start(env->cl, "/t.T/Echo", 0, &rcbs, &k);

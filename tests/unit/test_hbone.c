@@ -21,6 +21,7 @@
 #include "weft/log.h"
 #include "weft/loop.h"
 #include "weft/net.h"
+#include "loop_test_util.h"
 
 #define MAXENDS 400
 
@@ -152,18 +153,6 @@ static void on_accept(weft_listener_t *l, int fd, const struct sockaddr_storage 
 	env->sconns[env->nsconns++] = hc;
 }
 
-static int dial_fd(uint16_t port)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-
-	assert_true(fd >= 0);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		assert_int_equal(errno, EINPROGRESS);
-	return fd;
-}
-
 static int setup(void **st)
 {
 	env_t *env = calloc(1, sizeof(*env));
@@ -193,16 +182,10 @@ static int teardown(void **st)
 	return 0;
 }
 
-/* Runs the loop until cond(arg) holds; fails after 20 s (a hang). */
+/* Runs the loop until cond(arg) holds (loop_test_util.h). */
 static void run_until(env_t *env, bool (*cond)(void *), void *arg)
 {
-	uint64_t start = weft_loop_update_time(&env->loop);
-
-	while (!cond(arg)) {
-		weft_loop_once(&env->loop, 10);
-		if (env->loop.now_ms - start > 20000)
-			fail_msg("condition not reached");
-	}
+	ltu_run_until(&env->loop, cond, arg);
 }
 
 static bool is_true(void *p) { return *(bool *)p; }
@@ -218,7 +201,7 @@ static struct sockaddr_in v4(const char *ip, uint16_t port)
 
 static weft_hbone_conn_t *client(env_t *env, bool *destroyed)
 {
-	weft_hbone_conn_t *hc = weft_hbone_client_new(&env->loop, dial_fd(env->lst.port), &weft_xprt_raw,
+	weft_hbone_conn_t *hc = weft_hbone_client_new(&env->loop, ltu_dial(env->lst.port), &weft_xprt_raw,
 						      NULL, &env->clim, destroyed, "test-cli");
 	assert_non_null(hc);
 	return hc;
@@ -658,7 +641,7 @@ static void test_handshake_timeout(void **st)
 		socklen_t sl = sizeof(sa);
 		getsockname(lfd, (struct sockaddr *)&sa, &sl);
 		env->clim.handshake_ms = 50;
-		hc = weft_hbone_client_new(&env->loop, dial_fd(ntohs(sa.sin_port)), &weft_xprt_raw, NULL,
+		hc = weft_hbone_client_new(&env->loop, ltu_dial(ntohs(sa.sin_port)), &weft_xprt_raw, NULL,
 					   &env->clim, &gone, "mute");
 	}
 	hc->on_destroy = cli_gone;
@@ -680,7 +663,7 @@ static int pool_dial(void *ud, const char *key, const void *arg, int *fd, const 
 	if (!strcmp(key, "fail"))
 		return WEFT_EFAIL;
 	env->dials++;
-	*fd = dial_fd(env->lst.port);
+	*fd = ltu_dial(env->lst.port);
 	*x = &weft_xprt_raw;
 	*xctx = NULL;
 	return WEFT_OK;

@@ -109,7 +109,7 @@ static int fx_setup(void **st)
 	assert_non_null(mkdtemp(f->dir));
 	f->a.loop = &f->loop;
 	f->a.rnd = 1;
-	f->a.sigfd = -1;
+	weft_sigwatch_init(&f->a.sig);
 	weft_agent_opts_default(&f->a.o);
 	f->a.o.node = "n1";
 	f->a.o.state_dir = f->dir;

@@ -30,7 +30,7 @@ static int setup(void **st)
 
 	assert_int_equal(weft_loop_init(&f->loop), 0);
 	f->a.loop = &f->loop;
-	f->a.sigfd = -1;
+	weft_sigwatch_init(&f->a.sig);
 	weft_agent_opts_default(&f->a.o);
 	f->a.o.node = "n1";
 	weft_metrics_init(&f->a.metrics);
