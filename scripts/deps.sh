@@ -12,6 +12,7 @@ PKGS=(
   nodejs npm
   curl nghttp2-client iproute2 procps prometheus
   nftables openssl tshark python3-cryptography
+  bpftool libbpf-dev llvm
 )
 
 missing=()
