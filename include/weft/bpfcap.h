@@ -1,7 +1,8 @@
 /* weft — the eBPF capture backend (src/agent/bpf_capture.c): loads the
  * programs of bpf/capture.bpf.c once per agent, pins them and their maps
- * under <pin_root>/<node>/, and attaches them per workload (links pinned
- * under <pin_root>/<node>/wl/<key>/) so capture outlives the agent.
+ * in its pin directory (default /sys/fs/bpf/weft/<node>), and attaches
+ * them per workload (links pinned under <dir>/wl/<key>/) so capture
+ * outlives the agent.
  * Map layouts: weft/bpfcap-t.h. */
 #ifndef WEFT_BPFCAP_H
 #define WEFT_BPFCAP_H
@@ -16,8 +17,7 @@
 struct weft_bpfcap;
 
 typedef struct weft_bpfcap_opts {
-	const char *node;            /* pins under <pin_root>/<node> */
-	const char *pin_root;        /* NULL: WEFT_BPFCAP_PIN_ROOT */
+	const char *dir;             /* pin directory (on a bpffs), e.g. WEFT_BPFCAP_PIN_ROOT "/<node>" */
 	bool fail_open;              /* --capture-failure=open */
 	uint16_t hbone_port;         /* never steered inbound */
 	size_t nports;
@@ -36,7 +36,7 @@ typedef struct weft_bpfcap_wl {
 	size_t naddrs;
 	const uint8_t (*addrs)[16];  /* the workload's addresses (v4-mapped for IPv4) */
 	size_t nports;
-	const uint16_t *ports;       /* inbound ports steered; 0 ports: every port */
+	const uint16_t *ports;       /* inbound ports steered; 0 ports: every port (a pod), none (host) */
 	int in4_fd, in6_fd;          /* inbound listeners for in_socks (< 0: none) */
 } weft_bpfcap_wl_t;
 
@@ -48,7 +48,7 @@ int weft_bpfcap_key(char *out, size_t outlen, const char *ns, const char *name);
  * returns for tasks in it). Returns 0 on failure (errno set). */
 uint64_t weft_bpfcap_cgroup_id(const char *path);
 
-/* Loads the programs, reusing the maps pinned under <pin_root>/<node>
+/* Loads the programs, reusing the maps pinned in o->dir
  * (mounting bpffs at /sys/fs/bpf when nothing is mounted there), pins
  * programs and maps, writes the config. Returns the backend, or NULL with
  * err saying why (the kernel refused a program, no bpffs, not root...). */
@@ -86,9 +86,9 @@ int weft_bpfcap_prune(struct weft_bpfcap *b, bool (*keep)(void *ud, const char *
 int weft_bpfcap_original_dst(struct weft_bpfcap *b, int fd, struct sockaddr_storage *ss,
 			     socklen_t *sslen, uint64_t *cgroup_id);
 
-/* Removes everything under <pin_root>/<node> (links detached). Used when
- * another backend is chosen, and by hand-cleanup paths. Returns WEFT_OK or
- * WEFT_EFAIL (errno set). */
-int weft_bpfcap_remove_all(const char *pin_root, const char *node);
+/* Removes pin directory dir and everything in it (links detached). Used
+ * when another backend is chosen and by `weft demo down`. Returns WEFT_OK
+ * (also when dir does not exist) or WEFT_EFAIL (errno set). */
+int weft_bpfcap_remove_all(const char *dir);
 
 #endif

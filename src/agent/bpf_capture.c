@@ -3,7 +3,7 @@
  * destination lookup. See weft/bpfcap.h (the contract) and the comment at
  * the top of bpf/capture.bpf.c (what the programs do).
  *
- * Pinned under <root>/<node>/ (root = /sys/fs/bpf/weft):
+ * Pinned in the agent's pin directory (default /sys/fs/bpf/weft/<node>):
  *   map_<name>           every map (reused by the next agent: same state)
  *   prog_<name>          every program
  *   wl/<ns>_<name>/      one directory per captured workload, holding its
@@ -182,14 +182,14 @@ static int remove_wl_dir(const char *dir)
 	return rc;
 }
 
-int weft_bpfcap_remove_all(const char *pin_root, const char *node)
+int weft_bpfcap_remove_all(const char *top)
 {
 	char dir[300], p[600];
 	DIR *d;
 	struct dirent *de;
 	int rc = WEFT_OK;
 
-	snprintf(dir, sizeof(dir), "%s/%s/wl", pin_root ? pin_root : WEFT_BPFCAP_PIN_ROOT, node);
+	snprintf(dir, sizeof(dir), "%s/wl", top);
 	if ((d = opendir(dir))) {
 		while ((de = readdir(d))) {
 			if (de->d_name[0] == '.')
@@ -201,7 +201,7 @@ int weft_bpfcap_remove_all(const char *pin_root, const char *node)
 		closedir(d);
 		rmdir(dir);
 	}
-	snprintf(dir, sizeof(dir), "%s/%s", pin_root ? pin_root : WEFT_BPFCAP_PIN_ROOT, node);
+	snprintf(dir, sizeof(dir), "%s", top);
 	if ((d = opendir(dir))) {
 		while ((de = readdir(d))) {
 			if (de->d_name[0] == '.')
@@ -263,23 +263,22 @@ static int load(struct weft_bpfcap *b, char *err, size_t errlen)
 
 struct weft_bpfcap *weft_bpfcap_open(const weft_bpfcap_opts_t *o, char *err, size_t errlen)
 {
-	const char *root = o->pin_root ? o->pin_root : WEFT_BPFCAP_PIN_ROOT;
 	struct weft_bpfcap *b;
 	struct bpf_program *pg;
 	char p[400];
 
-	if (!o->node || !o->node[0] || strchr(o->node, '/')) {
-		snprintf(err, errlen, "bad node name for the pin directory");
+	if (!o->dir || o->dir[0] != '/' || strlen(o->dir) > 200) {
+		snprintf(err, errlen, "bad pin directory (an absolute path of at most 200 bytes)");
 		return NULL;
 	}
 	libbpf_set_print(libbpf_log);
-	if (ensure_bpffs(root, err, errlen) < 0)
+	if (ensure_bpffs(o->dir, err, errlen) < 0)
 		return NULL;
 	if (!(b = calloc(1, sizeof(*b)))) {
 		snprintf(err, errlen, "no memory");
 		return NULL;
 	}
-	snprintf(b->dir, sizeof(b->dir), "%s/%s", root, o->node);
+	snprintf(b->dir, sizeof(b->dir), "%s", o->dir);
 	if (mkdir_p(b->dir) < 0) {
 		snprintf(err, errlen, "mkdir %s: %s", b->dir, strerror(errno));
 		free(b);
@@ -288,9 +287,9 @@ struct weft_bpfcap *weft_bpfcap_open(const weft_bpfcap_opts_t *o, char *err, siz
 	if (load(b, err, errlen) < 0) {
 		/* pinned maps of an incompatible (older) layout: start over */
 		weft_warn("capture", "ebpf: %s; removing what is pinned under %s and retrying", err, b->dir);
-		weft_bpfcap_remove_all(root, o->node);
+		weft_bpfcap_remove_all(b->dir);
 		if (mkdir_p(b->dir) < 0 || load(b, err, errlen) < 0) {
-			weft_bpfcap_remove_all(root, o->node);
+			weft_bpfcap_remove_all(b->dir);
 			free(b);
 			return NULL;
 		}
@@ -493,7 +492,7 @@ int weft_bpfcap_attach(struct weft_bpfcap *b, const weft_bpfcap_wl_t *wl, char *
 		bpf_map__update_elem(b->skel->maps.local_addrs, &w->addrs[w->naddrs], sizeof(w->addrs[0]),
 				     &fl, sizeof(fl), BPF_ANY);
 		w->naddrs++;
-		for (size_t j = 0; j < (wl->nports ? wl->nports : 1); j++) {
+		for (size_t j = 0; j < (wl->nports ? wl->nports : 1) && (wl->nports || !wl->host); j++) {
 			struct weft_bpf_inkey *k = &w->in[w->nin];
 			struct weft_bpf_inval iv = { .id = w->id, .flags = wl->host ? WEFT_BPF_WL_HOST : 0 };
 			memset(k, 0, sizeof(*k));
