@@ -437,11 +437,12 @@ static void print_summary(const demo_t *d, const demo_args_t *a)
 	       d->pods[3].svc_ip, DEMO_BANNER_PORT);
 	printf("  try:\n");
 	if (strcmp(d->capture, "nft") && d->pods[0].cgroup[0]) {
-		/* eBPF capture follows the pod's cgroup: run inside it */
-		printf("    ip netns exec %s sh -c 'echo $$ > %s/cgroup.procs; exec curl -s http://10.96.0.10/'"
-		       "   # a1 -> echo\n", d->pods[0].netns, d->pods[0].cgroup);
-		printf("    ip netns exec %s sh -c 'echo $$ > %s/cgroup.procs; exec curl -s http://10.96.0.10/hello'"
-		       "   # b1 -> echo\n", d->pods[2].netns, d->pods[2].cgroup);
+		/* eBPF capture follows the pod's cgroup: join it first (ip netns
+		 * exec remounts /sys, hiding the cgroup tree) */
+		printf("    sh -c 'echo $$ > %s/cgroup.procs; exec ip netns exec %s curl -s http://10.96.0.10/'"
+		       "   # a1 -> echo\n", d->pods[0].cgroup, d->pods[0].netns);
+		printf("    sh -c 'echo $$ > %s/cgroup.procs; exec ip netns exec %s curl -s http://10.96.0.10/hello'"
+		       "   # b1 -> echo\n", d->pods[2].cgroup, d->pods[2].netns);
 	} else {
 		printf("    ip netns exec %s curl -s http://10.96.0.10/          # a1 -> echo (a2 or b2)\n", d->pods[0].netns);
 		printf("    ip netns exec %s curl -s http://10.96.0.10/hello     # b1 -> echo\n", d->pods[2].netns);
