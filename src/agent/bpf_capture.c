@@ -547,17 +547,15 @@ int weft_bpfcap_attach(struct weft_bpfcap *b, const weft_bpfcap_wl_t *wl, char *
 	rc = WEFT_OK;
 out:
 	if (rc != WEFT_OK && w && fresh) {
-		char e2[64];
+		/* leave nothing half-attached behind */
 		unlink_wl(b, w);
 		del_entries(b, w);
 		snprintf(dir, sizeof(dir), "%s/wl/%s", b->dir, wl->key);
 		for (int i = 0; i < NLINK; i++)
-			if (w->links[i]) {
+			if (w->links[i])
 				bpf_link__detach(w->links[i]);
-			}
 		remove_wl_dir(dir);
 		bwl_free(w);
-		(void)e2;
 	}
 	if (cgfd >= 0)
 		close(cgfd);
