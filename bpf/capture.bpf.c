@@ -60,7 +60,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, WEFT_BPF_MAX_WORKLOADS * 4);
 	__type(key, struct weft_bpf_addr);
-	__type(value, __u32);
+	__type(value, struct weft_bpf_addrval);
 } local_addrs SEC(".maps");
 
 struct {
@@ -163,17 +163,25 @@ static __always_inline int is_agent_port(const struct weft_bpf_cfg *c, __u16 por
 	return 0;
 }
 
-/* 1: allow unchanged, 0: refuse, 2: redirect. */
-static __always_inline int classify(const struct weft_bpf_cfg *c, const __u8 ip[16], __u16 port)
+/* 1: allow unchanged, 0: refuse, 2: redirect. Local destinations (the
+ * workload's own addresses; the node's for a host workload) are left
+ * alone, like the nft rules' "fib daddr type local". */
+static __always_inline int classify(const struct weft_bpf_cfg *c, const struct weft_bpf_wl *w,
+				    const __u8 ip[16], __u16 port)
 {
 	struct weft_bpf_addr a;
-	__u32 *fl;
+	struct weft_bpf_addrval *av;
+	int node;
 
 	__builtin_memcpy(a.ip, ip, 16);
-	fl = bpf_map_lookup_elem(&local_addrs, &a);
-	if (is_agent_port(c, port) && (is_loopback(ip) || (fl && (*fl & WEFT_BPF_ADDR_NODE))))
+	av = bpf_map_lookup_elem(&local_addrs, &a);
+	node = av && (av->flags & WEFT_BPF_ADDR_NODE);
+	if (is_agent_port(c, port) && (is_loopback(ip) || node))
 		return 0;
-	if (is_loopback(ip) || fl)
+	if (is_loopback(ip))
+		return 1;
+	if (av && (((av->flags & WEFT_BPF_ADDR_WL) && av->id == w->id) ||
+		   (node && (w->flags & WEFT_BPF_WL_HOST))))
 		return 1;
 	if (c->fail_open && bpf_ktime_get_ns() - c->heartbeat_ns > WEFT_BPF_HEARTBEAT_NS)
 		return 1;
@@ -210,7 +218,7 @@ int weft_connect4(struct bpf_sock_addr *ctx)
 		return 1;
 	ip_v4mapped(ip, ctx->user_ip4);
 	port = bpf_ntohs((__u16)ctx->user_port);
-	r = classify(c, ip, port);
+	r = classify(c, w, ip, port);
 	if (r != 2)
 		return r;
 	if (!is_v4mapped(w->out_ip))
@@ -243,7 +251,7 @@ int weft_connect6(struct bpf_sock_addr *ctx)
 	u[3] = ctx->user_ip6[3];
 	__builtin_memcpy(ip, u, 16);
 	port = bpf_ntohs((__u16)ctx->user_port);
-	r = classify(c, ip, port);
+	r = classify(c, w, ip, port);
 	if (r != 2)
 		return r;
 	remember(ctx, ip, port, AF_INET6, cgid);

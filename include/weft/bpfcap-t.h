@@ -19,9 +19,10 @@
 
 /* wl value flags */
 #define WEFT_BPF_WL_HOST   1u    /* a host workload (node netns, no netns of its own) */
-/* addr value flags */
-#define WEFT_BPF_ADDR_NODE 1u    /* a node address: agent ports on it are refused */
-#define WEFT_BPF_ADDR_WL   2u    /* a workload address: connecting to it is not captured */
+/* local_addrs value flags */
+#define WEFT_BPF_ADDR_NODE 1u    /* a node address: agent ports on it are refused; host
+                                  * workloads connecting to it are not captured */
+#define WEFT_BPF_ADDR_WL   2u    /* a pod's address: not captured when that pod connects to it */
 
 /* cfg (array, one entry): written by the agent. */
 struct weft_bpf_cfg {
@@ -79,6 +80,12 @@ struct weft_bpf_inval {
 /* local_addrs key */
 struct weft_bpf_addr {
 	__u8 ip[16];
+};
+
+/* local_addrs value */
+struct weft_bpf_addrval {
+	__u32 id;                    /* WEFT_BPF_ADDR_WL: the pod's workload id; else 0 */
+	__u32 flags;                 /* WEFT_BPF_ADDR_* */
 };
 
 #endif

@@ -34,7 +34,8 @@ typedef struct weft_bpfcap_wl {
 	uint8_t out_ip6[16];         /* IPv6 outbound listener; all zero: none */
 	uint16_t out_port;
 	size_t naddrs;
-	const uint8_t (*addrs)[16];  /* the workload's addresses (v4-mapped for IPv4) */
+	const uint8_t (*addrs)[16];  /* the workload's addresses (v4-mapped for IPv4); a host
+	                              * workload's are the node's */
 	size_t nports;
 	const uint16_t *ports;       /* inbound ports steered; 0 ports: every port (a pod), none (host) */
 	int in4_fd, in6_fd;          /* inbound listeners for in_socks (< 0: none) */
@@ -78,6 +79,11 @@ int weft_bpfcap_detach(struct weft_bpfcap *b, const char *key, char *err, size_t
  * an earlier agent left for workloads that have gone), and deletes map
  * entries of no attached workload. Returns how many were detached. */
 int weft_bpfcap_prune(struct weft_bpfcap *b, bool (*keep)(void *ud, const char *key), void *ud);
+
+/* The node's own addresses (at most 8; v4-mapped for IPv4): the agent's
+ * ports on them are refused to enrolled workloads, and host workloads
+ * connecting to them are not captured. Replaces the previous set. */
+void weft_bpfcap_set_node_addrs(struct weft_bpfcap *b, const uint8_t (*addrs)[16], size_t n);
 
 /* The original destination of a connection accepted on an outbound
  * listener (looked up by the client's address and netns, then deleted),

@@ -58,6 +58,8 @@ struct weft_bpfcap {
 	struct weft_bpf_cfg cfg;
 	uint32_t next_id;
 	bwl_t *wls;
+	size_t nnode;
+	struct weft_bpf_addr node[8];  /* the node's addresses (WEFT_BPF_ADDR_NODE) */
 };
 
 static int libbpf_log(enum libbpf_print_level lvl, const char *fmt, va_list ap)
@@ -487,11 +489,14 @@ int weft_bpfcap_attach(struct weft_bpfcap *b, const weft_bpfcap_wl_t *wl, char *
 		goto out;
 	}
 	for (size_t i = 0; i < wl->naddrs; i++) {
-		uint32_t fl = wl->host ? WEFT_BPF_ADDR_NODE | WEFT_BPF_ADDR_WL : WEFT_BPF_ADDR_WL;
-		memcpy(w->addrs[w->naddrs].ip, wl->addrs[i], 16);
-		bpf_map__update_elem(b->skel->maps.local_addrs, &w->addrs[w->naddrs], sizeof(w->addrs[0]),
-				     &fl, sizeof(fl), BPF_ANY);
-		w->naddrs++;
+		struct weft_bpf_addrval av = { .id = w->id, .flags = WEFT_BPF_ADDR_WL };
+		if (!wl->host) {
+			/* a host workload's addresses are the node's (set_node_addrs) */
+			memcpy(w->addrs[w->naddrs].ip, wl->addrs[i], 16);
+			bpf_map__update_elem(b->skel->maps.local_addrs, &w->addrs[w->naddrs],
+					     sizeof(w->addrs[0]), &av, sizeof(av), BPF_ANY);
+			w->naddrs++;
+		}
 		for (size_t j = 0; j < (wl->nports ? wl->nports : 1) && (wl->nports || !wl->host); j++) {
 			struct weft_bpf_inkey *k = &w->in[w->nin];
 			struct weft_bpf_inval iv = { .id = w->id, .flags = wl->host ? WEFT_BPF_WL_HOST : 0 };
@@ -595,6 +600,9 @@ static bool id_live(struct weft_bpfcap *b, uint32_t id)
 
 static bool addr_live(struct weft_bpfcap *b, const struct weft_bpf_addr *a)
 {
+	for (size_t i = 0; i < b->nnode; i++)
+		if (!memcmp(&b->node[i], a, sizeof(*a)))
+			return true;
 	for (bwl_t *w = b->wls; w; w = w->next)
 		for (size_t i = 0; i < w->naddrs; i++)
 			if (!memcmp(&w->addrs[i], a, sizeof(*a)))
@@ -666,6 +674,26 @@ int weft_bpfcap_prune(struct weft_bpfcap *b, bool (*keep)(void *ud, const char *
 		}
 	}
 	return n;
+}
+
+void weft_bpfcap_set_node_addrs(struct weft_bpfcap *b, const uint8_t (*addrs)[16], size_t n)
+{
+	struct weft_bpf_addrval av = { .id = 0, .flags = WEFT_BPF_ADDR_NODE };
+	bool same = n == b->nnode;
+
+	for (size_t i = 0; same && i < n; i++)
+		same = !memcmp(b->node[i].ip, addrs[i], 16);
+	if (same)
+		return;
+	for (size_t i = 0; i < b->nnode; i++)
+		bpf_map__delete_elem(b->skel->maps.local_addrs, &b->node[i], sizeof(b->node[i]), 0);
+	b->nnode = 0;
+	for (size_t i = 0; i < n && b->nnode < sizeof(b->node) / sizeof(b->node[0]); i++) {
+		memcpy(b->node[b->nnode].ip, addrs[i], 16);
+		bpf_map__update_elem(b->skel->maps.local_addrs, &b->node[b->nnode], sizeof(b->node[0]), &av,
+				     sizeof(av), BPF_ANY);
+		b->nnode++;
+	}
 }
 
 int weft_bpfcap_original_dst(struct weft_bpfcap *b, int fd, struct sockaddr_storage *ss,

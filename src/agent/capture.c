@@ -607,8 +607,20 @@ int weft_capture_reconcile(struct weft_capture *c, const weft_av_t *v)
 		*pp = wl->next;
 		teardown(wl, false);
 	}
-	if (c->mode == WEFT_CAPTURE_EBPF && c->bpf)
+	if (c->mode == WEFT_CAPTURE_EBPF && c->bpf) {
+		/* the node's addresses: those of the view's workloads' node */
+		uint8_t node[1][16];
+		size_t nn = 0;
+		for (size_t i = 0; v && i < v->nworkloads && !nn; i++) {
+			static const uint8_t zero[16];
+			if (memcmp(v->workloads[i].node_addr.a6, zero, 16)) {
+				memcpy(node[0], v->workloads[i].node_addr.a6, 16);
+				nn = 1;
+			}
+		}
+		weft_bpfcap_set_node_addrs(c->bpf, (const uint8_t (*)[16])node, nn);
 		weft_bpfcap_prune(c->bpf, keep_key, c);
+	}
 	if (rc != WEFT_OK)
 		weft_timer_start(c->a->loop, &c->retry, RETRY_MS);
 	return rc;

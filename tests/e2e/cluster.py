@@ -118,7 +118,7 @@ class Cluster:
                  capture=None):
         self.weft = weft_bin
         # the agents' --capture: nft unless the module (or WEFT_E2E_CAPTURE) says otherwise
-        self.capture = capture or os.environ.get("WEFT_E2E_CAPTURE", "nft")
+        self.capture_mode = capture or os.environ.get("WEFT_E2E_CAPTURE", "nft")
         self.prefix = prefix
         self.dir = str(directory)
         self.cert_ttl = cert_ttl
@@ -135,7 +135,7 @@ class Cluster:
         argv = [self.weft, "demo", "up", "--name", self.prefix, "--dir", self.dir]
         if self.cert_ttl:
             argv += ["--cert-ttl", self.cert_ttl]
-        argv += ["--capture", self.capture]
+        argv += ["--capture", self.capture_mode]
         if not self.agents:
             argv.append("--no-agents")
         if not self.workloads:
@@ -225,7 +225,7 @@ class Cluster:
         cgroup (joined before `ip netns exec`, which remounts /sys)."""
         cmd = ["ip", "netns", "exec", self.netns(where)] + [str(a) for a in argv]
         pod = next((p for p in (self.s or {}).get("pods", []) if p["name"] == where), None)
-        if self.capture != "nft" and pod and pod.get("cgroup"):
+        if self.capture_mode != "nft" and pod and pod.get("cgroup"):
             cmd = ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', pod["cgroup"]] + cmd
         return cmd
 

@@ -62,6 +62,19 @@ def test_pod_to_service_across_nodes_without_nft(cluster):
         assert sorted(os.listdir(wl)) == ["connect4", "connect6", "sk_lookup", "sockops"], wl
 
 
+def test_same_node_pod_to_pod_is_captured(cluster):
+    # a2's address is local to n1 but not to a1: a1's connect to it is
+    # captured (tunnelled by the agent), unlike a1's own address
+    def sourced():
+        return sum(1 for ln in log_text(cluster, "n1").splitlines()
+                   if '"reporter":"source"' in ln and '"src_workload":"a1"' in ln
+                   and '"dst_workload":"a2"' in ln)
+    before = sourced()
+    r = banner(cluster, "a1", cluster.pod("a2")["ip"])
+    assert r["ok"] and r["data"].startswith(b"a2 "), r
+    wait_for(lambda: sourced() > before, 10, what="n1's agent to log a1 -> a2 as source")
+
+
 def test_inbound_plaintext_is_steered_to_the_agent(cluster):
     # from the node netns (not enrolled) straight to pod a2's address: the
     # sk_lookup program hands it to n1's agent, which logs it as destination

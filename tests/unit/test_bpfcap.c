@@ -36,7 +36,7 @@ static void test_layouts_match_programs(void **st)
 	assert_non_null(s);
 	check_map(s->obj, "cfg", 4, sizeof(struct weft_bpf_cfg));
 	check_map(s->obj, "wl_cgroups", 8, sizeof(struct weft_bpf_wl));
-	check_map(s->obj, "local_addrs", sizeof(struct weft_bpf_addr), 4);
+	check_map(s->obj, "local_addrs", sizeof(struct weft_bpf_addr), sizeof(struct weft_bpf_addrval));
 	check_map(s->obj, "orig_by_cookie", 8, sizeof(struct weft_bpf_orig));
 	check_map(s->obj, "orig_by_tuple", sizeof(struct weft_bpf_tuple), sizeof(struct weft_bpf_orig));
 	check_map(s->obj, "in_match", sizeof(struct weft_bpf_inkey), sizeof(struct weft_bpf_inval));
