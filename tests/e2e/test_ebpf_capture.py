@@ -67,12 +67,12 @@ def test_same_node_pod_to_pod_is_captured(cluster):
     # captured (tunnelled by the agent), unlike a1's own address
     def sourced():
         return sum(1 for ln in log_text(cluster, "n1").splitlines()
-                   if '"reporter":"source"' in ln and '"src_workload":"a1"' in ln
-                   and '"dst_workload":"a2"' in ln)
+                   if '"reporter":"destination"' in ln and '"src_workload":"a1"' in ln
+                   and '"dst_workload":"a2"' in ln and '"mutual_tls"' in ln)
     before = sourced()
     r = banner(cluster, "a1", cluster.pod("a2")["ip"])
     assert r["ok"] and r["data"].startswith(b"a2 "), r
-    wait_for(lambda: sourced() > before, 10, what="n1's agent to log a1 -> a2 as source")
+    wait_for(lambda: sourced() > before, 10, what="a2 to get a1's connection through mTLS")
 
 
 def test_inbound_plaintext_is_steered_to_the_agent(cluster):
