@@ -75,6 +75,16 @@ def test_same_node_pod_to_pod_is_captured(cluster):
     wait_for(lambda: sourced() > before, 10, what="a2 to get a1's connection through mTLS")
 
 
+def test_agent_ports_refused_to_workloads(cluster):
+    # the agent's own listeners are not for the workloads: EPERM at connect
+    for port in (15001, 15006, 15008):
+        r = cluster.connect("a1", "127.0.0.1", port, read_s=0.5)
+        assert not r["ok"] and "not permitted" in r["error"].lower(), (port, r)
+    # any other loopback port is the pod's own business (not captured)
+    r = cluster.connect("a1", "127.0.0.1", 9090, b"x", until="x", read_s=3)
+    assert r["ok"] and r["data"].startswith(b"a1 "), r
+
+
 def test_inbound_plaintext_is_steered_to_the_agent(cluster):
     # from the node netns (not enrolled) straight to pod a2's address: the
     # sk_lookup program hands it to n1's agent, which logs it as destination
