@@ -186,3 +186,42 @@ def test_host_workload_captured_by_cgroup_and_removed_cleanly(cluster):
                 break
             except OSError:
                 time.sleep(0.1)
+
+
+def stop_agent(cluster, node):
+    """SIGTERM to node's agent (the demo's or one a test started); returns its argv."""
+    procs = [p for p in cluster._procs if p.poll() is None and
+             any(f"--node-netns" in a for a in p.args) and cluster.node(node)["netns"] in " ".join(p.args)]
+    pid = procs[-1].pid if procs else agent_pid(cluster, node)
+    argv = [a.decode() for a in open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")[:-1]]
+    os.kill(pid, signal.SIGTERM)
+    wait_for(lambda: not os.path.exists(f"/proc/{pid}") or
+             open(f"/proc/{pid}/stat").read().split()[2] == "Z", 10, what="the agent to stop")
+    for p in procs:
+        p.wait()
+    return argv
+
+
+def start_agent(cluster, node, argv):
+    log = open(cluster.node(node)["log"], "ab")
+    p = subprocess.Popen(argv, stdout=log, stderr=log, start_new_session=True)
+    cluster._procs.append(p)
+    wait_for(lambda: healthy(cluster, node), 30, interval=0.2, what="the restarted agent")
+
+
+def test_fail_open_lets_traffic_bypass_once_the_heartbeat_is_stale(cluster):
+    argv = [a for a in stop_agent(cluster, "n1") if a not in ("--capture-failure", "open")]
+    start_agent(cluster, "n1", argv + ["--capture-failure", "open"])
+    try:
+        stop_agent(cluster, "n1")
+        # outbound: once the heartbeat is older than 2 s, straight to b2's
+        # address (n2's agent still takes it in, as plaintext)
+        r = wait_for(lambda: (lambda x: x if x["ok"] else None)(
+            banner(cluster, "a1", cluster.pod("b2")["ip"])), 15, interval=0.5,
+            what="outbound to bypass the stopped agent")
+        assert r["data"].startswith(b"b2 "), r
+        # inbound: no listener in the SOCKHASH -> straight to a2's server
+        r = cluster.connect("n1", cluster.pod("a2")["ip"], 9090, b"x", until="x", read_s=3)
+        assert r["ok"] and r["data"].startswith(b"a2 "), r
+    finally:
+        start_agent(cluster, "n1", argv)   # back to fail closed for whatever follows
