@@ -19,7 +19,7 @@ BUILD    ?= build
 SANFLAGS :=
 endif
 
-PKGS     := openssl libnghttp2 libprotobuf-c yaml-0.1
+PKGS     := openssl libnghttp2 libprotobuf-c yaml-0.1 libbpf
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
@@ -27,7 +27,7 @@ CMOCKA_LIBS   := $(shell pkg-config --libs cmocka 2>/dev/null)
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wformat=2 -Wvla
 CFLAGS   ?= -O2 -g
-ALL_CFLAGS := -std=gnu11 $(CFLAGS) $(WARN) -D_GNU_SOURCE -Iinclude -I$(BUILD)/gen $(PKG_CFLAGS) $(SANFLAGS) -MMD -MP
+ALL_CFLAGS := -std=gnu11 $(CFLAGS) $(WARN) -D_GNU_SOURCE -Iinclude -I$(BUILD)/gen -I$(BUILD)/bpf $(PKG_CFLAGS) $(SANFLAGS) -MMD -MP
 LDFLAGS_ALL := $(SANFLAGS) $(LDFLAGS)
 LIBS     := $(PKG_LIBS) -lm
 
@@ -43,6 +43,11 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 FUZZ_LIB_OBJ := $(patsubst %.c,$(BUILD)/fuzzobj/%.o,$(LIB_SRC) $(GEN_C))
+# eBPF programs (bpf/*.bpf.c): CO-RE objects and their libbpf skeletons
+BPFTOOL  ?= $(shell command -v bpftool 2>/dev/null || echo /usr/sbin/bpftool)
+BPF_SRC  := $(sort $(wildcard bpf/*.bpf.c))
+BPF_SKEL := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.skel.h,$(BPF_SRC))
+BPF_CFLAGS := -target bpf -O2 -g -D__TARGET_ARCH_x86 -Wall -Werror -I$(BUILD)/bpf -Iinclude
 
 .PHONY: all deps check unit e2e fuzz-run fuzz clean demo demo-down demo-proxyless
 all: $(BUILD)/weft
@@ -73,7 +78,20 @@ $(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/.stamp
 	$(call say,CC,$<)
 	$(Q)$(CC) -std=gnu11 $(CFLAGS) -Wall -Werror -I$(BUILD)/gen $(PKG_CFLAGS) $(SANFLAGS) -c $< -o $@
 
-$(BUILD)/obj/%.o: %.c | $(BUILD)/gen/.stamp
+# vmlinux.h: the running kernel's types (CO-RE relocates against the BTF
+# of whichever kernel loads the programs)
+$(BUILD)/bpf/vmlinux.h:
+	@mkdir -p $(dir $@)
+	$(call say,BTF,$@)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c include/weft/bpfcap-t.h $(BUILD)/bpf/vmlinux.h
+	$(call say,BPF,$<)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+$(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	$(call say,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name weft_$*_bpf > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/%.o: %.c | $(BUILD)/gen/.stamp $(BPF_SKEL)
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
@@ -90,9 +108,9 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
 	$(Q)$(CC) $(ALL_CFLAGS) $(CMOCKA_CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJ) $(CMOCKA_LIBS) $(LIBS) $(LDFLAGS_ALL)
 
 # fuzzers: the library again, compiled by clang with coverage and sanitizers
-FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -DWEFT_FUZZ -Iinclude -I$(BUILD)/gen $(PKG_CFLAGS) \
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -DWEFT_FUZZ -Iinclude -I$(BUILD)/gen -I$(BUILD)/bpf $(PKG_CFLAGS) \
 	-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -Wall -Werror -Wno-unused-parameter -MMD -MP
-$(BUILD)/fuzzobj/%.o: %.c | $(BUILD)/gen/.stamp
+$(BUILD)/fuzzobj/%.o: %.c | $(BUILD)/gen/.stamp $(BPF_SKEL)
 	@mkdir -p $(dir $@)
 	$(call say,FUZZCC,$<)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -c $< -o $@

@@ -12,12 +12,20 @@ field() { /usr/bin/python3 -c "import json,sys; d=json.load(open('$STATE')); pri
 
 A1=$(field "[p for p in d['pods'] if p['name']=='a1'][0]['netns']")
 B1=$(field "[p for p in d['pods'] if p['name']=='b1'][0]['netns']")
+# eBPF capture follows cgroups: each command joins its pod's cgroup first
+# (before `ip netns exec`, which remounts /sys)
+cg_of() { field "([p['cgroup'] for p in d['pods'] if p['netns']=='$1'] + [''])[0]"; }
 AGENTS=$(field "d['agents']")
 
 show() {   # netns, what, command...
   local ns=$1 what=$2; shift 2
   printf '  %-34s ' "$what"
-  out=$(ip netns exec "$ns" "$@" 2>&1 | head -1)
+  local cg; cg=$(cg_of "$ns")
+  if [[ -n $cg ]]; then
+    out=$(sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$cg" ip netns exec "$ns" "$@" 2>&1 | head -1)
+  else
+    out=$(ip netns exec "$ns" "$@" 2>&1 | head -1)
+  fi
   echo "${out:-(no answer)}"
 }
 echo "traffic:"

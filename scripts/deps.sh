@@ -13,6 +13,7 @@ PKGS=(
   curl nghttp2-client iproute2 procps prometheus
   nftables openssl tshark python3-cryptography
   haproxy nginx-light libnginx-mod-stream iperf3
+  bpftool libbpf-dev llvm
 )
 
 missing=()

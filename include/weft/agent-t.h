@@ -41,7 +41,9 @@ typedef struct weft_agent_opts {
 	const char *metrics_addr;    /* --metrics (127.0.0.1:15020) */
 	uint16_t hbone_port;         /* 15008 */
 	uint32_t cert_ttl_s;         /* requested workload certificate lifetime (0: the CA's default) */
-	const char *capture;         /* --capture nft|none (default nft) */
+	const char *capture;         /* --capture auto|ebpf|nft|none (default auto) */
+	bool capture_fail_open;
+	const char *bpf_pin_dir;     /* --bpf-pin-dir (NULL: /sys/fs/bpf/weft/<node>) */      /* --capture-failure open: no agent -> traffic bypasses the mesh */
 	uint32_t mark;               /* WEFT_AGENT_MARK */
 	const char *log_format;      /* text | json (connection logs are always JSON) */
 	const char *plaintext_xds;   /* --plaintext-xds host:port (tests): delta ADS on the plaintext

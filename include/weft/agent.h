@@ -128,7 +128,9 @@ void weft_capture_free(struct weft_capture *c);   /* closes listeners, removes r
  * capture is freed by weft_capture_free() after, which then removes no
  * rules. */
 void weft_capture_stop(struct weft_capture *c);
-/* Opens listeners and installs rules for view workloads that have a netns,
+/* Opens listeners and installs rules (nft) or attaches programs (ebpf)
+ * for view workloads that have a netns (ebpf: or only a cgroup: host
+ * workloads),
  * removes them for workloads that left. Returns WEFT_OK, or WEFT_EFAIL when
  * some workload could not be captured (logged, counted, retried next call). */
 int weft_capture_reconcile(struct weft_capture *c, const weft_av_t *v);
@@ -141,10 +143,15 @@ void weft_dp_free(struct weft_dp *dp);
  * node netns (once the view says the node address). */
 int weft_dp_listen(struct weft_dp *dp, const weft_av_t *v);
 /* A captured outbound connection from workload w (accepted by its 15001
- * listener). Takes fd. */
-void weft_dp_outbound(struct weft_dp *dp, const weft_av_workload_t *w, int fd);
-/* A plaintext inbound connection to workload w (its 15006 listener). */
-void weft_dp_inbound_plain(struct weft_dp *dp, const weft_av_workload_t *w, int fd);
+ * listener, or the host workloads' shared one). Takes fd. orig: where the
+ * client was going, as the capture backend recorded it (NULL: unknown ->
+ * the connection is refused, no_original_dst). */
+void weft_dp_outbound(struct weft_dp *dp, const weft_av_workload_t *w, int fd,
+		      const struct sockaddr *orig, socklen_t origlen);
+/* A plaintext inbound connection to workload w (its 15006 listener);
+ * orig as above. */
+void weft_dp_inbound_plain(struct weft_dp *dp, const weft_av_workload_t *w, int fd,
+			   const struct sockaddr *orig, socklen_t origlen);
 /* An HBONE connection accepted on w's in-pod 15008 listener (w NULL: the
  * node-level listener). */
 void weft_dp_inbound_hbone(struct weft_dp *dp, const weft_av_workload_t *w, int fd);

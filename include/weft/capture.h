@@ -88,9 +88,26 @@ int weft_nft_remove(int nsfd, const weft_nft_opts_t *o, char *err, size_t errlen
  * weft/agent.h) ---- */
 
 struct weft_capture;
+
+typedef enum weft_capture_mode {
+	WEFT_CAPTURE_NONE = 0,
+	WEFT_CAPTURE_NFT,
+	WEFT_CAPTURE_EBPF,
+} weft_capture_mode_t;
+
+/* The backend --capture want selects: "auto" (or NULL): ebpf when
+ * ebpf_err is NULL (the programs loaded), else nft; "ebpf": ebpf, or -1
+ * when ebpf_err says it is unavailable; "nft", "none": those. Returns a
+ * weft_capture_mode_t, or -1 (unavailable or an unknown word). */
+int weft_capture_choose(const char *want, const char *ebpf_err);
+/* The backend in use (NONE for NULL). */
+weft_capture_mode_t weft_capture_mode(const struct weft_capture *c);
+
 /* Agent shutdown: closes every listener but leaves the rules in place, so
  * captured traffic is refused while no agent runs (fail closed); a later
- * weft_capture_free() then removes no rules. */
+ * weft_capture_free() then removes no rules. In ebpf mode the pinned
+ * links and maps stay, and the heartbeat stops (--capture-failure=open
+ * lets connections through 2 s later). */
 void weft_capture_stop(struct weft_capture *c);
 
 /* ---- relay (src/agent/relay.c) ---- */

@@ -36,7 +36,7 @@ void weft_agent_opts_default(weft_agent_opts_t *o)
 	o->node_netns = "";
 	o->hbone_port = 15008;
 	o->cert_ttl_s = 0;
-	o->capture = "nft";
+	o->capture = "auto";
 	o->mark = WEFT_AGENT_MARK;
 	o->log_format = "text";
 }
@@ -358,8 +358,9 @@ int weft_agent_run(const weft_agent_opts_t *o)
 	rc = 1;
 	if (!(a->dp = weft_dp_new(a)))
 		weft_warn("agent", "the data path is not available in this build");
-	if (!strcmp(a->o.capture, "nft") && !(a->cap = weft_capture_new(a))) {
-		fprintf(stderr, "weft agent: --capture nft: capture is not available\n");
+	if (strcmp(a->o.capture, "none") && !(a->cap = weft_capture_new(a))) {
+		fprintf(stderr, "weft agent: --capture %s: capture is not available (see the log)\n",
+			a->o.capture);
 		goto out;
 	}
 	weft_info("agent", "node %s: state in %s, %s, control %s", a->o.node, a->o.state_dir,

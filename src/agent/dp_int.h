@@ -130,6 +130,10 @@ weft_tls_ctx_t *dp_server_ctx(struct weft_dp *dp);
 weft_netns_t *dp_node_ns(struct weft_dp *dp);
 /* Telemetry: a connection starts carrying bytes. */
 void dp_tm_open(dp_conn_t *c);
+/* The netns path where workload w's sockets live: its own, or for a host
+ * workload (a cgroup, no netns) the node netns; "" = the agent's. */
+const char *dp_wl_netns(const struct weft_dp *dp, const weft_av_workload_t *w);
+
 /* True when port is one of the agent's own capture/HBONE ports. */
 bool dp_agent_port(const struct weft_dp *dp, uint16_t port);
 

@@ -144,8 +144,8 @@ static int on_connect(weft_hbone_conn_t *hc, weft_hbone_stream_t *hs)
 		dp_conn_free(c, "denied");
 		return 403;
 	}
-	c->ns = weft_netns_open(&dp->nss, w->netns);
-	if (!c->ns && w->netns[0]) {
+	c->ns = weft_netns_open(&dp->nss, dp_wl_netns(dp, w));
+	if (!c->ns && dp_wl_netns(dp, w)[0]) {
 		dp_count(dp, DP_R_DELIVER_FAILED, c->name, strerror(errno));
 		dp_conn_free(c, "deliver_failed");
 		return 503;
@@ -219,7 +219,8 @@ void weft_dp_inbound_hbone(struct weft_dp *dp, const weft_av_workload_t *w, int 
 
 /* ---- plaintext inbound ---- */
 
-void weft_dp_inbound_plain(struct weft_dp *dp, const weft_av_workload_t *w, int fd)
+void weft_dp_inbound_plain(struct weft_dp *dp, const weft_av_workload_t *w, int fd,
+			   const struct sockaddr *orig, socklen_t origlen)
 {
 	dp_conn_t *c = dp_conn_new(dp, DP_IN_PLAIN, w->uid);
 	socklen_t pl = sizeof(struct sockaddr_storage);
@@ -234,11 +235,13 @@ void weft_dp_inbound_plain(struct weft_dp *dp, const weft_av_workload_t *w, int 
 	c->client_fd = fd;
 	getpeername(fd, (struct sockaddr *)&c->peer, &pl);
 	weft_ip_from_sockaddr((struct sockaddr *)&c->peer, &c->src, NULL);
-	if (weft_sock_original_dst(fd, &c->orig, &c->origlen) != WEFT_OK) {
+	if (!orig || origlen > sizeof(c->orig)) {
 		dp_count(dp, DP_R_NO_ORIG_DST, c->name, w->uid);
 		dp_conn_free(c, "no_original_dst");
 		return;
 	}
+	memcpy(&c->orig, orig, origlen);
+	c->origlen = origlen;
 	weft_ip_from_sockaddr((struct sockaddr *)&c->orig, &oip, &oport);
 	c->dst_port = oport;
 	if (owns_ip(w, &c->src)) {
@@ -261,8 +264,8 @@ void weft_dp_inbound_plain(struct weft_dp *dp, const weft_av_workload_t *w, int 
 		dp_conn_free(c, "denied");
 		return;
 	}
-	c->ns = weft_netns_open(&dp->nss, w->netns);
-	if (!c->ns && w->netns[0]) {
+	c->ns = weft_netns_open(&dp->nss, dp_wl_netns(dp, w));
+	if (!c->ns && dp_wl_netns(dp, w)[0]) {
 		dp_count(dp, DP_R_DELIVER_FAILED, c->name, strerror(errno));
 		dp_conn_free(c, "deliver_failed");
 		return;

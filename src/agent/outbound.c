@@ -621,6 +621,15 @@ static bool is_loopback(const weft_ip_t *ip)
 	return ip->v4 ? ip->a6[12] == 127 : !memcmp(ip->a6, v6lo, 16);
 }
 
+const char *dp_wl_netns(const struct weft_dp *dp, const weft_av_workload_t *w)
+{
+	if (w->netns && w->netns[0])
+		return w->netns;
+	if (w->cgroup && w->cgroup[0] && dp->a->o.node_netns)
+		return dp->a->o.node_netns;
+	return "";
+}
+
 static bool owns_ip(const weft_av_workload_t *w, const weft_ip_t *ip)
 {
 	for (size_t i = 0; i < w->naddrs; i++)
@@ -629,7 +638,8 @@ static bool owns_ip(const weft_av_workload_t *w, const weft_ip_t *ip)
 	return false;
 }
 
-void weft_dp_outbound(struct weft_dp *dp, const weft_av_workload_t *w, int fd)
+void weft_dp_outbound(struct weft_dp *dp, const weft_av_workload_t *w, int fd,
+		      const struct sockaddr *orig, socklen_t origlen)
 {
 	const weft_av_t *v = dp_view(dp);
 	dp_conn_t *c = dp_conn_new(dp, DP_OUT_PASS, w->uid);
@@ -646,10 +656,23 @@ void weft_dp_outbound(struct weft_dp *dp, const weft_av_workload_t *w, int fd)
 	}
 	c->client_fd = fd;
 	getpeername(fd, (struct sockaddr *)&c->peer, &pl);
-	if (weft_sock_original_dst(fd, &c->orig, &c->origlen) != WEFT_OK) {
+	if (c->peer.ss_family == AF_INET && w->naddrs) {
+		/* eBPF capture connects the client to 127.0.0.1: report the
+		 * workload's own address, as the nft redirect shows it */
+		struct sockaddr_in *p4 = (struct sockaddr_in *)&c->peer;
+		if ((ntohl(p4->sin_addr.s_addr) >> 24) == 127)
+			for (size_t i = 0; i < w->naddrs; i++)
+				if (w->addrs[i].v4) {
+					memcpy(&p4->sin_addr, w->addrs[i].a6 + 12, 4);
+					break;
+				}
+	}
+	if (!orig || origlen > sizeof(c->orig)) {
 		refuse_conn(c, DP_R_NO_ORIG_DST, w->uid);
 		return;
 	}
+	memcpy(&c->orig, orig, origlen);
+	c->origlen = origlen;
 	weft_ip_from_sockaddr((struct sockaddr *)&c->orig, &ip, &port);
 	if (dp_agent_port(dp, port) && (is_loopback(&ip) || owns_ip(w, &ip))) {
 		refuse_conn(c, DP_R_LOOP, w->uid);
@@ -670,8 +693,9 @@ void weft_dp_outbound(struct weft_dp *dp, const weft_av_workload_t *w, int fd)
 	}
 	/* not the mesh: straight out of the pod, with our mark */
 	snprintf(c->name, sizeof(c->name), "pass c%llu", (unsigned long long)c->id);
-	c->ns = weft_netns_open(&dp->nss, w->netns);
-	if (!c->ns && w->netns[0]) {
+	/* a host workload (no netns of its own) lives in the node netns */
+	c->ns = weft_netns_open(&dp->nss, dp_wl_netns(dp, w));
+	if (!c->ns && dp_wl_netns(dp, w)[0]) {
 		refuse_conn(c, DP_R_SOCKET, strerror(errno));
 		return;
 	}

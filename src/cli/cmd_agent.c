@@ -25,7 +25,11 @@ static void usage(FILE *out)
 		"  --metrics ADDR         Prometheus endpoint (/metrics, /stats/prometheus) [127.0.0.1:15020]\n"
 		"  --hbone-port N         node-level HBONE port [15008]\n"
 		"  --cert-ttl DUR         requested workload certificate lifetime, e.g. 1h, 90s [CA default]\n"
-		"  --capture nft|none     in-pod capture rules [nft]\n"
+		"  --capture MODE         auto, ebpf, nft or none; auto: eBPF when the kernel allows\n"
+		"                         it, else nftables [auto]\n"
+		"  --capture-failure P    closed or open: while no agent runs, captured connections\n"
+		"                         are refused (closed) or bypass the mesh (open; ebpf only) [closed]\n"
+		"  --bpf-pin-dir DIR      where eBPF capture is pinned [/sys/fs/bpf/weft/<node>]\n"
 		"  --plaintext-xds ADDR   tests: delta ADS on control's plaintext port, no TLS, no CA\n"
 		"  --log-level LEVEL      debug, info, warn, error [info]\n");
 }
@@ -70,6 +74,8 @@ static int run_agent(int argc, char **argv)
 		{ "hbone-port", required_argument, NULL, 'p' },
 		{ "cert-ttl", required_argument, NULL, 'T' },
 		{ "capture", required_argument, NULL, 'C' },
+		{ "capture-failure", required_argument, NULL, 'F' },
+		{ "bpf-pin-dir", required_argument, NULL, 'B' },
 		{ "plaintext-xds", required_argument, NULL, 'x' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
@@ -123,9 +129,20 @@ static int run_agent(int argc, char **argv)
 			o.cert_ttl_s = (uint32_t)(ms / 1000);
 			break;
 		case 'C':
-			if (strcmp(optarg, "nft") && strcmp(optarg, "none"))
-				return bad("--capture", optarg, "nft or none");
+			if (strcmp(optarg, "auto") && strcmp(optarg, "ebpf") && strcmp(optarg, "nft") &&
+			    strcmp(optarg, "none"))
+				return bad("--capture", optarg, "auto, ebpf, nft or none");
 			o.capture = optarg;
+			break;
+		case 'B':
+			if (optarg[0] != '/' || strlen(optarg) > 200 || strstr(optarg, "/../"))
+				return bad("--bpf-pin-dir", optarg, "an absolute path of at most 200 bytes");
+			o.bpf_pin_dir = optarg;
+			break;
+		case 'F':
+			if (strcmp(optarg, "closed") && strcmp(optarg, "open"))
+				return bad("--capture-failure", optarg, "closed or open");
+			o.capture_fail_open = !strcmp(optarg, "open");
 			break;
 		case 'x':
 			if (!addr_ok(optarg))

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "weft/bpfcap.h"
 #include "weft/cli.h"
 #include "weft/str.h"
 #include "demo.h"
@@ -26,7 +27,7 @@
 #define DEMO_MARKER ".weft-demo"
 
 typedef struct demo_args {
-	const char *name, *dir, *cert_ttl, *loopback;
+	const char *name, *dir, *cert_ttl, *loopback, *capture;
 	bool no_workloads, no_agents, config_only;
 	unsigned timeout_s;
 } demo_args_t;
@@ -39,6 +40,7 @@ static void usage(FILE *out)
 		"  --name PREFIX     names every namespace, cgroup and process of the cluster [weft]\n"
 		"  --dir STATE       config, CA, logs, pidfiles, cluster.json [/run/weft-demo/PREFIX]\n"
 		"  --cert-ttl DUR    workload certificate lifetime the agents ask for (e.g. 60s, 1h)\n"
+		"  --capture MODE    the agents' capture: auto, ebpf, nft or none [auto]\n"
 		"  --loopback A.B.C  control on A.B.C.1, agent k on A.B.C.(k+1)\n"
 		"                    [127.0.0 for the prefix weft, else 127.77.N derived from it]\n"
 		"  --timeout S       how long up waits for each process to be ready [30]\n"
@@ -138,6 +140,12 @@ static int demo_setup(demo_t *d, const demo_args_t *a)
 		}
 		snprintf(d->cert_ttl, sizeof d->cert_ttl, "%llus", s);
 	}
+	snprintf(d->capture, sizeof d->capture, "%s", a->capture ? a->capture : "auto");
+	if (strcmp(d->capture, "auto") && strcmp(d->capture, "ebpf") && strcmp(d->capture, "nft") &&
+	    strcmp(d->capture, "none")) {
+		fprintf(stderr, "weft demo: --capture: auto, ebpf, nft or none\n");
+		return 2;
+	}
 	ssize_t n = readlink("/proc/self/exe", d->self, sizeof d->self - 1);
 	if (n <= 0) {
 		fprintf(stderr, "weft demo: cannot find the weft binary (/proc/self/exe): %s\n", strerror(errno));
@@ -162,12 +170,28 @@ static int rm_tree(const char *path)
 /* Stops everything and deletes the namespaces and cgroups; the state
  * directory too unless keep_state (a failed up keeps its logs to read).
  * Returns 0, or 1 when something could not be removed (printed). */
+/* Node k's eBPF pin directory: /sys/fs/bpf/weft/<prefix>-<node> (node
+ * names repeat across clusters; the prefix does not). */
+static void demo_bpf_pin_dir(const demo_t *d, int k, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s/%s-%s", WEFT_BPFCAP_PIN_ROOT, d->prefix, d->nodes[k].name);
+}
+
 static int do_down(const demo_t *d, bool keep_state)
 {
 	char marker[DEMO_PATH + 32];
 	int rc = 0;
 
 	demo_kill_all(d);
+	/* eBPF capture pinned by the agents (it outlives them by design) */
+	for (int k = 0; k < DEMO_NNODES; k++) {
+		char pin[128];
+		demo_bpf_pin_dir(d, k, pin, sizeof pin);
+		if (weft_bpfcap_remove_all(pin) < 0) {
+			fprintf(stderr, "weft demo: removing %s: %s\n", pin, strerror(errno));
+			rc = 1;
+		}
+	}
 	if (demo_net_down(d) < 0)
 		rc = 1;
 	snprintf(marker, sizeof marker, "%s/" DEMO_MARKER, d->dir);
@@ -311,7 +335,7 @@ static int start_agents(const demo_t *d, unsigned timeout_s)
 	}
 	for (int k = 0; k < DEMO_NNODES; k++) {
 		const demo_node_t *n = &d->nodes[k];
-		char name[32], tokf[DEMO_PATH + 32], state[DEMO_PATH + 32], nsp[128];
+		char name[32], tokf[DEMO_PATH + 32], state[DEMO_PATH + 32], nsp[128], pin[128];
 		const char *argv[24];
 		int a = 0;
 
@@ -321,6 +345,7 @@ static int start_agents(const demo_t *d, unsigned timeout_s)
 		snprintf(tokf, sizeof tokf, "%s/%s.token", d->dir, n->name);
 		snprintf(state, sizeof state, "%s/agent-%s", d->dir, n->name);
 		snprintf(nsp, sizeof nsp, "/var/run/netns/%s", n->netns);
+		demo_bpf_pin_dir(d, k, pin, sizeof pin);
 		argv[a++] = d->self;
 		argv[a++] = "agent";
 		argv[a++] = "--node";
@@ -341,6 +366,10 @@ static int start_agents(const demo_t *d, unsigned timeout_s)
 			argv[a++] = "--cert-ttl";
 			argv[a++] = d->cert_ttl;
 		}
+		argv[a++] = "--capture";
+		argv[a++] = d->capture;
+		argv[a++] = "--bpf-pin-dir";
+		argv[a++] = pin;
 		argv[a] = NULL;
 		if ((pids[k] = demo_spawn(d, &(demo_spawn_t){ .name = name, .argv = argv })) < 0)
 			return -1;
@@ -407,8 +436,17 @@ static void print_summary(const demo_t *d, const demo_args_t *a)
 	       DEMO_BANNER_PORT, d->pods[0].svc_ip, d->pods[1].svc_ip, d->pods[2].svc_ip,
 	       d->pods[3].svc_ip, DEMO_BANNER_PORT);
 	printf("  try:\n");
-	printf("    ip netns exec %s curl -s http://10.96.0.10/          # a1 -> echo (a2 or b2)\n", d->pods[0].netns);
-	printf("    ip netns exec %s curl -s http://10.96.0.10/hello     # b1 -> echo\n", d->pods[2].netns);
+	if (strcmp(d->capture, "nft") && d->pods[0].cgroup[0]) {
+		/* eBPF capture follows the pod's cgroup: join it first (ip netns
+		 * exec remounts /sys, hiding the cgroup tree) */
+		printf("    sh -c 'echo $$ > %s/cgroup.procs; exec ip netns exec %s curl -s http://10.96.0.10/'"
+		       "   # a1 -> echo\n", d->pods[0].cgroup, d->pods[0].netns);
+		printf("    sh -c 'echo $$ > %s/cgroup.procs; exec ip netns exec %s curl -s http://10.96.0.10/hello'"
+		       "   # b1 -> echo\n", d->pods[2].cgroup, d->pods[2].netns);
+	} else {
+		printf("    ip netns exec %s curl -s http://10.96.0.10/          # a1 -> echo (a2 or b2)\n", d->pods[0].netns);
+		printf("    ip netns exec %s curl -s http://10.96.0.10/hello     # b1 -> echo\n", d->pods[2].netns);
+	}
 	if (d->agents) {
 		printf("    curl -s http://%s/metrics | grep istio_tcp       # n1's agent\n", d->nodes[0].metrics);
 		printf("    curl -s http://%s/config_dump; curl -s http://%s/certs\n", d->nodes[0].admin,
@@ -489,6 +527,7 @@ static int run_demo(int argc, char **argv)
 		{ "name", required_argument, NULL, 'n' },
 		{ "dir", required_argument, NULL, 'd' },
 		{ "cert-ttl", required_argument, NULL, 't' },
+		{ "capture", required_argument, NULL, 'c' },
 		{ "loopback", required_argument, NULL, 'l' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "no-workloads", no_argument, NULL, 'W' },
@@ -519,6 +558,7 @@ static int run_demo(int argc, char **argv)
 		case 'n': a.name = optarg; break;
 		case 'd': a.dir = optarg; break;
 		case 't': a.cert_ttl = optarg; break;
+		case 'c': a.capture = optarg; break;
 		case 'l': a.loopback = optarg; break;
 		case 'T':
 			if (weft_str_to_u64(weft_str_c(optarg), 3600, &v) < 0 || v == 0) {
@@ -538,7 +578,7 @@ static int run_demo(int argc, char **argv)
 		fprintf(stderr, "weft demo: unexpected argument '%s'\n", argv[optind + 1]);
 		return 2;
 	}
-	if (!strcmp(verb, "down") && (a.cert_ttl || a.no_workloads || a.no_agents || a.config_only)) {
+	if (!strcmp(verb, "down") && (a.cert_ttl || a.capture || a.no_workloads || a.no_agents || a.config_only)) {
 		fprintf(stderr, "weft demo: down takes only --name and --dir\n");
 		return 2;
 	}

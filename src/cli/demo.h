@@ -56,6 +56,7 @@ typedef struct demo {
 	char lo_base[16];            /* a.b.c: control at .1, agent k at .(k+1) */
 	char ctl_xds[32], ctl_tls[32], ctl_admin[32];
 	char cert_ttl[16];           /* "" = the CA's default */
+	char capture[8];             /* the agents' --capture (auto, ebpf, nft, none) */
 	bool agents, workloads;
 	demo_node_t nodes[DEMO_NNODES];
 	demo_pod_t pods[DEMO_NPODS];

@@ -105,8 +105,11 @@ class Capture:
 
 
 class Cluster:
-    def __init__(self, weft_bin, prefix, directory, cert_ttl=None, agents=True, workloads=True):
+    def __init__(self, weft_bin, prefix, directory, cert_ttl=None, agents=True, workloads=True,
+                 capture=None):
         self.weft = weft_bin
+        # the agents' --capture: nft unless the module (or WEFT_E2E_CAPTURE) says otherwise
+        self.capture_mode = capture or os.environ.get("WEFT_E2E_CAPTURE", "nft")
         self.prefix = prefix
         self.dir = str(directory)
         self.cert_ttl = cert_ttl
@@ -123,6 +126,7 @@ class Cluster:
         argv = [self.weft, "demo", "up", "--name", self.prefix, "--dir", self.dir]
         if self.cert_ttl:
             argv += ["--cert-ttl", self.cert_ttl]
+        argv += ["--capture", self.capture_mode]
         if not self.agents:
             argv.append("--no-agents")
         if not self.workloads:
@@ -174,9 +178,17 @@ class Cluster:
             if any(w.startswith(f"/var/run/netns/{self.prefix}-n") or w.startswith(self.dir + "/")
                    for w in words):
                 left.append(f"process {pid} {' '.join(words)}")
+        for node in ("n1", "n2"):
+            pin = self.bpf_pin_dir(node)
+            if os.path.exists(pin):
+                left.append("bpf pins " + pin)
         if os.path.exists(self.dir):
             left.append("state dir " + self.dir)
         return left
+
+    def bpf_pin_dir(self, node):
+        """Where node's agent pins its eBPF capture (weft demo's choice)."""
+        return f"/sys/fs/bpf/weft/{self.prefix}-{node}"
 
     # ---- lookups ----
     def pod(self, name):
@@ -199,9 +211,17 @@ class Cluster:
         return self.node(self.pod(pod)["node"])
 
     # ---- running things in namespaces ----
+    def _in(self, where, argv):
+        """argv run in where's netns; for a pod under eBPF capture also in its
+        cgroup (joined before `ip netns exec`, which remounts /sys)."""
+        cmd = ["ip", "netns", "exec", self.netns(where)] + [str(a) for a in argv]
+        pod = next((p for p in (self.s or {}).get("pods", []) if p["name"] == where), None)
+        if self.capture_mode != "nft" and pod and pod.get("cgroup"):
+            cmd = ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', pod["cgroup"]] + cmd
+        return cmd
+
     def exec_in(self, where, argv, timeout=30, check=False, **kw):
-        r = subprocess.run(["ip", "netns", "exec", self.netns(where)] + list(argv),
-                           capture_output=True, timeout=timeout, **kw)
+        r = subprocess.run(self._in(where, argv), capture_output=True, timeout=timeout, **kw)
         if check and r.returncode != 0:
             raise RuntimeError(f"{argv} in {where} failed: {r.stderr!r}")
         return r
@@ -209,8 +229,7 @@ class Cluster:
     def popen_in(self, where, argv, **kw):
         kw.setdefault("stdout", subprocess.PIPE)
         kw.setdefault("stderr", subprocess.PIPE)
-        p = subprocess.Popen(["ip", "netns", "exec", self.netns(where)] + list(argv),
-                             start_new_session=True, **kw)
+        p = subprocess.Popen(self._in(where, argv), start_new_session=True, **kw)
         self._procs.append(p)
         return p
 
