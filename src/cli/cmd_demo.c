@@ -13,7 +13,9 @@
  * state directory; it is idempotent and cleans up after a half-built up. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +39,10 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: weft demo up   [--name PREFIX] [--dir STATE] [options]\n"
 		"       weft demo down [--name PREFIX] [--dir STATE]\n"
+		"       weft demo exec [--name PREFIX] POD [--] COMMAND [ARGS...]\n"
+		"                    run COMMAND in pod POD (a1, a2, b1, b2): in its network\n"
+		"                    namespace and its cgroup, so its connections are captured\n"
+		"                    whatever the capture mode\n"
 		"  --name PREFIX     names every namespace, cgroup and process of the cluster [weft]\n"
 		"  --dir STATE       config, CA, logs, pidfiles, cluster.json [/run/weft-demo/PREFIX]\n"
 		"  --cert-ttl DUR    workload certificate lifetime the agents ask for (e.g. 60s, 1h)\n"
@@ -436,16 +442,13 @@ static void print_summary(const demo_t *d, const demo_args_t *a)
 	       DEMO_BANNER_PORT, d->pods[0].svc_ip, d->pods[1].svc_ip, d->pods[2].svc_ip,
 	       d->pods[3].svc_ip, DEMO_BANNER_PORT);
 	printf("  try:\n");
-	if (strcmp(d->capture, "nft") && d->pods[0].cgroup[0]) {
-		/* eBPF capture follows the pod's cgroup: join it first (ip netns
-		 * exec remounts /sys, hiding the cgroup tree) */
-		printf("    sh -c 'echo $$ > %s/cgroup.procs; exec ip netns exec %s curl -s http://10.96.0.10/'"
-		       "   # a1 -> echo\n", d->pods[0].cgroup, d->pods[0].netns);
-		printf("    sh -c 'echo $$ > %s/cgroup.procs; exec ip netns exec %s curl -s http://10.96.0.10/hello'"
-		       "   # b1 -> echo\n", d->pods[2].cgroup, d->pods[2].netns);
-	} else {
-		printf("    ip netns exec %s curl -s http://10.96.0.10/          # a1 -> echo (a2 or b2)\n", d->pods[0].netns);
-		printf("    ip netns exec %s curl -s http://10.96.0.10/hello     # b1 -> echo\n", d->pods[2].netns);
+	/* `demo exec` joins the pod's cgroup and netns: captured in every mode */
+	{
+		const char *nm = strcmp(p, "weft") ? " --name " : "", *nv = strcmp(p, "weft") ? p : "";
+		printf("    %s demo exec%s%s a1 curl -s http://10.96.0.10/        # a1 -> echo (a2 or b2)\n",
+		       d->self, nm, nv);
+		printf("    %s demo exec%s%s b1 curl -s http://10.96.0.10/hello   # b1 -> echo\n",
+		       d->self, nm, nv);
 	}
 	if (d->agents) {
 		printf("    curl -s http://%s/metrics | grep istio_tcp       # n1's agent\n", d->nodes[0].metrics);
@@ -521,6 +524,81 @@ static int do_up(const demo_t *d, const demo_args_t *a)
 	return 0;
 }
 
+/* `weft demo exec [--name P] POD [--] CMD...`: joins the pod's cgroup (so
+ * eBPF capture sees the process) and network namespace, then execs CMD.
+ * Returns only on failure: 2 for bad arguments, 1 otherwise (message on
+ * stderr). */
+static int do_exec(int argc, char **argv)
+{
+	const char *name = "weft", *pod;
+	demo_args_t a = { .timeout_s = 30 };
+	demo_t *d;
+	int i = 2, fd;
+	char path[DEMO_PATH + 32];
+
+	while (i < argc && !strncmp(argv[i], "--name", 6)) {
+		if (argv[i][6] == '=') {
+			name = argv[i] + 7;
+			i++;
+		} else if (!argv[i][6] && i + 1 < argc) {
+			name = argv[i + 1];
+			i += 2;
+		} else {
+			break;
+		}
+	}
+	if (i >= argc) {
+		fprintf(stderr, "weft demo exec: which pod? (a1, a2, b1, b2)\n");
+		return 2;
+	}
+	pod = argv[i++];
+	if (i < argc && !strcmp(argv[i], "--"))
+		i++;
+	if (i >= argc) {
+		fprintf(stderr, "weft demo exec: no command to run in %s\n", pod);
+		return 2;
+	}
+	if (!(d = malloc(sizeof *d))) {
+		fprintf(stderr, "weft demo: out of memory\n");
+		return 1;
+	}
+	a.name = name;
+	if (demo_setup(d, &a) != 0) {
+		free(d);
+		return 2;
+	}
+	for (int k = 0; k < DEMO_NPODS; k++) {
+		const demo_pod_t *p = &d->pods[k];
+		if (strcmp(p->name, pod))
+			continue;
+		if (p->cgroup[0]) {
+			snprintf(path, sizeof path, "%s/cgroup.procs", p->cgroup);
+			if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0 || dprintf(fd, "%d\n", (int)getpid()) < 0) {
+				fprintf(stderr, "weft demo exec: joining %s: %s (is '%s' up?)\n", path,
+					strerror(errno), d->prefix);
+				free(d);
+				return 1;
+			}
+			close(fd);
+		}
+		snprintf(path, sizeof path, "/var/run/netns/%s", p->netns);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || setns(fd, CLONE_NEWNET) < 0) {
+			fprintf(stderr, "weft demo exec: entering %s: %s (is '%s' up?)\n", path,
+				strerror(errno), d->prefix);
+			free(d);
+			return 1;
+		}
+		close(fd);
+		free(d);
+		execvp(argv[i], argv + i);
+		fprintf(stderr, "weft demo exec: %s: %s\n", argv[i], strerror(errno));
+		return 127;
+	}
+	fprintf(stderr, "weft demo exec: no pod '%s' (a1, a2, b1, b2)\n", pod);
+	free(d);
+	return 2;
+}
+
 static int run_demo(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -547,8 +625,10 @@ static int run_demo(int argc, char **argv)
 		return argc < 2 ? 2 : 0;
 	}
 	verb = argv[1];
+	if (!strcmp(verb, "exec"))
+		return do_exec(argc, argv);
 	if (strcmp(verb, "up") && strcmp(verb, "down")) {
-		fprintf(stderr, "weft demo: unknown action '%s': up or down\n", verb);
+		fprintf(stderr, "weft demo: unknown action '%s': up, down or exec\n", verb);
 		usage(stderr);
 		return 2;
 	}
