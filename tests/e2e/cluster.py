@@ -186,6 +186,20 @@ class Cluster:
             left.append("state dir " + self.dir)
         return left
 
+    def weft_nft_tables(self):
+        """Every nftables table whose name holds "weft", in every pod and node
+        netns of the cluster: ["<netns>: table inet weft", ...]."""
+        found = []
+        for where in [p["netns"] for p in (self.s or {}).get("pods", [])] + \
+                     [n["netns"] for n in (self.s or {}).get("nodes", [])]:
+            r = subprocess.run(["ip", "netns", "exec", where, "nft", "list", "tables"],
+                               capture_output=True, text=True)
+            if r.returncode != 0:
+                found.append(f"{where}: nft list tables failed: {r.stderr.strip()}")
+                continue
+            found += [f"{where}: {ln.strip()}" for ln in r.stdout.splitlines() if "weft" in ln]
+        return found
+
     def bpf_pin_dir(self, node):
         """Where node's agent pins its eBPF capture (weft demo's choice)."""
         return f"/sys/fs/bpf/weft/{self.prefix}-{node}"

@@ -68,10 +68,18 @@ def cluster(request, weft_bin):
     root = tempfile.mkdtemp(prefix="weft-cluster-")
     c = Cluster(weft_bin, unique_prefix("t"), os.path.join(root, "state"), **opts)
     failed_before = request.session.testsfailed
+    ebpf = c.capture_mode == "ebpf"
+    nft_after = []
     try:
         c.up()
+        if ebpf:
+            # issue 4: eBPF capture needs no nftables rule of ours anywhere
+            tables = c.weft_nft_tables()
+            assert not tables, f"eBPF capture, yet weft's nftables tables exist: {tables}"
         yield c
     finally:
+        if ebpf and c.s:
+            nft_after = c.weft_nft_tables()
         if request.session.testsfailed != failed_before:
             print(c.dump_logs())
         r = c.down()
@@ -79,3 +87,4 @@ def cluster(request, weft_bin):
         shutil.rmtree(root, ignore_errors=True)
         assert r.returncode == 0, f"weft demo down failed: {r.stdout}{r.stderr}"
         assert not left, f"left behind after weft demo down: {left}"
+        assert not nft_after, f"eBPF capture, yet weft's nftables tables appeared: {nft_after}"

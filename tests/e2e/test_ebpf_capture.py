@@ -1,4 +1,5 @@
-"""eBPF capture (issue 4): the two-node cluster with `--capture ebpf`.
+"""eBPF capture (issue 4): the two-node cluster with `--capture ebpf`. (Bypass
+attempts and the agent ports: test_ebpf_bypass.py.)
 
 Pod processes run in their pod's cgroup (cluster.py joins it for every
 command in a pod), which is what the cgroup connect hooks follow. Checks:
@@ -225,3 +226,99 @@ def test_fail_open_lets_traffic_bypass_once_the_heartbeat_is_stale(cluster):
         assert r["ok"] and r["data"].startswith(b"a2 "), r
     finally:
         start_agent(cluster, "n1", argv)   # back to fail closed for whatever follows
+
+
+HOST_SVC = """apiVersion: weft.dev/v1alpha1
+kind: Workload
+metadata:
+  name: h2
+  namespace: default
+  labels: {{app: hostsvc}}
+spec:
+  serviceAccount: hostsvc
+  node: n1
+  addresses: [{addr}]
+  cgroup: {cgroup}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: hostsvc
+  namespace: default
+spec:
+  clusterIP: 10.96.0.60
+  selector: {{app: hostsvc}}
+  ports:
+  - {{name: banner, port: 7070, targetPort: 7070, appProtocol: tcp}}
+"""
+HOST_PRINCIPAL = "spiffe://cluster.local/ns/default/sa/hostsvc"
+
+
+def conn_logs(cluster, node, reporter):
+    return [json.loads(ln[ln.index("{"):]) for ln in log_text(cluster, node).splitlines()
+            if '"type":"connection"' in ln and f'"reporter":"{reporter}"' in ln]
+
+
+def test_host_workload_calls_a_pod_and_is_called_back_with_its_own_identity(cluster):
+    # issue 4, item 2: a process group in n1's netns, enrolled by its cgroup
+    # with its own service account, calls pod b2 through the mesh (n2's
+    # agent names its principal, over mTLS), and pod b1 calls its server
+    # back through a Service (n1's agent delivers it over mTLS)
+    cg = os.path.join(cluster.s["cgroup_root"], "h2")
+    os.mkdir(cg)
+    n1 = cluster.node("n1")
+    pin = os.path.join(cluster.bpf_pin_dir("n1"), "wl", "default_h2")
+    in_cg = ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', cg, "ip", "netns", "exec", n1["netns"]]
+    srv = None
+    try:
+        gens = {n: cluster.generation(n) for n in ("n1", "n2")}
+        cluster.write_config("zz-hostsvc.yaml", HOST_SVC.format(addr=n1["address"], cgroup=cg))
+        for n in ("n1", "n2"):
+            cluster.wait_generation_after(n, gens[n])
+        wait_for(lambda: os.path.exists(os.path.join(pin, "connect4")), 10, what="h2's links")
+        srv = subprocess.Popen(in_cg + [cluster.weft, "echo", "--listen", "0.0.0.0:7070", "--name", "h2",
+                                        "--mode", "banner"], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+        cluster._procs.append(srv)
+        assert b"listening" in srv.stdout.readline()
+        # out: host -> b2's Service
+        before = len(conn_logs(cluster, "n2", "destination"))
+        marker = "M-" + uuid.uuid4().hex
+        out = subprocess.run(in_cg + [PY, PODTOOL, "connect", cluster.pod("b2")["service_ip"], "9090",
+                                      "--send", marker.encode().hex(), "--until", marker,
+                                      "--read-s", "5", "--timeout", "5"],
+                             capture_output=True, text=True, timeout=60)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        assert r["ok"] and bytes.fromhex(r["data"]).startswith(b"b2 "), (r, out.stderr)
+        wait_for(lambda: [e for e in conn_logs(cluster, "n2", "destination")[before:]
+                          if e["src_workload"] == "h2" and e["src_principal"] == HOST_PRINCIPAL
+                          and e["dst_workload"] == "b2"
+                          and e["connection_security_policy"] == "mutual_tls"], 10,
+                 what="n2's agent to log h2 (its own principal) over mTLS")
+        # back: pod b1 (on n2) -> the host workload's Service
+        before = len(conn_logs(cluster, "n1", "destination"))
+        r = banner(cluster, "b1", "10.96.0.60", 7070)
+        assert r["ok"] and r["data"].startswith(b"h2 "), r
+        wait_for(lambda: [e for e in conn_logs(cluster, "n1", "destination")[before:]
+                          if e["src_workload"] == "b1" and e["dst_workload"] == "h2"
+                          and e["dst_principal"] == HOST_PRINCIPAL
+                          and e["connection_security_policy"] == "mutual_tls"], 10,
+                 what="n1's agent to deliver b1 -> h2 over mTLS")
+    finally:
+        if srv and srv.poll() is None:
+            os.killpg(srv.pid, signal.SIGKILL)
+            srv.wait()
+        gen = cluster.generation("n1")
+        cluster.remove_config("zz-hostsvc.yaml")
+        try:
+            cluster.wait_generation_after("n1", gen)
+            wait_for(lambda: not os.path.exists(pin), 10, what="h2's pins to go")
+        finally:
+            for _ in range(50):
+                try:
+                    os.rmdir(cg)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.1)
