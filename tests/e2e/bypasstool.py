@@ -35,6 +35,7 @@ import ctypes
 import errno
 import json
 import select
+import signal
 import socket
 import sys
 import time
@@ -196,10 +197,14 @@ def cmd_record(a):
         s.listen(64)
     s.settimeout(0.1)
     out({"event": "listening"})
-    end = time.monotonic() + a.seconds
+    end = [time.monotonic() + a.seconds]
+
+    def stop(*_):   # SIGUSR1: report soon (after a short drain), not at the deadline
+        end[0] = min(end[0], time.monotonic() + 0.5)
+    signal.signal(signal.SIGUSR1, stop)
     items = []
     conns = []
-    while time.monotonic() < end:
+    while time.monotonic() < end[0]:
         try:
             if a.udp:
                 d, peer = s.recvfrom(65536)

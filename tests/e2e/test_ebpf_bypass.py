@@ -14,6 +14,7 @@ cluster fixture fails the module if any weft nftables table exists."""
 import json
 import os
 import random
+import signal
 import uuid
 
 import pytest
@@ -41,13 +42,16 @@ def tool(cluster, pod, *args, timeout=60):
 class Recorder:
     """bypasstool record in a pod: every connection's peer and bytes."""
 
-    def __init__(self, cluster, pod, ip, port, seconds=8, udp=False):
+    def __init__(self, cluster, pod, ip, port, seconds=60, udp=False):
         argv = [PY, TOOL, "record", ip, str(port), "--seconds", str(seconds)] + (["--udp"] if udp else [])
         self.p = cluster.popen_in(pod, argv, text=True)
         first = self.p.stdout.readline()
         assert first and json.loads(first)["event"] == "listening", (first, self.p.stderr.read())
 
     def result(self):
+        """Stops recording (SIGUSR1: a short drain, then the report)."""
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGUSR1)
         line = self.p.stdout.readline()
         self.p.wait(30)
         assert line, self.p.stderr.read()
