@@ -22,7 +22,7 @@
 #include "weft/capture.h"
 #include "weft/loop.h"
 
-#define CHUNK (16u * 1024u)
+#define CHUNK (64u * 1024u)
 /* bytes an external end may push beyond bufmax: its flow-control window
  * bounds it, this only guards against a misbehaving end */
 #define EXT_HARD_MAX (8u * 1024u * 1024u)

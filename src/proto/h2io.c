@@ -10,7 +10,7 @@
 #include "weft/loop.h"
 #include "weft/net.h"
 
-#define H2IO_CHUNK 16384
+#define H2IO_CHUNK 65536
 
 int weft_h2io_read(weft_conn_t *c, nghttp2_session *sess, bool *in_recv, const bool *dead,
 		   int max_reads)
@@ -104,6 +104,20 @@ ssize_t weft_h2io_pull(weft_buf_t *out, uint8_t *buf, size_t len, bool eof, uint
 	return (ssize_t)n;
 }
 
+/* DATA payload length: as much as the windows and the peer's frame size
+ * allow (fewer frames, fewer TLS records for bulk tunnels). */
+static ssize_t data_len_cb(nghttp2_session *sess, uint8_t type, int32_t sid, int32_t conn_win,
+			   int32_t stream_win, uint32_t max_frame, void *ud)
+{
+	ssize_t n = (ssize_t)max_frame;
+
+	if (conn_win < n)
+		n = conn_win;
+	if (stream_win < n)
+		n = stream_win;
+	return n > 0 ? n : 1;
+}
+
 int weft_h2io_session_new(nghttp2_session **out, const weft_h2io_session_opts_t *o, void *ud)
 {
 	nghttp2_session_callbacks *cbs = NULL;
@@ -131,6 +145,8 @@ int weft_h2io_session_new(nghttp2_session **out, const weft_h2io_session_opts_t 
 		nghttp2_session_callbacks_set_on_frame_not_send_callback(cbs, o->on_frame_not_send);
 	if (o->on_frame_send)
 		nghttp2_session_callbacks_set_on_frame_send_callback(cbs, o->on_frame_send);
+	if (o->big_frames)
+		nghttp2_session_callbacks_set_data_source_read_length_callback(cbs, data_len_cb);
 	if (o->no_auto_window_update)
 		nghttp2_option_set_no_auto_window_update(opt, 1);
 	if (o->max_send_header_block)

@@ -65,6 +65,8 @@ typedef struct weft_h2io_session_opts {
 	const nghttp2_settings_entry *settings;
 	size_t nsettings;
 	int32_t conn_window;              /* > 65535: our connection receive window; else default */
+	bool big_frames;                  /* DATA frames up to the peer's SETTINGS_MAX_FRAME_SIZE
+					   * (nghttp2 stops at 16 KiB otherwise) */
 } weft_h2io_session_opts_t;
 
 /* Creates a client or server session with user data ud as o describes and

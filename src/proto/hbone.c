@@ -24,6 +24,7 @@
 
 #define HB_OUT_HIGH     (256 * 1024)   /* stop pulling frames from nghttp2 above this */
 #define HB_MAX_HDR      16384          /* request/response header bytes per stream */
+#define HB_MAX_FRAME    65536          /* DATA frames we accept (bulk tunnels: fewer frames) */
 #define HB_READS_PER_IO 16
 
 /* pflags */
@@ -729,7 +730,7 @@ static weft_hbone_conn_t *hc_new(weft_loop_t *loop, int fd, const weft_xprt_ops_
 				 weft_hbone_on_connect_fn on_connect, void *ud, const char *name)
 {
 	weft_hbone_conn_t *hc = calloc(1, sizeof(*hc));
-	nghttp2_settings_entry iv[4];
+	nghttp2_settings_entry iv[5];
 	weft_h2io_session_opts_t so = {
 		.server = server,
 		.on_begin_headers = cb_begin_headers,
@@ -742,7 +743,7 @@ static weft_hbone_conn_t *hc_new(weft_loop_t *loop, int fd, const weft_xprt_ops_
 		.no_auto_window_update = true,
 		.max_send_header_block = 65536,
 		.settings = iv,
-		.nsettings = server ? 3 : 4,
+		.nsettings = server ? 4 : 5,
 	};
 	weft_hbone_limits_t dl;
 
@@ -781,7 +782,9 @@ static weft_hbone_conn_t *hc_new(weft_loop_t *loop, int fd, const weft_xprt_ops_
 	iv[0] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, hc->lim.max_streams };
 	iv[1] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, hc->lim.stream_window };
 	iv[2] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, HB_MAX_HDR };
-	iv[3] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 };
+	iv[3] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_MAX_FRAME_SIZE, HB_MAX_FRAME };
+	iv[4] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 };   /* client only */
+	so.big_frames = true;
 	if (!server)
 		so.peer_max_streams = hc->lim.max_streams;
 	if (hc->lim.conn_window > 65535)
