@@ -3,7 +3,7 @@
  *
  *   conn-rate serve --listen IP:PORT [--netns NAME] [--capture none|nft|ebpf]
  *                   [--cgroup DIR] [--pin DIR] [--pod-addr IP] [--expect IP:PORT]
- *                   [--ready FILE]
+ *                   [--ready FILE] [--no-lookup]
  *     Installs the capture the agent would install for one pod (nft: the
  *     real `table inet weft` rule set of src/agent/nft.c, outbound redirect
  *     to --listen's port; ebpf: the real bpf/capture.bpf.c programs through
@@ -14,7 +14,9 @@
  *     and the cgroup tree stay visible). Every accepted connection: its
  *     original destination is looked up the way the agent does it (nft:
  *     SO_ORIGINAL_DST; ebpf: the orig_by_tuple record, deleted), compared
- *     with --expect, then one byte is read, echoed, and the server closes.
+ *     with --expect (skipped with --no-lookup, to tell the redirect's cost
+ *     from the lookup's), then one byte is read, echoed, and the server
+ *     closes.
  *     Writes "ready" to --ready once listening. On SIGINT/SIGTERM: removes
  *     the capture (nft table deleted; links detached, pins removed) and
  *     prints one JSON object of counters on stdout. Exit 0, 1 on a setup
@@ -31,7 +33,8 @@
  *       --rate R   open loop: connection k is scheduled at t0 + k/R and
  *                  started then on a free slot (at most N in flight); its
  *                  latency is measured from the scheduled time, so a stall
- *                  is charged to every connection it delayed.
+ *                  is charged to every connection it delayed. The wake-up
+ *                  is epoll_pwait2 with a ns timeout (timer slack 1 ns).
  *     Connections started in the first --warmup seconds are not recorded;
  *     then --duration seconds; then --drain seconds for the rest to finish
  *     (what does not is an error). Prints one JSON object. Exit 0 when every
@@ -55,6 +58,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include "weft/agent-t.h"
@@ -220,7 +224,8 @@ static int cmd_serve(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "listen", 1, 0, 'l' }, { "netns", 1, 0, 'n' }, { "capture", 1, 0, 'c' },
 		{ "cgroup", 1, 0, 'g' }, { "pin", 1, 0, 'p' }, { "pod-addr", 1, 0, 'a' },
-		{ "expect", 1, 0, 'e' }, { "ready", 1, 0, 'r' }, { 0, 0, 0, 0 }
+		{ "expect", 1, 0, 'e' }, { "ready", 1, 0, 'r' }, { "no-lookup", 0, 0, 'L' },
+		{ 0, 0, 0, 0 }
 	};
 	const char *listen_s = NULL, *netns = NULL, *cgroup = NULL, *pin = NULL, *pod = NULL;
 	const char *expect_s = NULL, *ready = NULL;
@@ -232,7 +237,7 @@ static int cmd_serve(int argc, char **argv)
 	srv_stats_t st = { 0 };
 	char err[512];
 	int o, lfd = -1, ep = -1, rc = 1, one = 1;
-	bool nft_on = false;
+	bool nft_on = false, lookup = true;
 
 	while ((o = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (o) {
@@ -243,6 +248,7 @@ static int cmd_serve(int argc, char **argv)
 		case 'a': pod = optarg; break;
 		case 'e': expect_s = optarg; break;
 		case 'r': ready = optarg; break;
+		case 'L': lookup = false; break;
 		case 'c':
 			if (!strcmp(optarg, "none"))
 				cap = CAP_NONE;
@@ -357,7 +363,7 @@ static int cmd_serve(int argc, char **argv)
 					if (c < 0)
 						break;   /* EAGAIN, or a transient error: next event */
 					st.accepted++;
-					if (cap != CAP_NONE) {
+					if (cap != CAP_NONE && lookup) {
 						orc = cap == CAP_NFT ? weft_sock_original_dst(c, &ss, &sl)
 								     : weft_bpfcap_original_dst(bc, c, &ss, &sl, NULL);
 						if (orc < 0) {
@@ -413,9 +419,9 @@ out:
 			rc = 1;
 		}
 	}
-	printf("{\"capture\":\"%s\",\"accepted\":%llu,\"echoed\":%llu,\"closed_early\":%llu,"
+	printf("{\"capture\":\"%s\",\"lookup\":%s,\"accepted\":%llu,\"echoed\":%llu,\"closed_early\":%llu,"
 	       "\"orig_ok\":%llu,\"orig_missing\":%llu,\"orig_mismatch\":%llu}\n",
-	       cap == CAP_NONE ? "none" : cap == CAP_NFT ? "nft" : "ebpf",
+	       cap == CAP_NONE ? "none" : cap == CAP_NFT ? "nft" : "ebpf", lookup ? "true" : "false",
 	       (unsigned long long)st.accepted, (unsigned long long)st.echoed,
 	       (unsigned long long)st.closed_early, (unsigned long long)st.orig_ok,
 	       (unsigned long long)st.orig_missing, (unsigned long long)st.orig_mismatch);
@@ -585,6 +591,7 @@ static int cmd_client(int argc, char **argv)
 	}
 	install_signals();
 	raise_nofile();
+	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);   /* wake at the scheduled time, not 50 µs later */
 	if (netns && enter_netns(netns) < 0)
 		return 1;
 	c.nslots = (unsigned)conns;
@@ -611,7 +618,7 @@ static int cmd_client(int argc, char **argv)
 		freel[nfree++] = i;
 	for (;;) {
 		uint64_t now = now_ns();
-		int timeout = 100;
+		uint64_t timeout = 100000000;   /* ns */
 
 		if (g_stop || now >= hard_end)
 			break;
@@ -623,16 +630,11 @@ static int cmd_client(int argc, char **argv)
 					break;
 				}
 				if (due > now) {
-					uint64_t w = (due - now + 999999) / 1000000;
-					timeout = (int)(w < 100 ? w : 100);
-					if (w == 1 && due - now < 200000)
-						timeout = 0;   /* close enough: spin */
+					timeout = due - now < timeout ? due - now : timeout;
 					break;
 				}
-				if (!nfree) {
-					timeout = 100;
-					break;
-				}
+				if (!nfree)
+					break;   /* late: it goes out when a slot frees */
 				unsigned si = freel[--nfree];
 				slot_start(&c, &c.s[si], due);
 				k++;
@@ -654,7 +656,9 @@ static int cmd_client(int argc, char **argv)
 				break;
 		}
 		struct epoll_event evs[256];
-		int n = epoll_wait(c.ep, evs, 256, timeout);
+		struct timespec to = { .tv_sec = (time_t)(timeout / NS_PER_S),
+				       .tv_nsec = (long)(timeout % NS_PER_S) };
+		int n = epoll_pwait2(c.ep, evs, 256, &to, NULL);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -705,6 +709,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: conn-rate serve --listen IP:PORT [--netns NAME] [--capture none|nft|ebpf]\n"
 		   "                       [--cgroup DIR --pin DIR --pod-addr IP] [--expect IP:PORT] [--ready FILE]\n"
+		   "                       [--no-lookup]\n"
 		   "       conn-rate client --connect IP:PORT [--netns NAME] [--conns N] [--rate R]\n"
 		   "                        [--duration S] [--warmup W] [--drain D]\n"
 		   "see the comment at the top of bench/conn-rate.c\n");

@@ -3,10 +3,11 @@
 # (issue 4; bench/README.md "Capture modes").
 #
 # One pod per mode and run, built the same way: a network namespace (lo, a
-# veth eth0 10.77.0.2/24 with the default route, its peer unaddressed) and a cgroup v2 directory
-# the client is put in. Inside the pod, an echo listener on 127.0.0.1:15001
-# (the in-pod outbound listener address of docs/agent.md) — a plain echo,
-# no tunnel: `conn-rate serve` — and the client `conn-rate client`.
+# veth eth0 10.77.0.2/24 with the default route, its peer unaddressed) and a
+# cgroup v2 directory the client is put in. Inside the pod, an echo
+# listener on 127.0.0.1:15001 (the in-pod outbound listener address of
+# docs/agent.md) — a plain echo, no tunnel: `conn-rate serve` — and the
+# client `conn-rate client`.
 #   none   the client connects straight to 127.0.0.1:15001, no capture
 #   nft    the client connects to 10.96.0.1:80; the agent's own rule set
 #          (`table inet weft`, src/agent/nft.c, weft_nft_install) redirects
@@ -30,6 +31,8 @@
 # Environment (defaults):
 #   RUNS=5  RATE=2000 RATE_CONNS=64 RATE_DURATION=10  CONNS=16 MAX_DURATION=5
 #   WARMUP=1  MODES="none nft ebpf"
+#   LOOKUP=1 (0: the listener skips the original-destination lookup, so only
+#             the redirect itself is measured; the redirect is then not checked)
 #   QUICK=1 (durations cut to a second or two: to try the harness, not to measure)
 #   WORK=build/bench/capture  OUT=bench/results/capture-<date>.md  PREFIX=cb<pid>
 set -euo pipefail
@@ -50,6 +53,7 @@ CONNS=${CONNS:-16}
 MAX_DURATION=${MAX_DURATION:-5}
 WARMUP=${WARMUP:-1}
 MODES=${MODES:-none nft ebpf}
+LOOKUP=${LOOKUP:-1}
 if [ "${QUICK:-0}" = 1 ]; then
 	RATE_DURATION=2 MAX_DURATION=2 WARMUP=0.5
 fi
@@ -141,13 +145,14 @@ client() {
 
 # one mode, one run: leaves fixed.json, max.json, server.json, conntrack in $dir
 run_mode() {
-	local mode=$1 dir=$2 ns=$PREFIX-$1 target pin=$BPFFS/$PREFIX-$1 i
+	local mode=$1 dir=$2 ns=$PREFIX-$1 target pin=$BPFFS/$PREFIX-$1 i nolookup=
+	[ "$LOOKUP" = 1 ] || nolookup=--no-lookup
 	mkdir -p "$dir"
 	pod_up "$ns"
 	[ "$mode" = ebpf ] && PINS+=("$pin")
 	rm -f "$dir/ready"
 	"$CR" serve --netns "$ns" --listen "$LISTEN" --capture "$mode" --cgroup "$CG2/$ns" \
-		--pin "$pin" --pod-addr "$POD_IP" --expect "$SVC" --ready "$dir/ready" \
+		--pin "$pin" --pod-addr "$POD_IP" --expect "$SVC" --ready "$dir/ready" $nolookup \
 		>"$dir/server.json" 2>"$dir/server.err" &
 	local sp=$!
 	PIDS+=($sp)
@@ -196,7 +201,7 @@ done
 {
 	echo "# Capture modes (connection setup) — $(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo
-	echo "Command: \`$(env | grep -E '^(RUNS|RATE|RATE_CONNS|RATE_DURATION|CONNS|MAX_DURATION|WARMUP|MODES|QUICK)=' | sort | tr '\n' ' ')$CMDLINE\`"
+	echo "Command: \`$(env | grep -E '^(RUNS|RATE|RATE_CONNS|RATE_DURATION|CONNS|MAX_DURATION|WARMUP|MODES|QUICK|LOOKUP)=' | sort | tr '\n' ' ')$CMDLINE\`"
 	echo
 	echo "Commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src include bench bpf 2>/dev/null || echo ' (with local changes)'); $(nproc) vCPU, $(uname -r); $(nft --version)."
 	echo
@@ -256,7 +261,7 @@ for name in names:
         elif not ok_fx or not ok_mx:
             notes.append(f"run {r} {name}: errors (open loop {fx['errors']} + {fx['unsent']} unsent, "
                          f"closed loop {mx['errors']}; last errno {mx['last_errno'] or fx['last_errno']})")
-        if name != "none":
+        if name != "none" and (sv or {}).get("lookup", True):
             if not sv:
                 notes.append(f"run {r} {name}: no listener counters (see {d}/server.err)")
             elif sv["orig_ok"] < total or sv["orig_missing"] or sv["orig_mismatch"]:
