@@ -189,6 +189,7 @@ read -r -a active <<<"$MODES"
 for m in "${active[@]}"; do
 	case $m in none | nft | ebpf) ;; *) log "unknown mode $m (none, nft, ebpf)"; exit 2 ;; esac
 done
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 for run in $(seq 1 "$RUNS"); do
 	k=$(( (run - 1) % ${#active[@]} ))
 	order=("${active[@]:$k}" "${active[@]:0:$k}")
@@ -203,7 +204,7 @@ done
 	echo
 	echo "Command: \`$(env | grep -E '^(RUNS|RATE|RATE_CONNS|RATE_DURATION|CONNS|MAX_DURATION|WARMUP|MODES|QUICK|LOOKUP)=' | sort | tr '\n' ' ')$CMDLINE\`"
 	echo
-	echo "Commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src include bench bpf 2>/dev/null || echo ' (with local changes)'); $(nproc) vCPU, $(uname -r); $(nft --version)."
+	echo "Commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src include bench bpf 2>/dev/null || echo ' (with local changes)'); $(nproc) vCPU, $(uname -r); $(nft --version); load average before the runs $LOAD0, after $(cut -d' ' -f1-3 /proc/loadavg) (the client and listener need about one vCPU each in the closed loop: anything above that shares the machine)."
 	echo
 	echo "Per mode and run, in a fresh pod: open loop $RATE connections/s (at most $RATE_CONNS in flight) for ${RATE_DURATION}s after ${WARMUP}s warm-up, latency = socket() to the 1-byte echo, from the scheduled start; closed loop, $CONNS connectors, ${MAX_DURATION}s. $RUNS runs, mode order rotated; medians, every run's value in brackets."
 	echo
