@@ -41,7 +41,8 @@
  *     recorded connection completed, 1 when some did not, 2 on bad usage.
  *
  * One thread, one epoll loop each side. Latencies: log-linear histogram
- * in ns (64 sub-buckets per power of two, < 1.6% error), nearest rank. */
+ * in ns (1,024 sub-buckets per power of two, < 0.2% error: 0.25 µs at
+ * 150 µs, fine enough for a 5 µs target), nearest rank. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -68,7 +69,7 @@
 #define NS_PER_S 1000000000ull
 
 /* ---- histogram ---- */
-#define H_SUB_BITS 6
+#define H_SUB_BITS 10
 #define H_SUB (1u << H_SUB_BITS)
 #define H_HALF (H_SUB / 2)
 #define H_MAX_SHIFT 44
