@@ -167,11 +167,14 @@ clean:
 
 # ---- benchmark tools (bench/README.md); never built by `make check` ----
 .PHONY: bench-tools
-bench-tools: $(BUILD)/bench/xds-sim $(BUILD)/bench/config-reload $(BUILD)/bench/tcp-rr
+bench-tools: $(BUILD)/bench/xds-sim $(BUILD)/bench/config-reload $(BUILD)/bench/tcp-rr $(BUILD)/bench/conn-rate
 $(BUILD)/bench/xds-sim: bench/xds-sim.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJ) $(LIBS) $(LDFLAGS_ALL)
 $(BUILD)/bench/config-reload: bench/config-reload.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJ) $(LIBS) $(LDFLAGS_ALL)
+$(BUILD)/bench/conn-rate: bench/conn-rate.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJ) $(LIBS) $(LDFLAGS_ALL)
 $(BUILD)/bench/tcp-rr: bench/tcp-rr.c
