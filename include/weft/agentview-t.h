@@ -75,7 +75,9 @@ typedef struct weft_av_endpoint {
 	const char *workload;        /* "ns/name" */
 	const char *name, *ns, *sa;
 	const char *spiffe;          /* its identity, what the tunnel must verify */
-	weft_ip_t addr;
+	weft_ip_t addr;              /* the first address: where tunnels deliver */
+	size_t naddrs;
+	weft_ip_t *addrs;            /* every address (addrs[0] == addr): each one is the mesh */
 	const char *node;
 	weft_ip_t node_addr;
 	weft_av_locality_t locality;

@@ -595,7 +595,10 @@ static void start_tunnel(dp_conn_t *c)
 		}
 		snprintf(key, sizeof(key), "%s|%s|%s", w->spiffe,
 			 weft_ip_format(&ep->node_addr, na, sizeof(na)), ep->spiffe);
-		weft_ip_to_sockaddr(&ep->addr, c->target_port ? c->target_port : dport, &dst);
+		/* a Service: the endpoint's (first) address and target port; a pod
+		 * address asked for directly: exactly that address and port */
+		weft_ip_to_sockaddr(c->svc_uid ? &ep->addr : &dip, c->target_port ? c->target_port : dport,
+				    &dst);
 		if (w->naddrs)
 			weft_ip_to_sockaddr(&w->addrs[0], 0, &src);
 		hs = weft_hbone_pool_open(&dp->pool, key, &da, (struct sockaddr *)&dst,

@@ -383,6 +383,20 @@ static int copy_service(build_t *b, const Weft__Agent__V1__Service *src, weft_av
 			memset(d, 0, sizeof(*d));
 			continue;
 		}
+		d->addrs = alloc(b, e->n_addresses + 1, sizeof(*d->addrs));
+		if (d->addrs) {
+			d->addrs[d->naddrs++] = d->addr;
+			for (size_t k = 0; k < e->n_addresses; k++) {
+				weft_ip_t ip;
+				if (weft_ip_parse(nz(e->addresses[k]), strlen(nz(e->addresses[k])), &ip) != WEFT_OK) {
+					report(b, "service %s/%s: endpoint %s: bad address \"%s\" (skipped)",
+					       ns, name, nz(e->workload), nz(e->addresses[k]));
+					continue;
+				}
+				if (!weft_ip_eq(&ip, &d->addr))
+					d->addrs[d->naddrs++] = ip;
+			}
+		}
 		d->workload = dup(b, e->workload);
 		slash = strchr(d->workload, '/');
 		ens = *nz(e->namespace_) ? e->namespace_ : "";
@@ -621,12 +635,15 @@ static int build_indexes(build_t *b)
 
 	n = 0;
 	for (size_t i = 0; i < v->nservices; i++)
-		n += v->services[i].nendpoints;
+		for (size_t k = 0; k < v->services[i].nendpoints; k++)
+			n += v->services[i].endpoints[k].naddrs;
 	x->ep_ip = alloc(b, n, sizeof(*x->ep_ip));
 	for (size_t i = 0; x->ep_ip && i < v->nservices; i++)
-		for (size_t k = 0; k < v->services[i].nendpoints; k++)
-			x->ep_ip[x->nep_ip++] = (ip_ent_t){ v->services[i].endpoints[k].addr,
-							    &v->services[i].endpoints[k] };
+		for (size_t k = 0; k < v->services[i].nendpoints; k++) {
+			const weft_av_endpoint_t *e = &v->services[i].endpoints[k];
+			for (size_t j = 0; j < e->naddrs; j++)   /* every address leads to the endpoint */
+				x->ep_ip[x->nep_ip++] = (ip_ent_t){ e->addrs[j], e };
+		}
 	sort(x->ep_ip, x->nep_ip, sizeof(*x->ep_ip), ip_ent_cmp);
 	v->idx = x;
 	return b->oom ? -1 : 0;

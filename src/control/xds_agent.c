@@ -402,8 +402,8 @@ static weft_xds_fp_t svc_fp(weft_xds_tx_t *tx, const weft_service_t *s)
 		weft_xds_fp_str(&h, w->meta.name);
 		weft_xds_fp_str(&h, w->meta.ns);
 		weft_xds_fp_u64(&h, w->naddrs);
-		if (w->naddrs)
-			weft_xds_fp_str(&h, w->addrs[0]);
+		for (size_t k = 0; k < w->naddrs; k++)
+			weft_xds_fp_str(&h, w->addrs[k]);
 		fp_node(tx, &h, w->node);
 		weft_xds_fp_str(&h, w->service_account);
 		weft_xds_fp_u64(&h, w->weight);
@@ -447,6 +447,9 @@ static void svc_build(weft_xds_tx_t *tx, const weft_service_t *s)
 		e = WEFT_XDS_NEW(tx, Weft__Agent__V1__Endpoint, weft__agent__v1__endpoint__descriptor);
 		e->workload = res_name(tx, &w->meta);
 		e->address = weft_xds_tx_str(tx, w->addrs[0]);
+		e->addresses = (char **)weft_xds_tx_ptrs(tx, w->naddrs);
+		for (size_t k = 0; k < w->naddrs; k++)
+			e->addresses[e->n_addresses++] = weft_xds_tx_str(tx, w->addrs[k]);
 		e->node = weft_xds_tx_str(tx, w->node->meta.name);
 		e->node_address = weft_xds_tx_str(tx, w->node->address);
 		e->service_account = weft_xds_tx_str(tx, w->service_account);

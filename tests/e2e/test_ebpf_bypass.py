@@ -138,8 +138,11 @@ def test_other_port_nobody_serves_in_the_mesh(cluster, b2_listener):
         # counts that); the client's connection just ends
         failed = cluster.metric("n2", "weft_agent_errors_total", reason="deliver_failed")
         r2 = tool(cluster, "a1", "send", b2, 7778, "--send", mark.hex(), "--read-s", 2)
-        assert r2["connect"] is None and r2["data"] == "", r2
-        assert r2["local"].startswith("127.0.0.1:"), f"not handed to the agent: {r2}"
+        # the agent resets the client when the far end refuses: the reset
+        # may come before or after the client's send
+        assert r2["connect"] in (None, "ECONNRESET", "EPIPE") and r2["data"] == "", r2
+        if r2["local"]:
+            assert r2["local"].startswith("127.0.0.1:"), f"not handed to the agent: {r2}"
         wait_for(lambda: cluster.metric("n2", "weft_agent_errors_total", reason="deliver_failed") > failed,
                  10, what="n2's agent to count the undeliverable tunnelled connection")
     assert_delivered_by_agent(cluster, b2_listener.result(), mark)
@@ -319,10 +322,6 @@ spec:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: an Endpoint in the agent's view carries only its "
-                   "workload's first address (agent.proto Endpoint.address), so n1's agent does not know "
-                   "b2's second (IPv6) address, takes it for a non-mesh destination and passes it "
-                   "through in plaintext; n2's sk_lookup then steers it to the plaintext inbound port")
 def test_ipv6_to_a_mesh_workloads_ipv6_address(cluster, ipv6):
     # b2 (and a1) get their ULA address in their Workload: a1's IPv6
     # connect to it must cross as mTLS, like IPv4
