@@ -165,11 +165,17 @@ run_mode() {
 	[ -f "$dir/ready" ] || { log "$mode: the listener is not ready after 5 s"; return 1; }
 	[ "$mode" = none ] && target=$LISTEN || target=$SVC
 	log "  $mode: open loop $RATE/s, ${RATE_DURATION}s"
+	# clients in the background + wait: a signal interrupts `wait` at once
+	# (a foreground child would hold the EXIT trap back until it ended)
 	client "$ns" --connect "$target" --conns "$RATE_CONNS" --rate "$RATE" \
-		--duration "$RATE_DURATION" --warmup "$WARMUP" >"$dir/fixed.json" 2>"$dir/fixed.err" || true
+		--duration "$RATE_DURATION" --warmup "$WARMUP" >"$dir/fixed.json" 2>"$dir/fixed.err" &
+	PIDS+=($!)
+	wait $! || true
 	log "  $mode: closed loop, $CONNS connectors, ${MAX_DURATION}s"
 	client "$ns" --connect "$target" --conns "$CONNS" --rate 0 \
-		--duration "$MAX_DURATION" --warmup "$WARMUP" >"$dir/max.json" 2>"$dir/max.err" || true
+		--duration "$MAX_DURATION" --warmup "$WARMUP" >"$dir/max.json" 2>"$dir/max.err" &
+	PIDS+=($!)
+	wait $! || true
 	ip netns exec "$ns" cat /proc/sys/net/netfilter/nf_conntrack_count >"$dir/conntrack" 2>/dev/null ||
 		echo 0 >"$dir/conntrack"
 	kill "$sp"
