@@ -40,6 +40,7 @@
 #include "weft/log.h"
 #include "weft/loop.h"
 #include "weft/net.h"
+#include "weft/tls.h"
 
 #define RETRY_MS 2000
 #define HEARTBEAT_MS 500
@@ -86,6 +87,8 @@ struct weft_capture {
 	weft_timer_t retry;
 	weft_timer_t hb;             /* ebpf heartbeat (fail open reads it) */
 	bool stopped;
+	bool clean_nft;              /* ebpf after an nft run: delete leftover tables once per workload */
+	char nft_marker[300];        /* <state dir>/capture-nft: nft rules may be installed in pods */
 	uint64_t failures;
 };
 
@@ -319,6 +322,8 @@ static int setup(cap_wl_t *wl, const weft_av_workload_t *w, const weft_av_t *v, 
 	}
 	if (c->mode == WEFT_CAPTURE_EBPF) {
 		char berr[512];
+		if (c->clean_nft && wl->ns && weft_nft_remove(wl->ns->fd, &c->nft, berr, sizeof(berr)) < 0)
+			weft_warn("capture", "workload %s: removing the old nftables capture: %s", wl->uid, berr);
 		if (ebpf_attach(wl, w, v, berr, sizeof(berr)) < 0) {
 			snprintf(err, errlen, "ebpf: %s", berr);
 			close_listeners(wl);
@@ -453,6 +458,19 @@ struct weft_capture *weft_capture_new(weft_agent_t *a)
 		return NULL;
 	}
 	c->mode = (weft_capture_mode_t)mode;
+	/* switching modes must not leave the other mode's capture behind (it
+	 * would capture twice): an nft run leaves a marker in the state dir */
+	if (a->o.state_dir && a->o.state_dir[0])
+		snprintf(c->nft_marker, sizeof(c->nft_marker), "%s/capture-nft", a->o.state_dir);
+	if (c->nft_marker[0]) {
+		if (c->mode == WEFT_CAPTURE_EBPF && access(c->nft_marker, F_OK) == 0) {
+			weft_info("capture", "an earlier run captured with nftables: removing its tables");
+			c->clean_nft = true;
+		} else if (c->mode == WEFT_CAPTURE_NFT &&
+			   weft_write_file_atomic(c->nft_marker, "nft\n", 4, 0644) != WEFT_OK) {
+			weft_warn("capture", "%s: %s", c->nft_marker, strerror(errno));
+		}
+	}
 	if (c->mode == WEFT_CAPTURE_EBPF) {
 		weft_info("capture", "capture: ebpf (%s; pinned under %s, failure policy %s)",
 			  strcmp(want, "auto") ? "--capture ebpf" : "auto: the kernel accepted the programs",
@@ -621,6 +639,11 @@ int weft_capture_reconcile(struct weft_capture *c, const weft_av_t *v)
 		}
 		weft_bpfcap_set_node_addrs(c->bpf, (const uint8_t (*)[16])node, nn);
 		weft_bpfcap_prune(c->bpf, keep_key, c);
+	}
+	if (c->clean_nft && rc == WEFT_OK) {
+		/* every workload of the view went through setup(): done */
+		c->clean_nft = false;
+		unlink(c->nft_marker);
 	}
 	if (rc != WEFT_OK)
 		weft_timer_start(c->a->loop, &c->retry, RETRY_MS);
