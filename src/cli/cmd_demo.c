@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "weft/bpfcap.h"
+#include "weft/cfgdec.h"
 #include "weft/cli.h"
 #include "weft/str.h"
 #include "demo.h"
@@ -53,35 +54,6 @@ static void usage(FILE *out)
 		"  --no-workloads    no servers in the pods\n"
 		"  --no-agents       no weft agents (topology, control and pods only)\n"
 		"  --config-only     only write STATE/config and STATE/cluster.json\n");
-}
-
-/* Parses a duration such as "60s", "5m", "1h" or a bare number of seconds
- * into seconds. Returns 0 or -1. */
-static int parse_dur_s(const char *s, unsigned long long *out)
-{
-	unsigned long long v = 0, mul = 1;
-	size_t n = strlen(s), i = 0;
-
-	while (i < n && s[i] >= '0' && s[i] <= '9') {
-		v = v * 10 + (unsigned)(s[i] - '0');
-		if (v > 100000000ULL)
-			return -1;
-		i++;
-	}
-	if (i == 0)
-		return -1;
-	if (i < n) {
-		if (i + 1 != n)
-			return -1;
-		switch (s[i]) {
-		case 's': mul = 1; break;
-		case 'm': mul = 60; break;
-		case 'h': mul = 3600; break;
-		default: return -1;
-		}
-	}
-	*out = v * mul;
-	return 0;
 }
 
 static bool dir_ok(const char *p)
@@ -139,12 +111,13 @@ static int demo_setup(demo_t *d, const demo_args_t *a)
 		snprintf(d->lo_base, sizeof d->lo_base, "127.77.%u", (unsigned)(h % 250) + 1);
 	}
 	if (a->cert_ttl) {
-		unsigned long long s;
-		if (parse_dur_s(a->cert_ttl, &s) < 0 || s < 60) {
-			fprintf(stderr, "weft demo: --cert-ttl: a duration of at least 60s (e.g. 60s, 10m, 24h)\n");
+		uint64_t ms;
+		if (weft_parse_duration(weft_str_c(a->cert_ttl), &ms) < 0 || ms < 60000 ||
+		    ms > 366ull * 86400 * 1000) {
+			fprintf(stderr, "weft demo: --cert-ttl: a duration from 60s to 366 days (e.g. 60s, 10m, 24h)\n");
 			return 2;
 		}
-		snprintf(d->cert_ttl, sizeof d->cert_ttl, "%llus", s);
+		snprintf(d->cert_ttl, sizeof d->cert_ttl, "%llus", (unsigned long long)(ms / 1000));
 	}
 	snprintf(d->capture, sizeof d->capture, "%s", a->capture ? a->capture : "auto");
 	if (strcmp(d->capture, "auto") && strcmp(d->capture, "ebpf") && strcmp(d->capture, "nft") &&
