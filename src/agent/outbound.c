@@ -58,15 +58,6 @@ static const char *label_of(const weft_av_workload_t *w, const char *key)
 	return NULL;
 }
 
-/* The endpoint of svc whose workload is uid, or NULL. */
-static const weft_av_endpoint_t *endpoint_of(const weft_av_service_t *svc, const char *uid)
-{
-	for (size_t i = 0; i < svc->nendpoints; i++)
-		if (!strcmp(svc->endpoints[i].workload, uid))
-			return &svc->endpoints[i];
-	return NULL;
-}
-
 /* Opens the connection's telemetry record with Istio's labels: what this
  * agent knows of both ends (the source workload from its listener or the
  * proven peer identity, the destination from the chosen endpoint or the
@@ -78,7 +69,6 @@ void dp_tm_open(dp_conn_t *c)
 	const weft_av_workload_t *w = v && c->wl_uid ? weft_av_workload(v, c->wl_uid) : NULL;
 	bool in = c->kind == DP_IN_HBONE || c->kind == DP_IN_PLAIN;
 	char sa[80] = "", od[80] = "", dst[80] = "", pr[WEFT_SPIFFE_MAX + 16] = "";
-	struct sockaddr_storage da;
 	weft_tm_labels_t l;
 
 	c->opened_ms = weft_loop_now(dp->a->loop);
@@ -112,7 +102,15 @@ void dp_tm_open(dp_conn_t *c)
 		l.dst_version = w ? label_of(w, "version") : NULL;
 	} else {
 		const weft_av_service_t *svc = v && c->svc_uid ? weft_av_service(v, c->svc_uid) : NULL;
-		const weft_av_endpoint_t *ep = svc && c->ep_uid ? endpoint_of(svc, c->ep_uid) : NULL;
+		/* the endpoint the tunnel went to, through the view's address index
+		 * (not a scan of the service's endpoints: this runs per connection) */
+		weft_ip_t eip;
+		const weft_av_endpoint_t *ep = NULL;
+
+		if (v && c->hs) {
+			weft_ip_from_sockaddr((const struct sockaddr *)&c->hs->req.dst, &eip, NULL);
+			ep = weft_av_endpoint_by_ip(v, &eip);
+		}
 
 		l.src_workload = w ? w->name : NULL;
 		l.src_ns = w ? w->ns : NULL;
@@ -130,8 +128,7 @@ void dp_tm_open(dp_conn_t *c)
 			l.dst_principal = ep->spiffe;
 			l.dst_app = ep->app;
 			l.dst_version = ep->version;
-			weft_ip_to_sockaddr(&ep->addr, c->target_port, &da);
-			weft_net_format_addr((struct sockaddr *)&da, dst, sizeof(dst));
+			weft_net_format_addr((const struct sockaddr *)&c->hs->req.dst, dst, sizeof(dst));
 			l.dst_addr = dst;
 		}
 	}
