@@ -174,9 +174,9 @@ $(BUILD)/bench/xds-sim: bench/xds-sim.c $(LIB_OBJ)
 $(BUILD)/bench/config-reload: bench/config-reload.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJ) $(LIBS) $(LDFLAGS_ALL)
-$(BUILD)/bench/conn-rate: bench/conn-rate.c $(LIB_OBJ)
+$(BUILD)/bench/conn-rate: bench/conn-rate.c bench/hist.h $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJ) $(LIBS) $(LDFLAGS_ALL)
-$(BUILD)/bench/tcp-rr: bench/tcp-rr.c
+$(BUILD)/bench/tcp-rr: bench/tcp-rr.c bench/hist.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 $(CFLAGS) $(WARN) -D_GNU_SOURCE $(SANFLAGS) -o $@ $< -lm $(LDFLAGS_ALL)

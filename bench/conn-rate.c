@@ -68,67 +68,7 @@
 
 #define NS_PER_S 1000000000ull
 
-/* ---- histogram ---- */
-#define H_SUB_BITS 10
-#define H_SUB (1u << H_SUB_BITS)
-#define H_HALF (H_SUB / 2)
-#define H_MAX_SHIFT 44
-#define H_BUCKETS ((H_MAX_SHIFT + 2) * H_HALF)
-
-typedef struct hist {
-	uint64_t count, max;
-	double sum;
-	uint64_t b[H_BUCKETS];
-} hist_t;
-
-static unsigned h_index(uint64_t v)
-{
-	if (v < H_SUB)
-		return (unsigned)v;
-	unsigned msb = 63u - (unsigned)__builtin_clzll(v);
-	unsigned shift = msb - (H_SUB_BITS - 1);
-	if (shift > H_MAX_SHIFT)
-		return H_BUCKETS - 1;
-	return (shift + 1) * H_HALF + (unsigned)(v >> shift) - H_HALF;
-}
-
-static uint64_t h_upper(unsigned idx)
-{
-	if (idx < H_SUB)
-		return idx;
-	unsigned shift = idx / H_HALF - 1;
-	return ((uint64_t)(idx % H_HALF + H_HALF) << shift) + (1ull << shift) - 1;
-}
-
-static void h_add(hist_t *h, uint64_t v)
-{
-	if (v > h->max)
-		h->max = v;
-	h->count++;
-	h->sum += (double)v;
-	h->b[h_index(v)]++;
-}
-
-/* Nearest-rank quantile q (0..1), the upper edge of its bucket capped at
- * the max; 0 when empty. */
-static uint64_t h_q(const hist_t *h, double q)
-{
-	uint64_t rank, seen = 0;
-
-	if (!h->count)
-		return 0;
-	rank = (uint64_t)ceil(q * (double)h->count);
-	if (rank < 1)
-		rank = 1;
-	for (unsigned i = 0; i < H_BUCKETS; i++) {
-		seen += h->b[i];
-		if (seen >= rank) {
-			uint64_t u = h_upper(i);
-			return u < h->max ? u : h->max;
-		}
-	}
-	return h->max;
-}
+#include "hist.h"
 
 /* ---- helpers ---- */
 static volatile sig_atomic_t g_stop;
@@ -535,7 +475,7 @@ static bool slot_event(cli_t *c, slot_t *s, uint32_t events)
 		c->done++;
 		if (s->t0 >= c->rec_from && s->t0 < c->rec_to) {
 			c->done_rec++;
-			h_add(&c->h, t > s->t0 ? t - s->t0 : 0);
+			hist_add(&c->h, t > s->t0 ? t - s->t0 : 0);
 		}
 		return true;
 	}
@@ -697,8 +637,8 @@ static int cmd_client(int argc, char **argv)
 	       (unsigned long long)c.done_rec, (unsigned long long)c.done,
 	       (unsigned long long)c.errors_rec, (unsigned long long)c.errors,
 	       (unsigned long long)unsent, c.last_errno, (double)c.done_rec / dur,
-	       (double)h_q(h, 0.50) / 1e3, (double)h_q(h, 0.90) / 1e3, (double)h_q(h, 0.99) / 1e3,
-	       (double)h_q(h, 0.999) / 1e3, (double)h->max / 1e3,
+	       (double)hist_quantile(h, 0.50) / 1e3, (double)hist_quantile(h, 0.90) / 1e3, (double)hist_quantile(h, 0.99) / 1e3,
+	       (double)hist_quantile(h, 0.999) / 1e3, (double)h->max / 1e3,
 	       h->count ? h->sum / (double)h->count / 1e3 : 0.0);
 	free(freel);
 	free(c.s);
