@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include "weft/arena-t.h"
 #include "weft/authz-t.h"
+#include "weft/model-t.h"
 
 /* An IPv4 or IPv6 address (no port). v4 is stored v4-mapped in a6. */
 typedef struct weft_ip {
@@ -65,10 +66,42 @@ typedef enum weft_av_proto {
 	WEFT_AV_GRPC,
 } weft_av_proto_t;
 
+/* ---- L7 routing (HTTPRoute / GRPCRoute attached to a service port) ----
+ * Matches, filters and header modifications reuse the config model's types
+ * (weft/model-t.h); their strings live in the view's arena and their
+ * weft_loc_t fields are empty. */
+typedef struct weft_av_backend {
+	const char *svc;             /* "ns/name" of a view service (look it up per request) */
+	uint16_t port;               /* service port */
+	uint32_t weight;             /* 0: receives nothing */
+} weft_av_backend_t;
+
+typedef struct weft_av_route_rule {
+	const char *route;           /* "ns/name" of the route it came from */
+	weft_route_kind_t kind;
+	uint32_t rule_index;         /* its index in that route */
+	uint32_t route_order;        /* the route's rank: older first (creation / file order) */
+	size_t nhostnames;
+	const char **hostnames;      /* the route's spec.hostnames (none: any) */
+	size_t nmatches;
+	weft_route_match_t *matches; /* none: every request */
+	size_t nfilters;
+	weft_filter_t *filters;      /* mirror backends are name/ns/port refs (svc NULL) */
+	size_t nbackends;
+	weft_av_backend_t *backends; /* none: the parent service itself */
+	uint64_t timeout_request_ms; /* 0 = unset */
+	uint64_t timeout_backend_ms; /* 0 = unset */
+} weft_av_route_rule_t;
+
 typedef struct weft_av_port {
 	uint16_t port, target_port;
 	weft_av_proto_t proto;
 	const char *name;
+	/* L7 is engaged on this port when proto is HTTP/HTTP2/GRPC or l7 is
+	 * set (a route or policy needs it). */
+	bool l7;
+	size_t nrules;
+	weft_av_route_rule_t *rules; /* every attached route's rules, in route order then rule order */
 } weft_av_port_t;
 
 typedef struct weft_av_endpoint {
@@ -95,6 +128,9 @@ typedef struct weft_av_service {
 	weft_av_port_t *ports;
 	size_t nendpoints;
 	weft_av_endpoint_t *endpoints;
+	/* the DestinationPolicy targeting it (NULL: none). Strings in the
+	 * view's arena; meta/target/svc are unset. */
+	const weft_dest_policy_t *policy;
 } weft_av_service_t;
 
 /* ---- authorization (Istio semantics; evaluated by src/agent/authz.c) ---- */
@@ -122,7 +158,17 @@ typedef struct weft_av_operation {
 	size_t nports, nnot_ports;
 	uint16_t *ports, *not_ports;
 	bool has_l7;
+	/* the L7 attributes as written (Istio: exact, "prefix*", "*suffix", "*") */
+	weft_av_strs_t hosts, not_hosts, methods, not_methods, paths, not_paths;
 } weft_av_operation_t;
+
+/* rules[].when[]: key is Istio's ("request.headers[x-foo]",
+ * "source.principal", "source.namespace", "source.ip", "destination.port",
+ * "request.auth.*" is not supported and never matches). */
+typedef struct weft_av_when {
+	const char *key;
+	weft_av_strs_t values, not_values;
+} weft_av_when_t;
 
 typedef struct weft_av_rule {
 	size_t nfrom;
@@ -130,6 +176,8 @@ typedef struct weft_av_rule {
 	size_t nto;
 	weft_av_operation_t *to;
 	bool has_l7_when;
+	size_t nwhen;
+	weft_av_when_t *when;
 	bool invalid;                /* a CIDR or port could not be read: the rule fails
 				      * closed (treated like has_l7_when) */
 } weft_av_rule_t;

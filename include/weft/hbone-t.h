@@ -36,7 +36,12 @@ typedef struct weft_hbone_req {
 	struct sockaddr_storage src;   /* forwarded for= address (port 0 when absent) */
 	socklen_t srclen;
 	char authority[64];            /* as received (validated) */
+	uint32_t flags;                /* WEFT_HBONE_F_* (server: what the CONNECT carried) */
 } weft_hbone_req_t;
+
+/* CONNECT flags. F_H2: "weft-proto: h2" — the tunnel carries HTTP/2
+ * between two agents (the L7 path), not the application's own bytes. */
+#define WEFT_HBONE_F_H2 1u
 
 /* Per-stream callbacks (set by whoever owns the stream's other end).
  * on_response: client only; the CONNECT was answered. status 200 means the

@@ -47,6 +47,13 @@ weft_hbone_stream_t *weft_hbone_open(weft_hbone_conn_t *hc, const struct sockadd
 				     const struct sockaddr *src,
 				     const weft_hbone_stream_cbs_t *cbs, void *ud);
 
+/* As weft_hbone_open, with flags: WEFT_HBONE_F_H2 adds the request
+ * header "weft-proto: h2" (the tunnel carries HTTP/2 between agents, not
+ * the application's bytes); the server sees it in hs->req.flags. */
+weft_hbone_stream_t *weft_hbone_open_f(weft_hbone_conn_t *hc, const struct sockaddr *dst,
+				       const struct sockaddr *src, uint32_t flags,
+				       const weft_hbone_stream_cbs_t *cbs, void *ud);
+
 /* Server: answers a CONNECT that on_connect deferred (returned 0). 200
  * opens the tunnel; other statuses end the stream. Returns WEFT_OK or
  * WEFT_ECLOSED (the stream is already gone/answered). */
@@ -88,6 +95,12 @@ weft_hbone_stream_t *weft_hbone_pool_open(weft_hbone_pool_t *p, const char *key,
 					  const void *dial_arg, const struct sockaddr *dst,
 					  const struct sockaddr *src,
 					  const weft_hbone_stream_cbs_t *cbs, void *ud);
+
+/* As weft_hbone_pool_open, with weft_hbone_open_f's flags. */
+weft_hbone_stream_t *weft_hbone_pool_open_f(weft_hbone_pool_t *p, const char *key,
+					    const void *dial_arg, const struct sockaddr *dst,
+					    const struct sockaddr *src, uint32_t flags,
+					    const weft_hbone_stream_cbs_t *cbs, void *ud);
 
 /* Visits every pooled connection (for /config_dump and metrics). */
 void weft_hbone_pool_each(weft_hbone_pool_t *p,

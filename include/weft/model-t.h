@@ -231,6 +231,7 @@ typedef enum weft_lb_type {
 	WEFT_LB_LEAST_REQUEST,
 	WEFT_LB_RING_HASH,
 	WEFT_LB_RANDOM,
+	WEFT_LB_MAGLEV,          /* agent only (proxyless clients: ring hash) */
 } weft_lb_type_t;
 
 /* retryOn conditions (bit set) */
@@ -261,6 +262,8 @@ typedef struct weft_dest_policy {
 		uint64_t ring_max;           /* RING_HASH, default 8388608 */
 		weft_str_t hash_header;      /* RING_HASH: header to hash on; empty = none */
 		bool hash_source_ip;         /* RING_HASH: hash on the client's address */
+		weft_str_t hash_cookie;      /* RING_HASH / MAGLEV: cookie to hash on; empty = none */
+		bool type_set;               /* type was written (the agent's default is LEAST_REQUEST) */
 	} lb;
 	struct {
 		bool set;
@@ -276,6 +279,10 @@ typedef struct weft_dest_policy {
 		uint64_t interval_ms;                /* default 10000 */
 		uint64_t base_ejection_ms;           /* default 30000 */
 		uint32_t max_ejection_percent;       /* default 10 */
+		/* success-rate ejection (Envoy's): 0 stdev factor = disabled */
+		uint32_t sr_stdev_factor_milli;      /* e.g. 1900 = 1.9 standard deviations */
+		uint32_t sr_min_hosts;               /* default 5 */
+		uint32_t sr_request_volume;          /* default 100 requests per interval */
 	} outlier;
 	struct {
 		bool set;
@@ -298,7 +305,25 @@ typedef struct weft_dest_policy {
 		uint32_t abort_http_status;  /* one of the two is non-zero when abort_ppm > 0 */
 		uint32_t abort_grpc_status;
 		bool abort_grpc;             /* true: abort_grpc_status applies (0 is not valid) */
+		size_t nheaders;             /* the fault applies only to requests matching */
+		weft_str_match_t *headers;   /* every one of these (none: every request) */
 	} fault;
+	struct {
+		bool set;                    /* local rate limit at the destination (token bucket) */
+		uint32_t max_tokens;
+		uint32_t tokens_per_fill;
+		uint64_t fill_interval_ms;
+		bool per_route;              /* one bucket per route rule instead of per workload */
+	} rate_limit;
+	struct {
+		bool set;                    /* active health checks by the source agents */
+		bool grpc;                   /* grpc.health.v1 Check instead of an HTTP GET */
+		weft_str_t path;             /* HTTP: GET path (default "/healthz"); gRPC: service name */
+		uint64_t interval_ms;        /* default 5000 */
+		uint64_t timeout_ms;         /* default 1000 */
+		uint32_t unhealthy_threshold;/* default 2 */
+		uint32_t healthy_threshold;  /* default 1 */
+	} health;
 } weft_dest_policy_t;
 
 /* ---- AuthorizationPolicy (security.istio.io/v1) ---- */

@@ -40,6 +40,10 @@ typedef struct weft_xprt_ops {
 	 * readiness event will announce: a reader that got a short read may
 	 * stop there (saving the EAGAIN read) only when this is false. */
 	bool (*pending)(struct weft_conn *c);
+	/* Optional. Called by weft_conn_init once c is set up, for
+	 * transports that must reach the connection from their own events
+	 * (an HBONE stream's data drives c->mux->on_io). */
+	void (*attach)(struct weft_conn *c);
 } weft_xprt_ops_t;
 
 /* A mux: the protocol spoken over a transport.

@@ -74,6 +74,8 @@ int weft_conn_init(weft_conn_t *c, weft_loop_t *loop, int fd, const weft_xprt_op
 	weft_buf_init(&c->out, out_limit);
 	if (fd >= 0 && weft_io_start(loop, &c->io, fd, WEFT_IO_READ, conn_io_cb, c) < 0)
 		return WEFT_EFAIL;
+	if (x && x->attach)
+		x->attach(c);
 	return WEFT_OK;
 }
 
