@@ -42,7 +42,7 @@ static void raw_close(weft_conn_t *c)
 	c->fd = -1;
 }
 
-const weft_xprt_ops_t weft_xprt_raw = { "raw", raw_recv, raw_send, raw_close, NULL, NULL };
+const weft_xprt_ops_t weft_xprt_raw = { "raw", raw_recv, raw_send, raw_close, NULL, NULL, NULL };
 
 /* ---- connection ---- */
 

@@ -410,7 +410,7 @@ static bool tls_pending(weft_conn_t *c)
 }
 
 const weft_xprt_ops_t weft_xprt_tls = { "tls", tls_recv, tls_send, tls_close, tls_want_write,
-					 tls_pending };
+					 tls_pending, NULL };
 
 const weft_spiffe_id_t *weft_conn_peer_id(const weft_conn_t *c)
 {

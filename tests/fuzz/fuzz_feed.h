@@ -41,6 +41,6 @@ static void fuzz_feed_close(weft_conn_t *c) {}
 
 /* xprt_ctx: a fuzz_feed_t (or a struct that starts with one) */
 static const weft_xprt_ops_t fuzz_feed_xprt = { "fuzz-feed", fuzz_feed_recv, fuzz_feed_send,
-						fuzz_feed_close, NULL };
+						fuzz_feed_close, NULL, NULL, NULL };
 
 #endif
