@@ -48,6 +48,16 @@ typedef struct weft_agent_opts {
 	const char *log_format;      /* text | json (connection logs are always JSON) */
 	const char *plaintext_xds;   /* --plaintext-xds host:port (tests): delta ADS on the plaintext
 	                              * port with node.id, no TLS, no CA calls; NULL = off */
+	/* L7 (src/agent/l7_*.c) */
+	uint64_t l7_max_conns;       /* --l7-max-connections: per local workload (0 = unlimited) */
+	uint64_t l7_max_requests;    /* --l7-max-requests: in flight per local workload */
+	uint64_t l7_max_buffer;      /* --l7-max-buffer: body bytes held per local workload */
+	const char *path_slashes;    /* --path-escaped-slashes keep|decode|reject (default keep) */
+	const char *access_log;      /* --access-log stderr|stdout|PATH|off */
+	const char *access_log_fields;   /* --access-log-fields a,b,c */
+	double access_log_sample;    /* --access-log-sample 0..1 (default 1) */
+	const char *trace_endpoint;  /* --trace-endpoint http://ip:port/v1/traces */
+	double trace_sample;         /* --trace-sample 0..1 (default 0.01) */
 } weft_agent_opts_t;
 
 struct weft_ident;
@@ -71,6 +81,7 @@ typedef struct weft_agent {
 	struct weft_dp *dp;
 	struct weft_tm *tm;
 	struct weft_agent_admin *admin;
+	struct weft_l7 *l7;          /* the L7 data path state (src/agent/l7_out.c), NULL until the data path starts */
 	uint64_t started_ms;
 	uint64_t rnd;                /* xorshift state */
 	int exit_code;               /* what weft_agent_run returns once the loop stops */
