@@ -24,10 +24,21 @@
 # peak (VmHWM). RUNS runs, contender order rotated each run; medians.
 # Writes a markdown table to stdout and bench/results/agent-<date>.md.
 #
+# PROTO=http measures the L7 data path instead (issue 5): the server in b2
+# is `weft echo --mode http` answering 1 KiB bodies (SIZE=1024 is the body
+# size then), the client tcp-rr --http (HTTP/1.1 keep-alive GETs), HAProxy
+# in http mode (h2 between the two, mTLS), nginx as an http proxy pair
+# (keep-alive upstreams, mTLS), weft through a Service with appProtocol
+# http (10.96.1.14:80 -> b2:8080: L7 in both agents). No iperf3; instead
+# the same fixed-rate and maximum-rate runs over HTTP/2 with h2load (h2c
+# prior knowledge from the client; per-request latencies from its
+# --log-file).
+#
 # Environment (defaults):
 #   RUNS=3  RATE=1000 RATE_CONNS=10 RATE_DURATION=30  MAX_CONNS=50 MAX_DURATION=20
 #   IPERF_DURATION=20  HOLD_CONNS=1000 HOLD_RATE=200 HOLD_DURATION=10  SIZE=64
 #   WARMUP=2  CONTENDERS="direct haproxy nginx weft"  HAPROXY_MT=0
+#   PROTO=tcp (or http)
 #   QUICK=1 (every duration cut to a few seconds: to try the harness, not to measure)
 #   WORK=build/bench/agent  OUT=bench/results/agent-<date>.md  PREFIX=wb<pid>
 set -euo pipefail
@@ -50,10 +61,17 @@ IPERF_DURATION=${IPERF_DURATION:-20}
 HOLD_CONNS=${HOLD_CONNS:-1000}
 HOLD_RATE=${HOLD_RATE:-200}
 HOLD_DURATION=${HOLD_DURATION:-10}
+SIZE_SET=${SIZE:-}
 SIZE=${SIZE:-64}
 WARMUP=${WARMUP:-2}
 HAPROXY_MT=${HAPROXY_MT:-0}
 CONTENDERS=${CONTENDERS:-direct haproxy nginx weft}
+PROTO=${PROTO:-tcp}
+case $PROTO in
+tcp) ;;
+http) SIZE=${SIZE_SET:-1024} ;;
+*) echo "run-agent-bench: PROTO is tcp or http, not '$PROTO'" >&2; exit 2 ;;
+esac
 if [ "${QUICK:-0}" = 1 ]; then
 	RATE_DURATION=3 MAX_DURATION=3 IPERF_DURATION=2 HOLD_DURATION=4 WARMUP=1
 fi
@@ -61,7 +79,11 @@ fi
 PREFIX=${PREFIX:-wb$$}
 DATE=$(date -u +%Y%m%d-%H%M%S)
 WORK=${WORK:-build/bench/agent}
-OUT=${OUT:-bench/results/agent-$DATE.md}
+if [ "$PROTO" = http ]; then
+	OUT=${OUT:-bench/results/agent-l7-$DATE.md}
+else
+	OUT=${OUT:-bench/results/agent-$DATE.md}
+fi
 PY=/usr/bin/python3
 RR=$ROOT/build/bench/tcp-rr
 WEFT=$ROOT/build/weft
@@ -76,11 +98,15 @@ ECHO_PORT=8080 IPERF_PORT=9090
 WP=${PREFIX}w
 WDIR=
 W_SVC=10.96.0.14            # service b2: port 80 -> 8080, 9090 -> 9090
+[ "$PROTO" = http ] && W_SVC=10.96.1.14   # service bench-http (written by weft_up): 80 -> b2:8080, appProtocol http
+HTTP_PATH="/?size=$SIZE"
 CLIENT_NS=$A1
 
 log() { echo "run-agent-bench: $*" >&2; }
 
-for t in haproxy iperf3 openssl ip; do
+TOOLS="haproxy iperf3 openssl ip"
+[ "$PROTO" = http ] && TOOLS="haproxy openssl ip h2load curl"
+for t in $TOOLS; do
 	command -v "$t" >/dev/null || { log "$t is missing: run make deps (scripts/deps.sh)"; exit 1; }
 done
 
@@ -195,6 +221,7 @@ PROXY_LABELS=() PROXY_PIDS=()
 
 haproxy_conf() {  # haproxy_conf 1|2 NBTHREAD
 	local d=$WORK/pki th=""
+	if [ "$PROTO" = http ]; then haproxy_conf_http "$@"; return; fi
 	[ "$2" != default ] && th="    nbthread $2"
 	cat <<EOF
 global
@@ -228,6 +255,40 @@ EOF
 	fi
 }
 
+# HTTP mode: keep-alive both sides, HTTP/2 over mTLS between the two (as
+# weft's agents speak), h2c prior knowledge accepted on the client side
+# (HAProxy detects the preface on a clear HTTP listener).
+haproxy_conf_http() {  # haproxy_conf_http 1|2 NBTHREAD
+	local d=$WORK/pki th=""
+	[ "$2" != default ] && th="    nbthread $2"
+	cat <<EOF
+global
+    maxconn 8000
+$th
+defaults
+    mode http
+    option http-keep-alive
+    http-reuse always
+    timeout connect 5s
+    timeout client 120s
+    timeout server 120s
+    timeout http-keep-alive 120s
+EOF
+	if [ "$1" = 1 ]; then
+		cat <<EOF
+listen out-http
+    bind 10.1.1.1:9000
+    server n2 10.0.0.2:9443 ssl alpn h2 ssl-min-ver TLSv1.3 crt $d/client.bundle.pem ca-file $d/ca.pem verify required verifyhost bench-server sni str(bench-server)
+EOF
+	else
+		cat <<EOF
+listen in-http
+    bind 10.0.0.2:9443 ssl alpn h2 ssl-min-ver TLSv1.3 crt $d/server.bundle.pem ca-file $d/ca.pem verify required
+    server b2 $SRV_IP:$ECHO_PORT
+EOF
+	fi
+}
+
 start_haproxy() {  # start_haproxy NBTHREAD
 	local i ns
 	for i in 1 2; do
@@ -239,11 +300,12 @@ start_haproxy() {  # start_haproxy NBTHREAD
 	done
 	wait_port "$N2" 10.0.0.2 9443 && wait_port "$N1" 10.1.1.1 9000 && check_pids haproxy
 	mtls_check 10.0.0.2 9443
-	ECHO_TARGET=10.1.1.1:9000 IPERF_TARGET=10.1.1.1:9001
+	ECHO_TARGET=10.1.1.1:9000 IPERF_TARGET=10.1.1.1:9001 H2_TARGET=10.1.1.1:9000
 }
 
 nginx_conf() {  # nginx_conf 1|2
 	local d=$WORK/pki
+	if [ "$PROTO" = http ]; then nginx_conf_http "$@"; return; fi
 	cat <<EOF
 load_module /usr/lib/nginx/modules/ngx_stream_module.so;
 daemon off;
@@ -295,6 +357,66 @@ EOF
 	echo "}"
 }
 
+# HTTP mode: n1 listens for HTTP/1.1 on 9100 and h2c on 9102, proxies over
+# HTTPS with a client certificate and keep-alive upstream connections (nginx
+# speaks HTTP/1.1 to upstreams) to n2, which proxies to b2 the same way.
+nginx_conf_http() {
+	local d=$WORK/pki
+	cat <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+worker_rlimit_nofile 16384;
+pid $WORK/nginx$1.pid;
+error_log $WORK/nginx$1.log warn;
+events { worker_connections 8000; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    keepalive_timeout 120s;
+EOF
+	if [ "$1" = 1 ]; then
+		cat <<EOF
+    upstream n2 { server 10.0.0.2:9543; keepalive 256; }
+    server {
+        listen 10.1.1.1:9100;
+        listen 10.1.1.1:9102 http2;
+        location / {
+            proxy_pass https://n2;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_ssl_protocols TLSv1.3;
+            proxy_ssl_certificate $d/client.pem;
+            proxy_ssl_certificate_key $d/client.key;
+            proxy_ssl_trusted_certificate $d/ca.pem;
+            proxy_ssl_verify on;
+            proxy_ssl_name bench-server;
+            proxy_ssl_server_name on;
+            proxy_ssl_session_reuse on;
+        }
+    }
+EOF
+	else
+		cat <<EOF
+    upstream b2 { server $SRV_IP:$ECHO_PORT; keepalive 256; }
+    server {
+        listen 10.0.0.2:9543 ssl;
+        ssl_protocols TLSv1.3;
+        ssl_certificate $d/server.pem;
+        ssl_certificate_key $d/server.key;
+        ssl_client_certificate $d/ca.pem;
+        ssl_verify_client on;
+        location / {
+            proxy_pass http://b2;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+EOF
+	fi
+	echo "}"
+}
+
 start_nginx() {
 	local i ns
 	for i in 1 2; do
@@ -305,11 +427,11 @@ start_nginx() {
 	done
 	wait_port "$N2" 10.0.0.2 9543 && wait_port "$N1" 10.1.1.1 9100 && check_pids nginx
 	mtls_check 10.0.0.2 9543
-	ECHO_TARGET=10.1.1.1:9100 IPERF_TARGET=10.1.1.1:9101
+	ECHO_TARGET=10.1.1.1:9100 IPERF_TARGET=10.1.1.1:9101 H2_TARGET=10.1.1.1:9102
 }
 
 start_direct() {
-	ECHO_TARGET=$SRV_IP:$ECHO_PORT IPERF_TARGET=$SRV_IP:$IPERF_PORT
+	ECHO_TARGET=$SRV_IP:$ECHO_PORT IPERF_TARGET=$SRV_IP:$IPERF_PORT H2_TARGET=
 }
 
 # weft: needs `weft agent` and `weft demo` in build/weft; prints why not
@@ -329,12 +451,30 @@ weft_up() {
 	if ! "$WEFT" demo up --name "$WP" --dir "$WDIR" --no-workloads >"$WORK/demo-up.log" 2>&1; then
 		log "weft demo up failed:"; tail -20 "$WORK/demo-up.log" >&2; return 1
 	fi
-	ip netns exec "$WP-n2-b2" "$WEFT" echo --listen "$SRV_IP:$ECHO_PORT" --mode echo \
+	ip netns exec "$WP-n2-b2" "$WEFT" echo --listen "$SRV_IP:$ECHO_PORT" --mode "$ECHO_MODE" \
 		>"$WORK/weft-echo.log" 2>&1 &
 	PIDS+=($!)
 	ip netns exec "$WP-n2-b2" iperf3 -s -B "$SRV_IP" -p "$IPERF_PORT" >"$WORK/weft-iperf-server.log" 2>&1 &
 	PIDS+=($!)
 	wait_port "$WP-n2-b2" "$SRV_IP" "$ECHO_PORT" && wait_port "$WP-n2-b2" "$SRV_IP" "$IPERF_PORT"
+	if [ "$PROTO" = http ]; then
+		# the L7 service: appProtocol http engages L7 in both agents
+		cat >"$WDIR/config/bench-http.yaml" <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: bench-http, namespace: default}
+spec:
+  clusterIP: $W_SVC
+  selector: {instance: b2}
+  ports:
+  - {name: http, port: 80, targetPort: $ECHO_PORT, appProtocol: http}
+EOF
+		local i
+		for i in $(seq 1 50); do
+			[ -z "$(weft_carries)" ] && return 0
+			sleep 0.2
+		done
+	fi
 }
 
 # weft_carries: prints why the weft cluster cannot carry the benchmark's
@@ -342,6 +482,11 @@ weft_up() {
 # echo through it means the agents carried it.
 weft_carries() {
 	local probe="weft-probe-$$" out
+	if [ "$PROTO" = http ]; then
+		out=$(ip netns exec "$WP-n1-a1" curl -s -m 5 "http://$W_SVC/$probe" 2>/dev/null || true)
+		[[ $out == *"GET /$probe"* ]] || echo "no HTTP answer through the agents from a1 to $W_SVC:80 (see $WDIR/agent-n1.log)"
+		return 0
+	fi
 	out=$(ip netns exec "$WP-n1-a1" timeout 5 bash -c \
 		"exec 3<>/dev/tcp/$W_SVC/80 && printf '%s\n' '$probe' >&3 && head -c ${#probe} <&3" 2>/dev/null || true)
 	[ "$out" = "$probe" ] || echo "no echo through the agents from a1 to $W_SVC:80 (see $WDIR/agent-n1.log)"
@@ -357,7 +502,7 @@ start_weft() {
 	done
 	check_pids weft
 	CLIENT_NS=$WP-n1-a1
-	ECHO_TARGET=$W_SVC:80 IPERF_TARGET=$W_SVC:$IPERF_PORT
+	ECHO_TARGET=$W_SVC:80 IPERF_TARGET=$W_SVC:$IPERF_PORT H2_TARGET=$W_SVC:80
 }
 
 # mtls_check HOST PORT: from node n1, the TLS listener of the second proxy
@@ -365,6 +510,16 @@ start_weft() {
 # (verify required really holds; the server name is checked by the client).
 mtls_check() {
 	local d=$WORK/pki probe="mtls-probe-$$" out
+	if [ "$PROTO" = http ]; then
+		# h2 between the proxies: ask with curl over TLS, with and without a certificate
+		out=$(ip netns exec "$N1" curl -s -m 5 --cacert "$d/ca.pem" --cert "$d/client.pem" --key "$d/client.key" \
+			--resolve "bench-server:$2:$1" "https://bench-server:$2/$probe" 2>/dev/null || true)
+		[[ $out == *"/$probe"* ]] || { log "mTLS check: $1:$2 does not answer with a client certificate"; return 1; }
+		out=$(ip netns exec "$N1" curl -s -m 5 --cacert "$d/ca.pem" \
+			--resolve "bench-server:$2:$1" "https://bench-server:$2/$probe" 2>/dev/null || true)
+		[[ $out != *"/$probe"* ]] || { log "mTLS check: $1:$2 answers a client without a certificate"; return 1; }
+		return 0
+	fi
 	out=$( (printf '%s\n' "$probe"; sleep 1) | timeout 5 ip netns exec "$N1" openssl s_client \
 		-connect "$1:$2" -CAfile "$d/ca.pem" -verify_return_error -verify_hostname bench-server \
 		-servername bench-server -cert "$d/client.pem" -key "$d/client.key" -quiet 2>/dev/null || true)
@@ -422,19 +577,32 @@ run_contender() {
 		idle+=("$(rss_kb "${PROXY_PIDS[$i]}")")
 		c0+=("$(cpu_s "${PROXY_PIDS[$i]}")")
 	done
+	local rrmode=(--size "$SIZE")
+	[ "$PROTO" = http ] && rrmode=(--http "$HTTP_PATH")
 	log "  $name: fixed rate $RATE/s, $RATE_CONNS conns, ${RATE_DURATION}s"
 	nsx "$CLIENT_NS" "$RR" --connect "$ECHO_TARGET" --conns "$RATE_CONNS" --rate "$RATE" \
-		--duration "$RATE_DURATION" --warmup "$WARMUP" --size "$SIZE" >"$dir/fixed.json" || true
+		--duration "$RATE_DURATION" --warmup "$WARMUP" "${rrmode[@]}" >"$dir/fixed.json" || true
 	for ((i = 0; i < n; i++)); do c1+=("$(cpu_s "${PROXY_PIDS[$i]}")"); done
 	log "  $name: max rate, $MAX_CONNS conns, ${MAX_DURATION}s"
 	nsx "$CLIENT_NS" "$RR" --connect "$ECHO_TARGET" --conns "$MAX_CONNS" --rate 0 \
-		--duration "$MAX_DURATION" --warmup "$WARMUP" --size "$SIZE" >"$dir/max.json" || true
-	log "  $name: iperf3, 1 stream, ${IPERF_DURATION}s"
-	nsx "$CLIENT_NS" iperf3 -c "${IPERF_TARGET%:*}" -p "${IPERF_TARGET##*:}" -t "$IPERF_DURATION" -J \
-		>"$dir/iperf.json" 2>"$dir/iperf.err" || true
+		--duration "$MAX_DURATION" --warmup "$WARMUP" "${rrmode[@]}" >"$dir/max.json" || true
+	if [ "$PROTO" = http ]; then
+		if [ -n "${H2_TARGET:-}" ]; then
+			log "  $name: HTTP/2 (h2load) fixed rate $RATE/s over $RATE_CONNS conns, then max"
+			nsx "$CLIENT_NS" h2load -c "$RATE_CONNS" -m 1 --rps "$((RATE / RATE_CONNS))" \
+				-D "$RATE_DURATION" --warm-up-time "$WARMUP" --log-file "$dir/h2fixed.log" \
+				"http://$H2_TARGET$HTTP_PATH" >"$dir/h2fixed.txt" 2>&1 || true
+			nsx "$CLIENT_NS" h2load -c "$MAX_CONNS" -m 10 -D "$MAX_DURATION" --warm-up-time "$WARMUP" \
+				"http://$H2_TARGET$HTTP_PATH" >"$dir/h2max.txt" 2>&1 || true
+		fi
+	else
+		log "  $name: iperf3, 1 stream, ${IPERF_DURATION}s"
+		nsx "$CLIENT_NS" iperf3 -c "${IPERF_TARGET%:*}" -p "${IPERF_TARGET##*:}" -t "$IPERF_DURATION" -J \
+			>"$dir/iperf.json" 2>"$dir/iperf.err" || true
+	fi
 	log "  $name: $HOLD_CONNS open connections"
 	ip netns exec "$CLIENT_NS" "$RR" --connect "$ECHO_TARGET" --conns "$HOLD_CONNS" --rate "$HOLD_RATE" \
-		--duration "$HOLD_DURATION" --warmup 0 --size "$SIZE" >"$dir/hold.json" &
+		--duration "$HOLD_DURATION" --warmup 0 "${rrmode[@]}" >"$dir/hold.json" &
 	local hp=$!
 	PIDS+=($hp)
 	sleep "$(awk -v d="$HOLD_DURATION" 'BEGIN { print d * 0.7 }')"
@@ -464,9 +632,13 @@ log "topology $PREFIX (nodes $N1 $N2, pods a1 a2 b1 b2; servers in b2)"
 topo_up
 
 # the workload servers in b2: an echo server and an iperf3 server
+ECHO_MODE=echo
+[ "$PROTO" = http ] && ECHO_MODE=http
 if "$WEFT" echo --help >/dev/null 2>&1; then
-	ECHO_SERVER="build/weft echo --mode echo"
-	ip netns exec "$B2" "$WEFT" echo --listen "$SRV_IP:$ECHO_PORT" --mode echo >"$WORK/echo.log" 2>&1 &
+	ECHO_SERVER="build/weft echo --mode $ECHO_MODE"
+	ip netns exec "$B2" "$WEFT" echo --listen "$SRV_IP:$ECHO_PORT" --mode "$ECHO_MODE" >"$WORK/echo.log" 2>&1 &
+elif [ "$PROTO" = http ]; then
+	log "build/weft has no echo command: the HTTP server is missing"; exit 1
 else
 	ECHO_SERVER="build/bench/tcp-rr --serve"
 	ip netns exec "$B2" "$RR" --serve "$SRV_IP:$ECHO_PORT" >"$WORK/echo.log" 2>&1 &
@@ -491,7 +663,7 @@ for c in $CONTENDERS; do
 			continue
 		fi ;;
 	nginx)
-		if ! command -v nginx >/dev/null || [ ! -f /usr/lib/nginx/modules/ngx_stream_module.so ]; then
+		if ! command -v nginx >/dev/null || { [ "$PROTO" = tcp ] && [ ! -f /usr/lib/nginx/modules/ngx_stream_module.so ]; }; then
 			log "nginx: not available (install nginx-light libnginx-mod-stream)"
 			skipped+=("nginx: not available (nginx or its stream module is not installed)")
 			continue
@@ -524,14 +696,23 @@ for run in $(seq 1 "$RUNS"); do
 done
 
 {
-	echo "# Node agent (L4) data path — $(date -u '+%Y-%m-%d %H:%M UTC')"
+	if [ "$PROTO" = http ]; then
+		echo "# Node agent (L7, HTTP) data path — $(date -u '+%Y-%m-%d %H:%M UTC')"
+	else
+		echo "# Node agent (L4) data path — $(date -u '+%Y-%m-%d %H:%M UTC')"
+	fi
 	echo
-	echo "Command: \`$(env | grep -E '^(RUNS|RATE|RATE_CONNS|RATE_DURATION|MAX_CONNS|MAX_DURATION|IPERF_DURATION|HOLD_CONNS|HOLD_RATE|HOLD_DURATION|SIZE|WARMUP|CONTENDERS|HAPROXY_MT|QUICK)=' | sort | tr '\n' ' ')$CMDLINE\`"
+	echo "Command: \`$(env | grep -E '^(PROTO|RUNS|RATE|RATE_CONNS|RATE_DURATION|MAX_CONNS|MAX_DURATION|IPERF_DURATION|HOLD_CONNS|HOLD_RATE|HOLD_DURATION|SIZE|WARMUP|CONTENDERS|HAPROXY_MT|QUICK)=' | sort | tr '\n' ' ')$CMDLINE\`"
 	echo
 	echo "Commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src include bench 2>/dev/null || echo ' (with local changes)'); $(nproc) vCPU, $(uname -r); $(haproxy -v | head -1 | cut -d' ' -f1-3)$(command -v nginx >/dev/null && echo ", $(nginx -v 2>&1 | cut -d' ' -f3)"); $(iperf3 --version | head -1 | cut -d' ' -f1-2); echo server: $ECHO_SERVER."
 	echo
+	if [ "$PROTO" = http ]; then
+		echo "Per run: fixed rate $RATE req/s open loop over $RATE_CONNS connections for ${RATE_DURATION}s (+${WARMUP}s warm-up); max rate closed loop, $MAX_CONNS connections, ${MAX_DURATION}s; $HOLD_CONNS connections at $HOLD_RATE req/s for ${HOLD_DURATION}s (RSS sampled at 70%). $RUNS runs, medians (every run's value in brackets)."
+	else
 	echo "Per run: fixed rate $RATE req/s open loop over $RATE_CONNS connections for ${RATE_DURATION}s (+${WARMUP}s warm-up), $SIZE-byte requests echoed; max rate closed loop, $MAX_CONNS connections, ${MAX_DURATION}s; iperf3 one stream ${IPERF_DURATION}s; $HOLD_CONNS connections at $HOLD_RATE req/s for ${HOLD_DURATION}s (RSS sampled at 70%). $RUNS runs, medians (every run's value in brackets)."
+	fi
 	echo
+	[ "$PROTO" = http ] && echo "HTTP mode: GET $HTTP_PATH over HTTP/1.1 keep-alive (tcp-rr --http; the size above is the response body), then HTTP/2 with h2load (fixed rate: -m 1 --rps per connection, latencies from --log-file; max: $MAX_CONNS connections x 10 streams). No iperf3." && echo
 	"$PY" - "$WORK" "$RUNS" "${active[@]}" <<'PYEOF'
 import json, os, statistics, sys
 
@@ -575,6 +756,27 @@ for name in names:
             bps = ip["end"]["sum_received"]["bits_per_second"] / 1e9
         put("gbps", bps)
         put("hold_ok", (hd["conns_connected"] == hd["conns"] and hd["errors"] == 0) if hd else None)
+        lat = []
+        try:
+            with open(f"{d}/h2fixed.log") as f:
+                for ln in f:
+                    parts = ln.split()
+                    if len(parts) >= 3 and parts[1] == "200":
+                        lat.append(float(parts[2]))
+        except OSError:
+            pass
+        lat.sort()
+        put("h2p50", lat[len(lat) // 2] if lat else None)
+        put("h2p99", lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else None)
+        h2max = None
+        try:
+            with open(f"{d}/h2max.txt") as f:
+                for ln in f:
+                    if ln.startswith("finished in") and "req/s" in ln:
+                        h2max = float(ln.split(",")[1].split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+        put("h2max", h2max)
         try:
             with open(f"{d}/proxies.tsv") as f:
                 for line in f:
@@ -610,6 +812,15 @@ for name in names:
     print(f"| {name} | {cell(m['p50'])} | {cell(m['p99'])} | {cell(added) if added else '—'} | "
           f"{cell(m['p999'])} | {cell(m['errors'], 0)} | {cell(m['maxrate'], 0)} | "
           f"{cell(m['maxp99'])} | {cell(m['gbps'], 2)} |")
+if any(med(rows[n].get("h2p50", [])) is not None for n in names):
+    print()
+    print("HTTP/2 (h2load, h2c from the client):")
+    print()
+    print("| contender | p50 µs | p99 µs | max rate req/s |")
+    print("|---|---|---|---|")
+    for name in names:
+        m = rows[name]
+        print(f"| {name} | {cell(m['h2p50'])} | {cell(m['h2p99'])} | {cell(m['h2max'], 0)} |")
 print()
 print("Per proxy process (CPU from /proc/PID/stat utime+stime during the fixed-rate part, "
       "per 1,000 requests sent = vCPU per 1,000 req/s; RSS from /proc/PID/status):")
