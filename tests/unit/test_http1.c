@@ -120,6 +120,10 @@ static void test_framing(void **state)
 	assert_int_equal(status_of("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"), 400);
 	assert_int_equal(status_of("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n"), 0);
 	assert_int_equal(status_of("GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n"), 501);
+	assert_int_equal(status_of("GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"), 501);
+	assert_int_equal(status_of("GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n"), 400);
+	assert_int_equal(status_of("GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"), 400);
+	assert_int_equal(status_of("GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n"), 0);
 	assert_int_equal(status_of("GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"), 400);
 	assert_int_equal(status_of("GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"), 400);
 	assert_true(parse("GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", &req, &st) > 0);
@@ -258,6 +262,116 @@ static void test_hmsg(void **state)
 	weft_arena_destroy(&a);
 }
 
+static int resp(const char *s, bool head_req, weft_h1_resp_t *r)
+{
+	weft_h1_limits_t lim;
+
+	weft_h1_limits_default(&lim);
+	return weft_h1_parse_response_head(s, strlen(s), &lim, head_req, r);
+}
+
+static void test_response_head(void **state)
+{
+	static weft_h1_resp_t r;
+	const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc";
+
+	assert_int_equal(resp(ok, false, &r), (int)strlen(ok) - 3);
+	assert_int_equal(r.body, WEFT_H1_BODY_LENGTH);   /* identical duplicates merge */
+	assert_int_equal(r.content_length, 3);
+	assert_true(r.keep_alive);
+	assert_true(resp("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n", true, &r) > 0);
+	assert_int_equal(r.body, WEFT_H1_BODY_NONE);     /* HEAD */
+	assert_true(resp("HTTP/1.1 204 No Content\r\n\r\n", false, &r) > 0);
+	assert_int_equal(r.body, WEFT_H1_BODY_NONE);
+	assert_true(resp("HTTP/1.1 304 Not Modified\r\n\r\n", false, &r) > 0);
+	assert_int_equal(r.body, WEFT_H1_BODY_NONE);
+	assert_true(resp("HTTP/1.1 100 Continue\r\n\r\n", false, &r) > 0);
+	assert_int_equal(r.body, WEFT_H1_BODY_NONE);
+	assert_true(resp("HTTP/1.1 101 Switching Protocols\r\nUpgrade: ws\r\n\r\n", false, &r) > 0);
+	assert_true(r.upgrade);
+	assert_true(resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false, &r) > 0);
+	assert_int_equal(r.body, WEFT_H1_BODY_CHUNKED);
+	assert_true(resp("HTTP/1.0 200 OK\r\n\r\n", false, &r) > 0);
+	assert_int_equal(r.body, WEFT_H1_BODY_CLOSE);
+	assert_false(r.keep_alive);
+	assert_true(resp("HTTP/1.1 200\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", false, &r) > 0);
+	assert_false(r.keep_alive);
+	assert_int_equal(r.body, WEFT_H1_BODY_NONE);
+	/* refused */
+	assert_int_equal(resp("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", false, &r), WEFT_EPROTO);
+	assert_int_equal(resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n", false, &r), WEFT_EPROTO);
+	assert_int_equal(resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", false, &r), WEFT_EPROTO);
+	assert_int_equal(resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", false, &r), WEFT_EPROTO);
+	assert_int_equal(resp("HTTP/1.1 200 OK\nX: y\r\n\r\n", false, &r), WEFT_EPROTO);
+	assert_int_equal(resp("HTTP/1.1 200 OK\r\nX : y\r\n\r\n", false, &r), WEFT_EPROTO);
+	assert_int_equal(resp("HTTP/1.1 200 OK\r\nX: y\r\n z\r\n\r\n", false, &r), WEFT_EPROTO);
+	assert_int_equal(resp("HTTP/1.1 20 OK\r\n\r\n", false, &r), WEFT_EPROTO);
+	assert_int_equal(resp("HTTP/2.0 200 OK\r\n\r\n", false, &r), WEFT_EPROTO);
+	assert_int_equal(resp("HTTP/1.1 200 OK\r\nX: y\r\n", false, &r), WEFT_EAGAIN);
+}
+
+/* feeds s to a decoder one byte more at a time; returns the final code and
+ * the decoded body in body */
+static int dechunk(const char *s, char *body, size_t *nbody, size_t *ntr)
+{
+	weft_h1_chunked_t d;
+	weft_h1_hdr_t tr[4];
+	size_t n = strlen(s), off = 0, end = 0;
+	char *p = malloc(n + 1);
+	int rc = WEFT_H1_CK_MORE;
+
+	memcpy(p, s, n);
+	*nbody = 0;
+	*ntr = 0;
+	weft_h1_chunked_init(&d);
+	while (rc != WEFT_EPROTO && rc != WEFT_H1_CK_END) {
+		weft_h1_chunk_out_t out = { .trailers = tr, .max_trailers = 4 };
+		size_t used;
+		rc = weft_h1_chunked_step(&d, p + off, end - off, 2, 1024, &used, &out);
+		off += used;
+		if (rc == WEFT_H1_CK_DATA) {
+			assert_true(out.data.len <= 2);
+			memcpy(body + *nbody, out.data.p, out.data.len);
+			*nbody += out.data.len;
+		} else if (rc == WEFT_H1_CK_MORE) {
+			if (end == n)
+				break;
+			end++;
+		} else if (rc == WEFT_H1_CK_END) {
+			*ntr = out.ntrailers;
+			if (out.ntrailers)
+				assert_true(weft_str_eq_c(tr[0].name, "X-T"));
+		}
+	}
+	free(p);
+	return rc;
+}
+
+static void test_chunked(void **state)
+{
+	char body[64];
+	size_t nb, nt;
+
+	assert_int_equal(dechunk("5;ext=\"q\"\r\nhello\r\nA \r\n0123456789\r\n0\r\n\r\n", body, &nb, &nt), WEFT_H1_CK_END);
+	assert_int_equal(nb, 15);
+	assert_memory_equal(body, "hello0123456789", 15);
+	assert_int_equal(nt, 0);
+	assert_int_equal(dechunk("3\r\nabc\r\n0\r\nX-T: 1\r\nY: 2\r\n\r\n", body, &nb, &nt), WEFT_H1_CK_END);
+	assert_int_equal(nt, 2);
+	assert_int_equal(dechunk("3\r\nabc\r\n", body, &nb, &nt), WEFT_H1_CK_MORE);
+	/* refused */
+	assert_int_equal(dechunk("10000000000000000\r\n", body, &nb, &nt), WEFT_EPROTO);   /* overflow */
+	assert_int_equal(dechunk("fffffffffffffffffffffff\r\n", body, &nb, &nt), WEFT_EPROTO);
+	assert_int_equal(dechunk("3\nabc\r\n0\r\n\r\n", body, &nb, &nt), WEFT_EPROTO);    /* bare LF */
+	assert_int_equal(dechunk("3\r\nabc\n0\r\n\r\n", body, &nb, &nt), WEFT_EPROTO);
+	assert_int_equal(dechunk("3\r\nabcd\r\n", body, &nb, &nt), WEFT_EPROTO);
+	assert_int_equal(dechunk("\r\n", body, &nb, &nt), WEFT_EPROTO);                   /* no size */
+	assert_int_equal(dechunk("-3\r\nabc\r\n", body, &nb, &nt), WEFT_EPROTO);
+	assert_int_equal(dechunk("3x\r\nabc\r\n", body, &nb, &nt), WEFT_EPROTO);
+	assert_int_equal(dechunk("0\r\nX: a\r\n b\r\n\r\n", body, &nb, &nt), WEFT_EPROTO); /* obs-fold trailer */
+	assert_int_equal(dechunk("0\r\nX : a\r\n\r\n", body, &nb, &nt), WEFT_EPROTO);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -265,7 +379,7 @@ int main(void)
 		cmocka_unit_test(test_line_endings), cmocka_unit_test(test_request_line),
 		cmocka_unit_test(test_headers),     cmocka_unit_test(test_framing),
 		cmocka_unit_test(test_connection),  cmocka_unit_test(test_limits),
-		cmocka_unit_test(test_response),  cmocka_unit_test(test_hmsg),
+		cmocka_unit_test(test_response),  cmocka_unit_test(test_hmsg), cmocka_unit_test(test_response_head), cmocka_unit_test(test_chunked),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
