@@ -17,8 +17,8 @@ static void f_head(weft_hstream_t *s, const weft_http_head_t *h, bool end)
 {
 	weft_http_head_t r = { .ver = WEFT_HTTP_11, .status = 200, .content_length = -1 };
 
-	if (h->nhdrs && (h->hdrs[0].name.len == 0 || h->hdrs[0].name.p[0] >= 'A' &&
-			 h->hdrs[0].name.p[0] <= 'Z'))
+	if (h->nhdrs && (h->hdrs[0].name.len == 0 ||
+			 (h->hdrs[0].name.p[0] >= 'A' && h->hdrs[0].name.p[0] <= 'Z')))
 		abort();   /* names are non-empty and lowercase */
 	if (s->ops->send_head(s, &r, false) == WEFT_OK)
 		s->ops->send_data(s, "x", 1, end);
