@@ -100,7 +100,8 @@ struct weft_hconn;
 /* Events for a stream's owner (set s->cbs and s->ud).
  * on_head:     the peer's head (server: the request; client: the final
  *              response; 1xx interim responses other than 101 are not
- *              passed). end: no body follows. h and its strings are valid
+ *              passed). end: no body follows (the message is complete:
+ *              on_end is not called). h and its strings are valid
  *              during the call only: copy what you keep.
  * on_data:     body bytes (decoded: no chunk framing). The owner must call
  *              ops->consumed(s, n) once it has passed them on; until then

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "weft/arena.h"
+#include "weft/http.h"
 #include "weft/http1.h"
 #include "weft/str.h"
 
@@ -118,6 +120,10 @@ static void test_framing(void **state)
 	assert_int_equal(status_of("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"), 400);
 	assert_int_equal(status_of("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n"), 0);
 	assert_int_equal(status_of("GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n"), 501);
+	assert_int_equal(status_of("GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"), 501);
+	assert_int_equal(status_of("GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n"), 400);
+	assert_int_equal(status_of("GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"), 400);
+	assert_int_equal(status_of("GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n"), 0);
 	assert_int_equal(status_of("GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"), 400);
 	assert_int_equal(status_of("GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"), 400);
 	assert_true(parse("GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", &req, &st) > 0);
@@ -183,6 +189,189 @@ static void test_response(void **state)
 	assert_int_equal(weft_h1_parse_response("SSH-2.0\r\n\r\n", 11, &st, &cl), WEFT_EPROTO);
 }
 
+/* http_msg.c: limits defaults, lookups and arena-backed head edits */
+static void test_hmsg(void **state)
+{
+	weft_http_limits_t l;
+	weft_arena_t a;
+	weft_hmsg_t m, c;
+	weft_hdr_t src_hdrs[2] = { { WEFT_STR_LIT("x-a"), WEFT_STR_LIT("1") },
+				   { WEFT_STR_LIT("x-b"), WEFT_STR_LIT("2") } };
+	weft_http_head_t src = { .ver = WEFT_HTTP_2, .method = WEFT_STR_LIT("POST"),
+				 .path = WEFT_STR_LIT("/p?q"), .authority = WEFT_STR_LIT("svc"),
+				 .nhdrs = 2, .hdrs = src_hdrs, .content_length = 5 };
+
+	(void)state;
+	weft_http_limits_default(&l);
+	assert_int_equal(l.max_head, 16384);
+	assert_int_equal(l.max_line, 8192);
+	assert_int_equal(l.max_headers, 64);
+	assert_int_equal(l.max_streams, 128);
+	assert_int_equal(l.stream_window, 256 * 1024);
+	assert_int_equal(l.conn_window, 1024 * 1024);
+	assert_int_equal(l.stream_out_max, 64 * 1024);
+	assert_int_equal(l.conn_out_max, 256 * 1024);
+	assert_int_equal(l.head_timeout_ms, 10000);
+	assert_int_equal(l.idle_ms, 60000);
+	assert_int_equal(l.max_resets_per_s, 200);
+	assert_int_equal(l.max_control_per_s, 200);
+	assert_int_equal(l.max_continuations, 16);
+
+	assert_true(weft_hdr_is(WEFT_STR_LIT("Content-Length"), "content-length"));
+	assert_false(weft_hdr_is(WEFT_STR_LIT("content-lengt"), "content-length"));
+
+	weft_arena_init(&a, 0);
+	weft_hmsg_init(&m, &a);
+	assert_int_equal(m.h.ver, WEFT_HTTP_11);
+	assert_int_equal(m.h.content_length, -1);
+	assert_null(weft_http_hdr(&m.h, "x"));
+	/* add lowercases the name and grows past the first capacity */
+	for (int i = 0; i < 40; i++)
+		assert_int_equal(weft_hmsg_add(&m, WEFT_STR_LIT("X-Many"), WEFT_STR_LIT("v")), WEFT_OK);
+	assert_int_equal(weft_hmsg_add(&m, WEFT_STR_LIT("Via"), WEFT_STR_LIT("a")), WEFT_OK);
+	assert_int_equal(m.h.nhdrs, 41);
+	assert_true(weft_str_eq_c(m.h.hdrs[0].name, "x-many"));
+	/* set collapses every x-many into one, at the first one's place */
+	assert_int_equal(weft_hmsg_set(&m, WEFT_STR_LIT("x-MANY"), WEFT_STR_LIT("one")), WEFT_OK);
+	assert_int_equal(m.h.nhdrs, 2);
+	assert_true(weft_str_eq_c(m.h.hdrs[0].value, "one"));
+	assert_true(weft_str_eq_c(weft_http_hdr(&m.h, "via")->value, "a"));
+	/* set of a new name appends; set with a value pointing at itself */
+	assert_int_equal(weft_hmsg_set(&m, WEFT_STR_LIT("x-new"), WEFT_STR_LIT("n")), WEFT_OK);
+	assert_int_equal(weft_hmsg_set(&m, WEFT_STR_LIT("via"), weft_http_hdr(&m.h, "via")->value), WEFT_OK);
+	assert_true(weft_str_eq_c(weft_http_hdr(&m.h, "via")->value, "a"));
+	assert_int_equal(m.h.nhdrs, 3);
+	weft_hmsg_remove(&m, WEFT_STR_LIT("X-Many"));
+	assert_int_equal(m.h.nhdrs, 2);
+	assert_null(weft_http_hdr(&m.h, "x-many"));
+	assert_int_equal(weft_hmsg_str(&m, &m.h.path, WEFT_STR_LIT("/x")), WEFT_OK);
+	assert_true(weft_str_eq_c(m.h.path, "/x"));
+
+	/* deep copy: strings are the arena's, not src's */
+	assert_int_equal(weft_hmsg_copy(&c, &a, &src), WEFT_OK);
+	assert_int_equal(c.h.ver, WEFT_HTTP_2);
+	assert_int_equal(c.h.content_length, 5);
+	assert_true(weft_str_eq_c(c.h.method, "POST"));
+	assert_true(c.h.method.p != src.method.p);
+	assert_int_equal(c.h.nhdrs, 2);
+	assert_true(c.h.hdrs != src_hdrs);
+	assert_true(weft_str_eq_c(weft_http_hdr(&c.h, "x-b")->value, "2"));
+	assert_int_equal(weft_hmsg_add(&c, WEFT_STR_LIT("x-c"), WEFT_STR_LIT("3")), WEFT_OK);
+	assert_int_equal(src.nhdrs, 2);
+	assert_int_equal(c.h.nhdrs, 3);
+	weft_arena_destroy(&a);
+}
+
+static int resp(const char *s, bool head_req, weft_h1_resp_t *r)
+{
+	weft_h1_limits_t lim;
+
+	weft_h1_limits_default(&lim);
+	return weft_h1_parse_response_head(s, strlen(s), &lim, head_req, r);
+}
+
+static void test_response_head(void **state)
+{
+	static weft_h1_resp_t r;
+	const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc";
+
+	assert_int_equal(resp(ok, false, &r), (int)strlen(ok) - 3);
+	assert_int_equal(r.body, WEFT_H1_BODY_LENGTH);   /* identical duplicates merge */
+	assert_int_equal(r.content_length, 3);
+	assert_true(r.keep_alive);
+	assert_true(resp("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n", true, &r) > 0);
+	assert_int_equal(r.body, WEFT_H1_BODY_NONE);     /* HEAD */
+	assert_true(resp("HTTP/1.1 204 No Content\r\n\r\n", false, &r) > 0);
+	assert_int_equal(r.body, WEFT_H1_BODY_NONE);
+	assert_true(resp("HTTP/1.1 304 Not Modified\r\n\r\n", false, &r) > 0);
+	assert_int_equal(r.body, WEFT_H1_BODY_NONE);
+	assert_true(resp("HTTP/1.1 100 Continue\r\n\r\n", false, &r) > 0);
+	assert_int_equal(r.body, WEFT_H1_BODY_NONE);
+	assert_true(resp("HTTP/1.1 101 Switching Protocols\r\nUpgrade: ws\r\n\r\n", false, &r) > 0);
+	assert_true(r.upgrade);
+	assert_true(resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false, &r) > 0);
+	assert_int_equal(r.body, WEFT_H1_BODY_CHUNKED);
+	assert_true(resp("HTTP/1.0 200 OK\r\n\r\n", false, &r) > 0);
+	assert_int_equal(r.body, WEFT_H1_BODY_CLOSE);
+	assert_false(r.keep_alive);
+	assert_true(resp("HTTP/1.1 200\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", false, &r) > 0);
+	assert_false(r.keep_alive);
+	assert_int_equal(r.body, WEFT_H1_BODY_NONE);
+	/* refused */
+	assert_int_equal(resp("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", false, &r), WEFT_EPROTO);
+	assert_int_equal(resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n", false, &r), WEFT_EPROTO);
+	assert_int_equal(resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", false, &r), WEFT_EPROTO);
+	assert_int_equal(resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", false, &r), WEFT_EPROTO);
+	assert_int_equal(resp("HTTP/1.1 200 OK\nX: y\r\n\r\n", false, &r), WEFT_EPROTO);
+	assert_int_equal(resp("HTTP/1.1 200 OK\r\nX : y\r\n\r\n", false, &r), WEFT_EPROTO);
+	assert_int_equal(resp("HTTP/1.1 200 OK\r\nX: y\r\n z\r\n\r\n", false, &r), WEFT_EPROTO);
+	assert_int_equal(resp("HTTP/1.1 20 OK\r\n\r\n", false, &r), WEFT_EPROTO);
+	assert_int_equal(resp("HTTP/2.0 200 OK\r\n\r\n", false, &r), WEFT_EPROTO);
+	assert_int_equal(resp("HTTP/1.1 200 OK\r\nX: y\r\n", false, &r), WEFT_EAGAIN);
+}
+
+/* feeds s to a decoder one byte more at a time; returns the final code and
+ * the decoded body in body */
+static int dechunk(const char *s, char *body, size_t *nbody, size_t *ntr)
+{
+	weft_h1_chunked_t d;
+	weft_h1_hdr_t tr[4];
+	size_t n = strlen(s), off = 0, end = 0;
+	char *p = malloc(n + 1);
+	int rc = WEFT_H1_CK_MORE;
+
+	memcpy(p, s, n);
+	*nbody = 0;
+	*ntr = 0;
+	weft_h1_chunked_init(&d);
+	while (rc != WEFT_EPROTO && rc != WEFT_H1_CK_END) {
+		weft_h1_chunk_out_t out = { .trailers = tr, .max_trailers = 4 };
+		size_t used;
+		rc = weft_h1_chunked_step(&d, p + off, end - off, 2, 1024, &used, &out);
+		off += used;
+		if (rc == WEFT_H1_CK_DATA) {
+			assert_true(out.data.len <= 2);
+			memcpy(body + *nbody, out.data.p, out.data.len);
+			*nbody += out.data.len;
+		} else if (rc == WEFT_H1_CK_MORE) {
+			if (end == n)
+				break;
+			end++;
+		} else if (rc == WEFT_H1_CK_END) {
+			*ntr = out.ntrailers;
+			if (out.ntrailers)
+				assert_true(weft_str_eq_c(tr[0].name, "X-T"));
+		}
+	}
+	free(p);
+	return rc;
+}
+
+static void test_chunked(void **state)
+{
+	char body[64];
+	size_t nb, nt;
+
+	assert_int_equal(dechunk("5;ext=\"q\"\r\nhello\r\nA \r\n0123456789\r\n0\r\n\r\n", body, &nb, &nt), WEFT_H1_CK_END);
+	assert_int_equal(nb, 15);
+	assert_memory_equal(body, "hello0123456789", 15);
+	assert_int_equal(nt, 0);
+	assert_int_equal(dechunk("3\r\nabc\r\n0\r\nX-T: 1\r\nY: 2\r\n\r\n", body, &nb, &nt), WEFT_H1_CK_END);
+	assert_int_equal(nt, 2);
+	assert_int_equal(dechunk("3\r\nabc\r\n", body, &nb, &nt), WEFT_H1_CK_MORE);
+	/* refused */
+	assert_int_equal(dechunk("10000000000000000\r\n", body, &nb, &nt), WEFT_EPROTO);   /* overflow */
+	assert_int_equal(dechunk("fffffffffffffffffffffff\r\n", body, &nb, &nt), WEFT_EPROTO);
+	assert_int_equal(dechunk("3\nabc\r\n0\r\n\r\n", body, &nb, &nt), WEFT_EPROTO);    /* bare LF */
+	assert_int_equal(dechunk("3\r\nabc\n0\r\n\r\n", body, &nb, &nt), WEFT_EPROTO);
+	assert_int_equal(dechunk("3\r\nabcd\r\n", body, &nb, &nt), WEFT_EPROTO);
+	assert_int_equal(dechunk("\r\n", body, &nb, &nt), WEFT_EPROTO);                   /* no size */
+	assert_int_equal(dechunk("-3\r\nabc\r\n", body, &nb, &nt), WEFT_EPROTO);
+	assert_int_equal(dechunk("3x\r\nabc\r\n", body, &nb, &nt), WEFT_EPROTO);
+	assert_int_equal(dechunk("0\r\nX: a\r\n b\r\n\r\n", body, &nb, &nt), WEFT_EPROTO); /* obs-fold trailer */
+	assert_int_equal(dechunk("0\r\nX : a\r\n\r\n", body, &nb, &nt), WEFT_EPROTO);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -190,7 +379,7 @@ int main(void)
 		cmocka_unit_test(test_line_endings), cmocka_unit_test(test_request_line),
 		cmocka_unit_test(test_headers),     cmocka_unit_test(test_framing),
 		cmocka_unit_test(test_connection),  cmocka_unit_test(test_limits),
-		cmocka_unit_test(test_response),
+		cmocka_unit_test(test_response),  cmocka_unit_test(test_hmsg), cmocka_unit_test(test_response_head), cmocka_unit_test(test_chunked),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
