@@ -900,6 +900,41 @@ static void deliver(h2conn_t *h)
 	}
 }
 
+/* Reads what the transport has into the session (weft_h2io_read's
+ * loop, keeping nghttp2's verdict: its own flood guards — queued ACKs,
+ * CONTINUATION count in header blocks it ignores — become our GOAWAY
+ * ENHANCE_YOUR_CALM). Returns as weft_h2io_read. */
+static int h2_read(h2conn_t *h)
+{
+	weft_conn_t *c = &h->hc.conn;
+	uint8_t buf[65536];
+
+	for (int i = 0; i < H2_READS_PER_IO; i++) {
+		ssize_t n = weft_conn_recv(c, buf, sizeof(buf)), rv;
+		if (n == WEFT_EAGAIN)
+			return WEFT_OK;
+		if (n == 0)
+			return WEFT_ECLOSED;
+		if (n < 0)
+			return WEFT_EFAIL;
+		h->in_recv = true;
+		rv = nghttp2_session_mem_recv(h->sess, buf, (size_t)n);
+		h->in_recv = false;
+		if (rv == NGHTTP2_ERR_FLOODED || rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS)
+			calm(h, nghttp2_strerror((int)rv));
+		if (rv < 0) {
+			if (!h->calm)
+				weft_info(h->hc.name, "HTTP/2 error: %s", nghttp2_strerror((int)rv));
+			return WEFT_EPROTO;
+		}
+		if (h->dead)
+			return WEFT_ECLOSED;
+		if ((size_t)n < sizeof(buf) && !weft_conn_pending(c))
+			return WEFT_OK;
+	}
+	return WEFT_EAGAIN;
+}
+
 /* Reads (unless output is backed up), then writes, then delivers. Returns
  * WEFT_OK or a negative code: close. */
 static int pump(h2conn_t *h)
@@ -911,7 +946,7 @@ static int pump(h2conn_t *h)
 	if (h->dead)
 		return WEFT_ECLOSED;
 	if (!h->calm && !backed)
-		rc = weft_h2io_read(c, h->sess, &h->in_recv, &h->dead, H2_READS_PER_IO);
+		rc = h2_read(h);
 	if (h->calm) {
 		weft_h2io_write(c, h->sess, h->lim.conn_out_max + 65536);
 		return WEFT_ECLOSED;
@@ -1109,7 +1144,7 @@ static int session_new(h2conn_t *h)
 		nghttp2_option_set_stream_reset_rate_limit(opt, 2ull * h->lim.max_resets_per_s,
 							   h->lim.max_resets_per_s);
 	if (nghttp2_option_set_max_continuations && h->lim.max_continuations)
-		nghttp2_option_set_max_continuations(opt, h->lim.max_continuations + 1);
+		nghttp2_option_set_max_continuations(opt, 4u * h->lim.max_continuations + 8);
 	rv = h->hc.server ? nghttp2_session_server_new2(&h->sess, cbs, h, opt)
 			  : nghttp2_session_client_new2(&h->sess, cbs, h, opt);
 	nghttp2_session_callbacks_del(cbs);
