@@ -201,7 +201,7 @@ static void ht_request(weft_hstream_t *s, const char *path, const void *body, si
 		assert_int_equal(s->ops->send_trailers(s, t, 1), WEFT_OK);
 }
 
-static bool ht_closed(void *p) { return ((ht_end_t *)p)->closed; }
-static bool ht_true(void *p) { return *(bool *)p; }
+static inline bool ht_closed(void *p) { return ((ht_end_t *)p)->closed; }
+static inline bool ht_true(void *p) { return *(bool *)p; }
 
 #endif
