@@ -565,7 +565,9 @@ static const weft_dest_policy_t *copy_policy(build_t *b, const char *uid, const 
 		if (l->ring_max >= 1 && l->ring_max <= 8388608)
 			p->lb.ring_max = l->ring_max;
 		if (l->ring_min >= 1)
-			p->lb.ring_min = l->ring_min > p->lb.ring_max ? p->lb.ring_max : l->ring_min;
+			p->lb.ring_min = l->ring_min;
+		if (p->lb.ring_min > p->lb.ring_max)
+			p->lb.ring_min = p->lb.ring_max;
 		p->lb.hash_header = vstr(b, l->hash_header);
 		p->lb.hash_source_ip = l->hash_source_ip;
 		p->lb.hash_cookie = vstr(b, l->hash_cookie);
