@@ -62,6 +62,17 @@ int weft_l7_response_filters(const weft_l7_route_sel_t *sel, weft_hmsg_t *resp);
 /* The rule's mirror filters: fills up to max pointers, returns how many. */
 size_t weft_l7_mirrors(const weft_av_route_rule_t *r, const weft_filter_t **out, size_t max);
 
+/* RegularExpression values (route path/header/query/gRPC matches; other
+ * L7 parts may use it too): a full match of v against RE2 text re,
+ * approximated with POSIX ERE (see l7_route.c for the mapping). Patterns
+ * are compiled once into a bounded per-thread table keyed by their bytes.
+ * Returns true on a match; false otherwise, or when re does not compile
+ * or memory ran out. */
+bool weft_l7_regex_match(weft_str_t re, weft_str_t v);
+/* Frees this thread's compiled patterns (at shutdown; later matches
+ * compile again). */
+void weft_l7_regex_cache_clear(void);
+
 /* ---- path normalization (l7_path.c; fuzzed) ---- */
 
 /* What to do with %2F and %5C (encoded '/' and '\') in paths. */
@@ -76,10 +87,10 @@ typedef enum weft_l7_slash_mode {
  * '\' becomes '/', percent-encodings of unreserved characters are decoded
  * (others uppercased), %2F/%5C handled per mode, runs of '/' merged, "."
  * and ".." segments resolved (never above the root). The result starts
- * with '/'. Returns WEFT_OK with *out in arena, or WEFT_EPROTO (answer
- * 400) for %00, an invalid or truncated escape, a control byte, a path
- * not starting with '/' (other than "*"), or an encoded slash in REJECT
- * mode. */
+ * with '/' ("*" stays "*"). Returns WEFT_OK with *out in arena,
+ * WEFT_EPROTO (answer 400) for %00, an invalid or truncated escape, a
+ * control byte, a path not starting with '/' or '\' (other than "*"), or
+ * an encoded slash in REJECT mode, or WEFT_ENOMEM. */
 int weft_l7_normalize_path(weft_str_t in, weft_l7_slash_mode_t mode, weft_arena_t *arena,
 			   weft_str_t *out);
 
