@@ -522,6 +522,18 @@ static int ring_cmp(const void *a, const void *b)
 	return x->h < y->h ? -1 : x->h > y->h;
 }
 
+/* An endpoint's points on the ring: k per unit of weight, or (k 0: the
+ * weights add up to more than ring_max) its share of ring_max, at least 1. */
+static uint64_t ring_points(uint32_t w, uint64_t k, uint64_t total, uint64_t rmax)
+{
+	uint64_t c;
+
+	if (k)
+		return k * w;
+	c = (uint64_t)((double)w * (double)rmax / (double)total);
+	return c ? c : 1;
+}
+
 /* Builds the ketama-like ring: k points per unit of weight, k the power
  * of two that brings the ring to at least ring_min points (fewer when
  * ring_max demands it; every endpoint at least one). k being a power of
@@ -539,12 +551,13 @@ static int ring_build(weft_l7_cluster_t *cl, uint64_t rmin, uint64_t rmax)
 	while (k * total < rmin && k < (1ull << 40))
 		k *= 2;
 	if (k * total > rmax)
-		k = rmax / total ? rmax / total : 1;
-	size = k * total;
+		k = rmax / total ? rmax / total : 0;   /* 0: weights scaled down below */
+	for (size_t i = 0; i < cl->neps; i++)
+		size += ring_points(cl->wts[i], k, total, rmax);
 	if (!(r = malloc(size * sizeof(*r))))
 		return -1;
 	for (size_t i = 0; i < cl->neps; i++)
-		for (uint64_t j = 0; j < k * cl->wts[i]; j++) {
+		for (uint64_t j = 0, c = ring_points(cl->wts[i], k, total, rmax); j < c; j++) {
 			r[at].h = fmix64(cl->slot[i]->hash + (j + 1) * 0x9e3779b97f4a7c15ull);
 			r[at++].i = (uint32_t)i;
 		}

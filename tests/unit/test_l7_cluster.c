@@ -280,9 +280,20 @@ static void hash_weights(weft_lb_type_t type)
 
 static void test_hash_weights(void **st)
 {
+	uint32_t w[2] = { 4000000000u, 1000000000u };
+	unsigned cnt[2] = { 0 };
+	fx_t f;
+
 	(void)st;
 	hash_weights(WEFT_LB_RING_HASH);
 	hash_weights(WEFT_LB_MAGLEV);
+	/* weights adding up to more than ring_max: scaled down, still 80/20 */
+	fx_init(&f, 2, w, WEFT_LB_RING_HASH);
+	f.pol.lb.ring_max = 4096;
+	for (int i = 0; i < 20000; i++)
+		cnt[pick_idx(&f, &f.pol, true, (uint64_t)i * 0x9e3779b97f4a7c15ull, NULL, NULL, 0)]++;
+	assert_in_range(cnt[0], 15000, 17000);
+	fx_done(&f);
 }
 
 static bool ex_list(void *arg, const weft_av_endpoint_t *e)
