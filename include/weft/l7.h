@@ -168,8 +168,9 @@ bool weft_l7_request_hash(const weft_dest_policy_t *pol, const weft_http_head_t 
 
 /* Picks an endpoint of the cluster's service. Skips endpoints that are
  * excluded (already tried by this request), ejected by outlier detection
- * (unless that would leave fewer than max_ejection_percent... as Envoy:
- * ejections never exceed max_ejection_percent of the endpoints), failing
+ * (as Envoy: ejections never exceed max_ejection_percent of the endpoints,
+ * except that one may always be ejected when there are two or more and
+ * the percent is above 0), failing
  * active health checks, or penalised after a 429 / Retry-After until the
  * penalty ends (used only when nothing else is left). Within the best
  * locality tier (same region/zone/subzone as from, then zone, region,
@@ -191,7 +192,8 @@ const weft_av_endpoint_t *weft_l7_pick(weft_l7_cluster_t *cl, const weft_av_serv
  * endpoint that long. Outlier detection counts consecutive 5xx /
  * gateway errors (502, 503, 504, 0) and per-interval success rates;
  * crossing consecutive_* ejects at once (base_ejection_ms * times
- * ejected). */
+ * ejected, at most max(300 s, base) as Envoy's max_ejection_time; each
+ * interval without an ejection lowers times by one). */
 void weft_l7_try_start(weft_l7_cluster_t *cl, const char *ep_uid);
 void weft_l7_try_end(weft_l7_cluster_t *cl, const weft_dest_policy_t *pol, const char *ep_uid,
 		     int result, uint64_t latency_us, uint64_t retry_after_ms, uint64_t now_ms);
@@ -236,7 +238,8 @@ void weft_l7_fault_decide(const weft_dest_policy_t *pol, const weft_http_head_t 
 			  uint64_t *rnd, weft_l7_fault_t *out);
 
 /* Parses Retry-After (delay-seconds or an HTTP-date relative to now_s).
- * Returns milliseconds, 0 when absent or unparsable. */
+ * Returns milliseconds (at most a day), 0 when absent, unparsable or
+ * not in the future. */
 uint64_t weft_l7_retry_after_ms(const weft_http_head_t *h, uint64_t now_s);
 
 /* A 64-bit random number from state *s (xorshift*; s must not be 0). */
