@@ -105,29 +105,75 @@ static int parse_request_line(const char *p, size_t len, weft_h1_req_t *req, int
 	return 0;
 }
 
-static int parse_header(const char *p, size_t len, weft_h1_req_t *req, int *status)
+/* Parses one field line p[0..len) (without CRLF) into *h. Returns 0, or
+ * -1 (refused: obs-fold, empty name, a non-token name byte, whitespace
+ * before ':', a control byte in the value). */
+static int parse_field(const char *p, size_t len, weft_h1_hdr_t *h)
 {
 	size_t i = 0, vs, ve;
-	weft_h1_hdr_t *h;
 
 	if (len && (p[0] == ' ' || p[0] == '\t'))
-		return fail(status, 400);   /* obs-fold */
+		return -1;   /* obs-fold */
 	while (i < len && is_tchar((unsigned char)p[i]))
 		i++;
 	if (i == 0 || i >= len || p[i] != ':')
-		return fail(status, 400);   /* empty name, bad char, or whitespace before ':' */
-	h = &req->hdrs[req->nhdrs++];
+		return -1;   /* empty name, bad char, or whitespace before ':' */
 	h->name = weft_str(p, i);
 	vs = i + 1;
 	for (size_t k = vs; k < len; k++)
 		if (!is_vchar_ws((unsigned char)p[k]))
-			return fail(status, 400);
+			return -1;
 	while (vs < len && (p[vs] == ' ' || p[vs] == '\t'))
 		vs++;
 	ve = len;
 	while (ve > vs && (p[ve - 1] == ' ' || p[ve - 1] == '\t'))
 		ve--;
 	h->value = weft_str(p + vs, ve - vs);
+	return 0;
+}
+
+static int parse_header(const char *p, size_t len, weft_h1_req_t *req, int *status)
+{
+	if (parse_field(p, len, &req->hdrs[req->nhdrs]) < 0)
+		return fail(status, 400);
+	req->nhdrs++;
+	return 0;
+}
+
+/* Checks a Transfer-Encoding value: exactly one coding, "chunked".
+ * Returns 0 (it is), -1 (refused as ambiguous: an empty list, "chunked"
+ * repeated or not last, so that no two parsers can frame the body
+ * differently) or -2 (a coding this parser does not implement). */
+static int te_is_chunked(weft_str_t v)
+{
+	size_t i = 0, ncod = 0, nchunked = 0;
+	bool last_chunked = false, other = false;
+
+	while (i < v.len) {
+		size_t s, e;
+		while (i < v.len && (v.p[i] == ' ' || v.p[i] == '\t'))
+			i++;
+		s = i;
+		while (i < v.len && v.p[i] != ',')
+			i++;
+		e = i;
+		while (e > s && (v.p[e - 1] == ' ' || v.p[e - 1] == '\t'))
+			e--;
+		if (i < v.len)
+			i++;   /* the comma */
+		if (e == s)
+			continue;   /* empty list element (tolerated by RFC 9110 §5.6.1) */
+		ncod++;
+		last_chunked = weft_str_ieq(weft_str(v.p + s, e - s), WEFT_STR_LIT("chunked"));
+		if (last_chunked)
+			nchunked++;
+		else
+			other = true;
+	}
+	if (ncod == 0 || nchunked > 1 || (nchunked == 1 && !last_chunked))
+		return -1;
+	if (other)
+		return -2;
 	return 0;
 }
 
@@ -148,8 +194,12 @@ static int check_headers(weft_h1_req_t *req, int *status)
 			req->has_length = true;
 			req->content_length = v;
 		} else if (weft_str_ieq(h->name, WEFT_STR_LIT("transfer-encoding"))) {
-			if (te || !weft_str_ieq(h->value, WEFT_STR_LIT("chunked")))
-				return fail(status, te ? 400 : 501);
+			int r;
+			if (te)
+				return fail(status, 400);   /* repeated Transfer-Encoding */
+			r = te_is_chunked(h->value);
+			if (r < 0)
+				return fail(status, r == -2 ? 501 : 400);
 			te = true;
 		} else if (weft_str_ieq(h->name, WEFT_STR_LIT("host"))) {
 			hosts++;
@@ -261,12 +311,247 @@ int weft_h1_parse_response(const char *p, size_t n, int *status, long long *cont
 	}
 }
 
+/* ---- response heads (client role) ---- */
+
+int weft_h1_parse_fields(const char *p, size_t n, size_t max_bytes, weft_h1_hdr_t *hdrs,
+			 size_t max, size_t *nhdrs)
+{
+	size_t off = 0;
+
+	*nhdrs = 0;
+	for (;;) {
+		long eol = find_eol(p, n, off);
+		if (eol == WEFT_EPROTO)
+			return WEFT_EPROTO;
+		if (eol == WEFT_EAGAIN)
+			return n > max_bytes ? WEFT_EPROTO : WEFT_EAGAIN;
+		if ((size_t)eol + 1 > max_bytes)
+			return WEFT_EPROTO;
+		if ((size_t)eol == off + 1)
+			return (int)(eol + 1);
+		if (*nhdrs == max || parse_field(p + off, (size_t)eol - 1 - off, &hdrs[*nhdrs]) < 0)
+			return WEFT_EPROTO;
+		(*nhdrs)++;
+		off = (size_t)eol + 1;
+	}
+}
+
+/* status-line = HTTP-version SP 3DIGIT SP [ reason-phrase ] */
+static int parse_status_line(const char *p, size_t len, weft_h1_resp_t *r)
+{
+	if (len < 12 || memcmp(p, "HTTP/1.", 7) || (p[7] != '0' && p[7] != '1') || p[8] != ' ' ||
+	    p[9] < '1' || p[9] > '9' || p[10] < '0' || p[10] > '9' || p[11] < '0' || p[11] > '9')
+		return -1;
+	if (len > 12 && p[12] != ' ')
+		return -1;
+	r->minor = p[7] - '0';
+	r->status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
+	r->reason = len > 13 ? weft_str(p + 13, len - 13) : weft_str("", 0);
+	for (size_t i = 0; i < r->reason.len; i++)
+		if (!is_vchar_ws((unsigned char)r->reason.p[i]))
+			return -1;
+	return 0;
+}
+
+int weft_h1_parse_response_head(const char *p, size_t n, const weft_h1_limits_t *lim,
+				bool head_req, weft_h1_resp_t *r)
+{
+	size_t maxh = lim->max_headers < WEFT_H1_MAX_HEADERS ? lim->max_headers : WEFT_H1_MAX_HEADERS;
+	long eol = find_eol(p, n, 0);
+	bool te = false, conn_close = false, conn_keep = false;
+	int hl;
+
+	memset(r, 0, sizeof(*r));
+	if (eol == WEFT_EPROTO)
+		return WEFT_EPROTO;
+	if (eol == WEFT_EAGAIN)
+		return n > lim->max_line ? WEFT_EPROTO : WEFT_EAGAIN;
+	if ((size_t)eol - 1 > lim->max_line || parse_status_line(p, (size_t)eol - 1, r) < 0)
+		return WEFT_EPROTO;
+	hl = weft_h1_parse_fields(p + eol + 1, n - (size_t)eol - 1,
+				  lim->max_head > (size_t)eol + 1 ? lim->max_head - (size_t)eol - 1 : 0,
+				  r->hdrs, maxh, &r->nhdrs);
+	if (hl < 0)
+		return hl;
+	for (size_t i = 0; i < r->nhdrs; i++) {
+		const weft_h1_hdr_t *h = &r->hdrs[i];
+		if (weft_str_ieq(h->name, WEFT_STR_LIT("content-length"))) {
+			unsigned long long v;
+			if (weft_str_to_u64(h->value, 1ULL << 53, &v) < 0 ||
+			    (r->has_length && r->content_length != v))
+				return WEFT_EPROTO;
+			r->has_length = true;
+			r->content_length = v;
+		} else if (weft_str_ieq(h->name, WEFT_STR_LIT("transfer-encoding"))) {
+			if (te || te_is_chunked(h->value) < 0 || te_is_chunked(h->value) == -2)
+				return WEFT_EPROTO;
+			te = true;
+		} else if (weft_str_ieq(h->name, WEFT_STR_LIT("connection"))) {
+			conn_close |= has_token(h->value, "close");
+			conn_keep |= has_token(h->value, "keep-alive");
+		}
+	}
+	if (te && (r->has_length || r->minor == 0))
+		return WEFT_EPROTO;
+	r->keep_alive = r->minor == 1 ? !conn_close : (conn_keep && !conn_close);
+	if (r->status == 101) {
+		r->upgrade = true;
+		r->keep_alive = false;
+		r->body = WEFT_H1_BODY_NONE;
+	} else if (head_req || r->status < 200 || r->status == 204 || r->status == 304) {
+		r->body = WEFT_H1_BODY_NONE;
+	} else if (te) {
+		r->body = WEFT_H1_BODY_CHUNKED;
+	} else if (r->has_length) {
+		r->body = r->content_length ? WEFT_H1_BODY_LENGTH : WEFT_H1_BODY_NONE;
+	} else {
+		r->body = WEFT_H1_BODY_CLOSE;
+		r->keep_alive = false;
+	}
+	return (int)((size_t)eol + 1 + (size_t)hl);
+}
+
+/* ---- chunked bodies ---- */
+
+enum { CK_SIZE0, CK_SIZE, CK_EXT, CK_LF, CK_DATA, CK_DCR, CK_DLF, CK_TRAILER, CK_END, CK_ERR };
+
+#define CK_MAX_EXT 4096
+#define CK_MAX_SIZE (1ULL << 60)
+
+void weft_h1_chunked_init(weft_h1_chunked_t *d)
+{
+	d->state = CK_SIZE0;
+	d->left = 0;
+	d->ext = 0;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static int ck_fail(weft_h1_chunked_t *d)
+{
+	d->state = CK_ERR;
+	return WEFT_EPROTO;
+}
+
+int weft_h1_chunked_step(weft_h1_chunked_t *d, const char *p, size_t n, size_t max_data,
+			 size_t max_trailer_bytes, size_t *used, weft_h1_chunk_out_t *out)
+{
+	size_t i = 0;
+
+	*used = 0;
+	out->data = weft_str("", 0);
+	out->ntrailers = 0;
+	if (d->state == CK_ERR)
+		return WEFT_EPROTO;
+	if (d->state == CK_END)
+		return WEFT_H1_CK_END;
+	while (i < n) {
+		char c = p[i];
+		int h;
+		switch (d->state) {
+		case CK_SIZE0:
+		case CK_SIZE:
+			h = hexval(c);
+			if (h >= 0) {
+				if (d->left > (CK_MAX_SIZE >> 4))
+					return ck_fail(d);   /* chunk-size overflow */
+				d->left = (d->left << 4) | (uint64_t)h;
+				d->state = CK_SIZE;
+			} else if (d->state == CK_SIZE0) {
+				return ck_fail(d);
+			} else if (c == '\r') {
+				d->state = CK_LF;
+			} else if (c == ';' || c == ' ' || c == '\t') {
+				d->state = CK_EXT;   /* BWS then extensions: ignored */
+				d->ext = 1;
+			} else {
+				return ck_fail(d);
+			}
+			i++;
+			break;
+		case CK_EXT:
+			if (c == '\r')
+				d->state = CK_LF;
+			else if (!is_vchar_ws((unsigned char)c) || ++d->ext > CK_MAX_EXT)
+				return ck_fail(d);
+			i++;
+			break;
+		case CK_LF:
+			if (c != '\n')
+				return ck_fail(d);
+			i++;
+			d->state = d->left ? CK_DATA : CK_TRAILER;
+			break;
+		case CK_DATA: {
+			size_t k = n - i;
+			if (k > d->left)
+				k = (size_t)d->left;
+			if (k > max_data)
+				k = max_data;
+			if (k == 0) {
+				*used = i;
+				return WEFT_H1_CK_MORE;
+			}
+			out->data = weft_str(p + i, k);
+			d->left -= k;
+			if (d->left == 0)
+				d->state = CK_DCR;
+			*used = i + k;
+			return WEFT_H1_CK_DATA;
+		}
+		case CK_DCR:
+			if (c != '\r')
+				return ck_fail(d);
+			d->state = CK_DLF;
+			i++;
+			break;
+		case CK_DLF:
+			if (c != '\n')
+				return ck_fail(d);
+			d->state = CK_SIZE0;
+			d->left = 0;
+			i++;
+			break;
+		case CK_TRAILER: {
+			int tl = weft_h1_parse_fields(p + i, n - i, max_trailer_bytes, out->trailers,
+						      out->max_trailers, &out->ntrailers);
+			if (tl == WEFT_EAGAIN) {
+				out->ntrailers = 0;
+				*used = i;
+				return WEFT_H1_CK_MORE;
+			}
+			if (tl < 0)
+				return ck_fail(d);
+			d->state = CK_END;
+			*used = i + (size_t)tl;
+			return WEFT_H1_CK_END;
+		}
+		default:
+			return ck_fail(d);
+		}
+	}
+	*used = i;
+	return WEFT_H1_CK_MORE;
+}
+
 const char *weft_h1_reason(int status)
 {
 	switch (status) {
+	case 100: return "Continue";
+	case 101: return "Switching Protocols";
 	case 200: return "OK";
 	case 204: return "No Content";
 	case 400: return "Bad Request";
+	case 304: return "Not Modified";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 408: return "Request Timeout";
@@ -275,7 +560,9 @@ const char *weft_h1_reason(int status)
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
 	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
 	case 505: return "HTTP Version Not Supported";
 	default: return "";
 	}

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "weft/arena.h"
+#include "weft/http.h"
 #include "weft/http1.h"
 #include "weft/str.h"
 
@@ -183,6 +185,79 @@ static void test_response(void **state)
 	assert_int_equal(weft_h1_parse_response("SSH-2.0\r\n\r\n", 11, &st, &cl), WEFT_EPROTO);
 }
 
+/* http_msg.c: limits defaults, lookups and arena-backed head edits */
+static void test_hmsg(void **state)
+{
+	weft_http_limits_t l;
+	weft_arena_t a;
+	weft_hmsg_t m, c;
+	weft_hdr_t src_hdrs[2] = { { WEFT_STR_LIT("x-a"), WEFT_STR_LIT("1") },
+				   { WEFT_STR_LIT("x-b"), WEFT_STR_LIT("2") } };
+	weft_http_head_t src = { .ver = WEFT_HTTP_2, .method = WEFT_STR_LIT("POST"),
+				 .path = WEFT_STR_LIT("/p?q"), .authority = WEFT_STR_LIT("svc"),
+				 .nhdrs = 2, .hdrs = src_hdrs, .content_length = 5 };
+
+	(void)state;
+	weft_http_limits_default(&l);
+	assert_int_equal(l.max_head, 16384);
+	assert_int_equal(l.max_line, 8192);
+	assert_int_equal(l.max_headers, 64);
+	assert_int_equal(l.max_streams, 128);
+	assert_int_equal(l.stream_window, 256 * 1024);
+	assert_int_equal(l.conn_window, 1024 * 1024);
+	assert_int_equal(l.stream_out_max, 64 * 1024);
+	assert_int_equal(l.conn_out_max, 256 * 1024);
+	assert_int_equal(l.head_timeout_ms, 10000);
+	assert_int_equal(l.idle_ms, 60000);
+	assert_int_equal(l.max_resets_per_s, 200);
+	assert_int_equal(l.max_control_per_s, 200);
+	assert_int_equal(l.max_continuations, 16);
+
+	assert_true(weft_hdr_is(WEFT_STR_LIT("Content-Length"), "content-length"));
+	assert_false(weft_hdr_is(WEFT_STR_LIT("content-lengt"), "content-length"));
+
+	weft_arena_init(&a, 0);
+	weft_hmsg_init(&m, &a);
+	assert_int_equal(m.h.ver, WEFT_HTTP_11);
+	assert_int_equal(m.h.content_length, -1);
+	assert_null(weft_http_hdr(&m.h, "x"));
+	/* add lowercases the name and grows past the first capacity */
+	for (int i = 0; i < 40; i++)
+		assert_int_equal(weft_hmsg_add(&m, WEFT_STR_LIT("X-Many"), WEFT_STR_LIT("v")), WEFT_OK);
+	assert_int_equal(weft_hmsg_add(&m, WEFT_STR_LIT("Via"), WEFT_STR_LIT("a")), WEFT_OK);
+	assert_int_equal(m.h.nhdrs, 41);
+	assert_true(weft_str_eq_c(m.h.hdrs[0].name, "x-many"));
+	/* set collapses every x-many into one, at the first one's place */
+	assert_int_equal(weft_hmsg_set(&m, WEFT_STR_LIT("x-MANY"), WEFT_STR_LIT("one")), WEFT_OK);
+	assert_int_equal(m.h.nhdrs, 2);
+	assert_true(weft_str_eq_c(m.h.hdrs[0].value, "one"));
+	assert_true(weft_str_eq_c(weft_http_hdr(&m.h, "via")->value, "a"));
+	/* set of a new name appends; set with a value pointing at itself */
+	assert_int_equal(weft_hmsg_set(&m, WEFT_STR_LIT("x-new"), WEFT_STR_LIT("n")), WEFT_OK);
+	assert_int_equal(weft_hmsg_set(&m, WEFT_STR_LIT("via"), weft_http_hdr(&m.h, "via")->value), WEFT_OK);
+	assert_true(weft_str_eq_c(weft_http_hdr(&m.h, "via")->value, "a"));
+	assert_int_equal(m.h.nhdrs, 3);
+	weft_hmsg_remove(&m, WEFT_STR_LIT("X-Many"));
+	assert_int_equal(m.h.nhdrs, 2);
+	assert_null(weft_http_hdr(&m.h, "x-many"));
+	assert_int_equal(weft_hmsg_str(&m, &m.h.path, WEFT_STR_LIT("/x")), WEFT_OK);
+	assert_true(weft_str_eq_c(m.h.path, "/x"));
+
+	/* deep copy: strings are the arena's, not src's */
+	assert_int_equal(weft_hmsg_copy(&c, &a, &src), WEFT_OK);
+	assert_int_equal(c.h.ver, WEFT_HTTP_2);
+	assert_int_equal(c.h.content_length, 5);
+	assert_true(weft_str_eq_c(c.h.method, "POST"));
+	assert_true(c.h.method.p != src.method.p);
+	assert_int_equal(c.h.nhdrs, 2);
+	assert_true(c.h.hdrs != src_hdrs);
+	assert_true(weft_str_eq_c(weft_http_hdr(&c.h, "x-b")->value, "2"));
+	assert_int_equal(weft_hmsg_add(&c, WEFT_STR_LIT("x-c"), WEFT_STR_LIT("3")), WEFT_OK);
+	assert_int_equal(src.nhdrs, 2);
+	assert_int_equal(c.h.nhdrs, 3);
+	weft_arena_destroy(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -190,7 +265,7 @@ int main(void)
 		cmocka_unit_test(test_line_endings), cmocka_unit_test(test_request_line),
 		cmocka_unit_test(test_headers),     cmocka_unit_test(test_framing),
 		cmocka_unit_test(test_connection),  cmocka_unit_test(test_limits),
-		cmocka_unit_test(test_response),
+		cmocka_unit_test(test_response),  cmocka_unit_test(test_hmsg),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

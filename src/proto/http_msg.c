@@ -1,0 +1,178 @@
+/* weft — protocol-neutral HTTP message helpers: default codec limits,
+ * field lookup, and heads built or edited in an arena (weft_hmsg_*). */
+#include <string.h>
+#include "weft/arena.h"
+#include "weft/http.h"
+#include "weft/str.h"
+
+void weft_http_limits_default(weft_http_limits_t *l)
+{
+	memset(l, 0, sizeof(*l));
+	l->max_head = 16 * 1024;
+	l->max_line = 8 * 1024;
+	l->max_headers = 64;
+	l->max_streams = 128;
+	l->stream_window = 256 * 1024;
+	l->conn_window = 1024 * 1024;
+	l->stream_out_max = 64 * 1024;
+	l->conn_out_max = 256 * 1024;
+	l->head_timeout_ms = 10 * 1000;
+	l->idle_ms = 60 * 1000;
+	l->max_resets_per_s = 200;
+	l->max_control_per_s = 200;
+	l->max_continuations = 16;
+}
+
+bool weft_hdr_is(weft_str_t name, const char *lower)
+{
+	return weft_str_ieq(name, weft_str_c(lower));
+}
+
+const weft_hdr_t *weft_http_hdr(const weft_http_head_t *h, const char *name)
+{
+	weft_str_t nm = weft_str_c(name);
+
+	for (size_t i = 0; i < h->nhdrs; i++)
+		if (weft_str_ieq(h->hdrs[i].name, nm))
+			return &h->hdrs[i];
+	return NULL;
+}
+
+/* Copies s into the arena (an empty string stays a valid empty string).
+ * Returns 0, or -1 when memory ran out. */
+static int dup_str(weft_arena_t *a, weft_str_t *dst, weft_str_t s)
+{
+	weft_str_t c = weft_arena_strdup(a, s);
+
+	if (!c.p)
+		return -1;
+	*dst = c;
+	return 0;
+}
+
+/* A lowercased copy of s in the arena. Returns 0 or -1 (no memory). */
+static int dup_lower(weft_arena_t *a, weft_str_t *dst, weft_str_t s)
+{
+	char *p = weft_arena_alloc(a, s.len + 1);
+
+	if (!p)
+		return -1;
+	for (size_t i = 0; i < s.len; i++) {
+		char c = s.p[i];
+		p[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+	}
+	*dst = weft_str(p, s.len);
+	return 0;
+}
+
+void weft_hmsg_init(weft_hmsg_t *msg, weft_arena_t *arena)
+{
+	memset(msg, 0, sizeof(*msg));
+	msg->arena = arena;
+	msg->h.ver = WEFT_HTTP_11;
+	msg->h.content_length = -1;
+	msg->h.method = msg->h.scheme = msg->h.authority = msg->h.path = weft_str("", 0);
+	msg->h.upgrade_proto = weft_str("", 0);
+}
+
+/* Makes room for at least one more field. Returns 0 or -1 (no memory). */
+static int grow(weft_hmsg_t *msg)
+{
+	weft_hdr_t *n;
+	size_t cap;
+
+	if (msg->h.nhdrs < msg->cap)
+		return 0;
+	cap = msg->cap ? msg->cap * 2 : 16;
+	n = weft_arena_calloc(msg->arena, cap, sizeof(*n));
+	if (!n)
+		return -1;
+	if (msg->h.nhdrs)
+		memcpy(n, msg->h.hdrs, msg->h.nhdrs * sizeof(*n));
+	msg->h.hdrs = n;
+	msg->cap = cap;
+	return 0;
+}
+
+int weft_hmsg_copy(weft_hmsg_t *msg, weft_arena_t *arena, const weft_http_head_t *src)
+{
+	weft_hmsg_init(msg, arena);
+	msg->h.ver = src->ver;
+	msg->h.status = src->status;
+	msg->h.content_length = src->content_length;
+	msg->h.upgrade = src->upgrade;
+	if (dup_str(arena, &msg->h.method, src->method) < 0 ||
+	    dup_str(arena, &msg->h.scheme, src->scheme) < 0 ||
+	    dup_str(arena, &msg->h.authority, src->authority) < 0 ||
+	    dup_str(arena, &msg->h.path, src->path) < 0 ||
+	    dup_str(arena, &msg->h.upgrade_proto, src->upgrade_proto) < 0)
+		return WEFT_ENOMEM;
+	if (src->nhdrs) {
+		msg->cap = src->nhdrs + 8;
+		msg->h.hdrs = weft_arena_calloc(arena, msg->cap, sizeof(weft_hdr_t));
+		if (!msg->h.hdrs) {
+			msg->cap = 0;
+			return WEFT_ENOMEM;
+		}
+	}
+	for (size_t i = 0; i < src->nhdrs; i++) {
+		weft_hdr_t *d = &msg->h.hdrs[i];
+		if (dup_str(arena, &d->name, src->hdrs[i].name) < 0 ||
+		    dup_str(arena, &d->value, src->hdrs[i].value) < 0)
+			return WEFT_ENOMEM;
+		msg->h.nhdrs = i + 1;
+	}
+	return WEFT_OK;
+}
+
+int weft_hmsg_add(weft_hmsg_t *msg, weft_str_t name, weft_str_t value)
+{
+	weft_hdr_t h;
+
+	if (dup_lower(msg->arena, &h.name, name) < 0 || dup_str(msg->arena, &h.value, value) < 0 ||
+	    grow(msg) < 0)
+		return WEFT_ENOMEM;
+	msg->h.hdrs[msg->h.nhdrs++] = h;
+	return WEFT_OK;
+}
+
+void weft_hmsg_remove(weft_hmsg_t *msg, weft_str_t name)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < msg->h.nhdrs; i++)
+		if (!weft_str_ieq(msg->h.hdrs[i].name, name))
+			msg->h.hdrs[o++] = msg->h.hdrs[i];
+	msg->h.nhdrs = o;
+}
+
+int weft_hmsg_set(weft_hmsg_t *msg, weft_str_t name, weft_str_t value)
+{
+	weft_hdr_t h;
+	size_t o = 0;
+	bool placed = false;
+
+	/* copy first: name/value may point into the fields being removed */
+	if (dup_lower(msg->arena, &h.name, name) < 0 || dup_str(msg->arena, &h.value, value) < 0)
+		return WEFT_ENOMEM;
+	for (size_t i = 0; i < msg->h.nhdrs; i++) {
+		if (!weft_str_ieq(msg->h.hdrs[i].name, h.name))
+			msg->h.hdrs[o++] = msg->h.hdrs[i];
+		else if (!placed) {
+			msg->h.hdrs[o++] = h;   /* keep the first one's position */
+			placed = true;
+		}
+	}
+	msg->h.nhdrs = o;
+	if (placed)
+		return WEFT_OK;
+	if (grow(msg) < 0)
+		return WEFT_ENOMEM;
+	msg->h.hdrs[msg->h.nhdrs++] = h;
+	return WEFT_OK;
+}
+
+int weft_hmsg_str(weft_hmsg_t *msg, weft_str_t *field, weft_str_t v)
+{
+	return dup_str(msg->arena, field, v) < 0 ? WEFT_ENOMEM : WEFT_OK;
+}
