@@ -42,6 +42,7 @@
 #define PF_ANSWERED  0x800u   /* server: response submitted / client: on_response delivered */
 #define PF_RST_SENT  0x1000u
 #define PF_RST_AFTER 0x2000u  /* server: RST_STREAM(NO_ERROR) after the error response */
+#define PF_PROTO_BAD 0x4000u  /* server: weft-proto with a value we do not know */
 
 void weft_hbone_limits_default(weft_hbone_limits_t *l)
 {
@@ -242,9 +243,16 @@ weft_hbone_stream_t *weft_hbone_open(weft_hbone_conn_t *hc, const struct sockadd
 				     const struct sockaddr *src,
 				     const weft_hbone_stream_cbs_t *cbs, void *ud)
 {
+	return weft_hbone_open_f(hc, dst, src, 0, cbs, ud);
+}
+
+weft_hbone_stream_t *weft_hbone_open_f(weft_hbone_conn_t *hc, const struct sockaddr *dst,
+				       const struct sockaddr *src, uint32_t flags,
+				       const weft_hbone_stream_cbs_t *cbs, void *ud)
+{
 	weft_hbone_stream_t *hs;
 	char fwd[80], ip[64];
-	nghttp2_nv nv[3];
+	nghttp2_nv nv[4];
 	size_t nnv = 2;
 	nghttp2_data_provider dp;
 	int32_t sid;
@@ -290,6 +298,10 @@ weft_hbone_stream_t *weft_hbone_open(weft_hbone_conn_t *hc, const struct sockadd
 				      NGHTTP2_NV_FLAG_NONE };
 		nnv = 3;
 	}
+	hs->req.flags = flags & WEFT_HBONE_F_H2;
+	if (flags & WEFT_HBONE_F_H2)
+		nv[nnv++] = (nghttp2_nv){ (uint8_t *)"weft-proto", (uint8_t *)"h2", 10, 2,
+					  NGHTTP2_NV_FLAG_NONE };
 	dp.source.ptr = hs;
 	dp.read_callback = hs_read;
 	sid = nghttp2_submit_request(hc->sess, NULL, nv, nnv, &dp, hs);
@@ -411,6 +423,11 @@ static int cb_header(nghttp2_session *sess, const nghttp2_frame *f, const uint8_
 			hs->req.has_for = true;
 		else
 			hs->pflags |= PF_FWD_BAD;
+	} else if (name_is(name, nl, "weft-proto")) {
+		if (vl == 2 && memcmp(value, "h2", 2) == 0 && !(hs->req.flags & WEFT_HBONE_F_H2))
+			hs->req.flags |= WEFT_HBONE_F_H2;
+		else
+			hs->pflags |= PF_PROTO_BAD;   /* unknown value, or given twice */
 	}
 	return 0;
 }
@@ -441,6 +458,11 @@ static void on_request(weft_hbone_conn_t *hc, weft_hbone_stream_t *hs)
 	}
 	if (hs->pflags & PF_FWD_BAD) {
 		weft_info(hc->name, "s%d: unparsable forwarded header", hs->id);
+		hs_submit_response(hs, 400);
+		return;
+	}
+	if (hs->pflags & PF_PROTO_BAD) {
+		weft_info(hc->name, "s%d: unknown weft-proto", hs->id);
 		hs_submit_response(hs, 400);
 		return;
 	}

@@ -127,6 +127,14 @@ weft_hbone_stream_t *weft_hbone_pool_open(weft_hbone_pool_t *p, const char *key,
 					  const struct sockaddr *src,
 					  const weft_hbone_stream_cbs_t *cbs, void *ud)
 {
+	return weft_hbone_pool_open_f(p, key, dial_arg, dst, src, 0, cbs, ud);
+}
+
+weft_hbone_stream_t *weft_hbone_pool_open_f(weft_hbone_pool_t *p, const char *key,
+					    const void *dial_arg, const struct sockaddr *dst,
+					    const struct sockaddr *src, uint32_t flags,
+					    const weft_hbone_stream_cbs_t *cbs, void *ud)
+{
 	pool_key_t *k = key_find(p, key);
 	weft_hbone_conn_t *best = NULL;
 
@@ -152,7 +160,7 @@ weft_hbone_stream_t *weft_hbone_pool_open(weft_hbone_pool_t *p, const char *key,
 			key_free(p, k);
 		return NULL;
 	}
-	return weft_hbone_open(best, dst, src, cbs, ud);
+	return weft_hbone_open_f(best, dst, src, flags, cbs, ud);
 }
 
 void weft_hbone_pool_each(weft_hbone_pool_t *p,

@@ -777,6 +777,121 @@ static void test_pool(void **st)
 	free(v);
 }
 
+/* ---- CONNECT flags ---- */
+
+/* A hand-driven nghttp2 client over a socket to the test server, for
+ * requests weft_hbone_open would never send. */
+typedef struct rawcli {
+	nghttp2_session *sess;
+	int fd;
+	int status;
+	bool closed;
+} rawcli_t;
+
+static int rc_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *n, size_t nl,
+		     const uint8_t *v, size_t vl, uint8_t fl, void *ud)
+{
+	rawcli_t *r = ud;
+	if (nl == 7 && !memcmp(n, ":status", 7))
+		r->status = atoi((const char *)v);
+	return 0;
+}
+
+static int rc_close(nghttp2_session *s, int32_t sid, uint32_t code, void *ud)
+{
+	((rawcli_t *)ud)->closed = true;
+	return 0;
+}
+
+static void rawcli_pump(env_t *env, rawcli_t *r)
+{
+	const uint8_t *d;
+	ssize_t n;
+	uint8_t buf[4096];
+
+	while ((n = nghttp2_session_mem_send(r->sess, &d)) > 0) {
+		size_t off = 0;
+		while (off < (size_t)n) {
+			ssize_t w = send(r->fd, d + off, (size_t)n - off, MSG_NOSIGNAL);
+			if (w > 0)
+				off += (size_t)w;
+			else
+				weft_loop_once(&env->loop, 1);
+		}
+	}
+	weft_loop_once(&env->loop, 5);
+	while ((n = recv(r->fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+		assert_true(nghttp2_session_mem_recv(r->sess, buf, (size_t)n) >= 0);
+}
+
+static void test_connect_flags(void **st)
+{
+	env_t *env = *st;
+	weft_hbone_conn_t *hc = client(env, NULL);
+	struct sockaddr_in dst = v4("127.0.0.1", 1000);
+	end_t a, b;
+	weft_hbone_pool_t p;
+	nghttp2_session_callbacks *cbs;
+	rawcli_t r = { 0 };
+	nghttp2_nv nv[3] = {
+		{ (uint8_t *)":method", (uint8_t *)"CONNECT", 7, 7, 0 },
+		{ (uint8_t *)":authority", (uint8_t *)"127.0.0.1:1000", 10, 14, 0 },
+		{ (uint8_t *)"weft-proto", (uint8_t *)"h3", 10, 2, 0 },
+	};
+	uint64_t start;
+
+	/* F_H2 reaches the server as req.flags; no flag, no header */
+	end_init(&a, env);
+	end_init(&b, env);
+	a.hs = weft_hbone_open_f(hc, (struct sockaddr *)&dst, NULL, WEFT_HBONE_F_H2, &end_cbs, &a);
+	b.hs = weft_hbone_open(hc, (struct sockaddr *)&dst, NULL, &end_cbs, &b);
+	assert_non_null(a.hs);
+	assert_int_equal(a.hs->req.flags, WEFT_HBONE_F_H2);
+	run_until(env, status_set, &a);
+	run_until(env, status_set, &b);
+	assert_int_equal(env->nsrv, 2);
+	for (int i = 0; i < 2; i++) {
+		end_t *s = &env->srv[i];
+		uint32_t want = s->hs->id == a.hs->id ? WEFT_HBONE_F_H2 : 0;
+		assert_int_equal(s->hs->req.flags, want);
+	}
+	weft_hbone_close(hc);
+
+	/* through the pool */
+	weft_hbone_pool_init(&p, &env->loop, NULL, pool_dial, env);
+	weft_buf_free(&a.got);
+	end_init(&a, env);
+	a.hs = weft_hbone_pool_open_f(&p, "k", NULL, (struct sockaddr *)&dst, NULL, WEFT_HBONE_F_H2,
+				      &end_cbs, &a);
+	assert_non_null(a.hs);
+	run_until(env, status_set, &a);
+	assert_int_equal(a.status, 200);
+	assert_int_equal(env->srv[2].hs->req.flags, WEFT_HBONE_F_H2);
+	weft_hbone_pool_destroy(&p);
+
+	/* an unknown weft-proto value is refused with 400 before on_connect */
+	assert_int_equal(nghttp2_session_callbacks_new(&cbs), 0);
+	nghttp2_session_callbacks_set_on_header_callback(cbs, rc_header);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, rc_close);
+	assert_int_equal(nghttp2_session_client_new(&r.sess, cbs, &r), 0);
+	nghttp2_session_callbacks_del(cbs);
+	assert_int_equal(nghttp2_submit_settings(r.sess, 0, NULL, 0), 0);
+	assert_true(nghttp2_submit_request(r.sess, NULL, nv, 3, NULL, NULL) > 0);
+	r.fd = ltu_dial(env->lst.port);
+	start = weft_loop_update_time(&env->loop);
+	while (!r.closed) {
+		rawcli_pump(env, &r);
+		if (env->loop.now_ms - start > 20000)
+			fail_msg("no answer");
+	}
+	assert_int_equal(r.status, 400);
+	assert_int_equal(env->nsrv, 3);   /* on_connect never saw it */
+	nghttp2_session_del(r.sess);
+	close(r.fd);
+	weft_buf_free(&a.got);
+	weft_buf_free(&b.got);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -788,6 +903,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_goaway, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_handshake_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pool, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connect_flags, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
