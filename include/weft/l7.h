@@ -76,10 +76,10 @@ typedef enum weft_l7_slash_mode {
  * '\' becomes '/', percent-encodings of unreserved characters are decoded
  * (others uppercased), %2F/%5C handled per mode, runs of '/' merged, "."
  * and ".." segments resolved (never above the root). The result starts
- * with '/'. Returns WEFT_OK with *out in arena, or WEFT_EPROTO (answer
- * 400) for %00, an invalid or truncated escape, a control byte, a path
- * not starting with '/' (other than "*"), or an encoded slash in REJECT
- * mode. */
+ * with '/' ("*" stays "*"). Returns WEFT_OK with *out in arena,
+ * WEFT_EPROTO (answer 400) for %00, an invalid or truncated escape, a
+ * control byte, a path not starting with '/' or '\' (other than "*"), or
+ * an encoded slash in REJECT mode, or WEFT_ENOMEM. */
 int weft_l7_normalize_path(weft_str_t in, weft_l7_slash_mode_t mode, weft_arena_t *arena,
 			   weft_str_t *out);
 
