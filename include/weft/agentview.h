@@ -95,6 +95,11 @@ void weft_lb_load_free(weft_lb_load_t *l);
 void weft_lb_load_add(weft_lb_load_t *l, const char *uid, int delta);
 unsigned weft_lb_load_get(const weft_lb_load_t *l, const char *uid);
 
+/* How close locality `to` is to `from`: 3 same region, zone and subzone;
+ * 2 region and zone; 1 region; 0 other (or from NULL). Shared with the L7
+ * chooser (src/agent/l7_cluster.c). */
+int weft_lb_tier(const weft_av_locality_t *from, const weft_av_locality_t *to);
+
 /* Picks an endpoint of svc for a client at `from` locality: the
  * endpoints of the best locality tier (same region+zone+subzone, then
  * zone, then region, then any) that are not excluded, then power of two

@@ -136,8 +136,7 @@ static uint64_t next_rand(uint64_t *s)
 	return x * 0x2545f4914f6cdd1dull;
 }
 
-/* 3: same region, zone and subzone; 2: region and zone; 1: region; 0: other. */
-static int tier(const weft_av_locality_t *from, const weft_av_locality_t *to)
+int weft_lb_tier(const weft_av_locality_t *from, const weft_av_locality_t *to)
 {
 	if (!from || strcmp(from->region, to->region))
 		return 0;
@@ -153,7 +152,7 @@ static const weft_av_endpoint_t *nth(const weft_av_service_t *svc, const weft_av
 				     int t, const uint8_t *skip, size_t n)
 {
 	for (size_t i = 0; i < svc->nendpoints; i++) {
-		if (skip[i] || tier(from, &svc->endpoints[i].locality) != t)
+		if (skip[i] || weft_lb_tier(from, &svc->endpoints[i].locality) != t)
 			continue;
 		if (n-- == 0)
 			return &svc->endpoints[i];
@@ -192,7 +191,7 @@ const weft_av_endpoint_t *weft_lb_pick(const weft_av_service_t *svc,
 		const weft_av_endpoint_t *e = &svc->endpoints[i];
 		skip[i] = exclude && exclude(arg, e);
 		if (!skip[i]) {
-			int t = tier(from, &e->locality);
+			int t = weft_lb_tier(from, &e->locality);
 			counts[t]++;
 			if (t > best)
 				best = t;
