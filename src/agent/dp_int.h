@@ -35,6 +35,7 @@ typedef enum dp_reason {
 } dp_reason_t;
 
 struct dp_conn;
+struct weft_tm_labels;
 
 /* A TLS context built for one trust bundle; rebuilt when the bundle
  * changes, old ones kept until the data path is freed (sessions point at
@@ -130,6 +131,15 @@ weft_tls_ctx_t *dp_client_ctx(struct weft_dp *dp);
 weft_tls_ctx_t *dp_server_ctx(struct weft_dp *dp);
 /* The node's namespace (NULL: ours, or failure when node_netns is set). */
 weft_netns_t *dp_node_ns(struct weft_dp *dp);
+/* Telemetry labels for traffic a mesh peer sends to local workload w
+ * (reporter destination; L4 connections and L7 requests alike): the
+ * source workload when the endpoint at src carries the proven principal
+ * (no "spiffe://"; NULL: plaintext), principal_uri as the source
+ * principal, w's labels as the destination. Strings point into v, w and
+ * the arguments. Fields it does not set are left as they are. */
+void dp_tm_labels_in(const weft_av_t *v, const weft_av_workload_t *w, const char *principal,
+		     const char *principal_uri, const char *peer_ns, const weft_ip_t *src,
+		     struct weft_tm_labels *l);
 /* Telemetry: a connection starts carrying bytes. */
 void dp_tm_open(dp_conn_t *c);
 /* The netns path where workload w's sockets live: its own, or for a host

@@ -60,6 +60,29 @@ static const char *label_of(const weft_av_workload_t *w, const char *key)
 	return NULL;
 }
 
+void dp_tm_labels_in(const weft_av_t *v, const weft_av_workload_t *w, const char *principal,
+		     const char *principal_uri, const char *peer_ns, const weft_ip_t *src,
+		     weft_tm_labels_t *l)
+{
+	/* the source: the mesh endpoint at the forwarded address, when it
+	 * carries the identity the peer proved */
+	const weft_av_endpoint_t *se = v && principal ? weft_av_endpoint_by_ip(v, src) : NULL;
+
+	l->destination = true;
+	if (se && !strcmp(se->spiffe + strlen("spiffe://"), principal)) {
+		l->src_workload = se->name;
+		l->src_app = se->app;
+		l->src_version = se->version;
+	}
+	l->src_principal = principal_uri;
+	l->src_ns = peer_ns;
+	l->dst_workload = w ? w->name : NULL;
+	l->dst_ns = w ? w->ns : NULL;
+	l->dst_principal = w ? w->spiffe : NULL;
+	l->dst_app = w ? label_of(w, "app") : NULL;
+	l->dst_version = w ? label_of(w, "version") : NULL;
+}
+
 /* Opens the connection's telemetry record with Istio's labels: what this
  * agent knows of both ends (the source workload from its listener or the
  * proven peer identity, the destination from the chosen endpoint or the
@@ -86,22 +109,7 @@ void dp_tm_open(dp_conn_t *c)
 		snprintf(pr, sizeof(pr), "spiffe://%s", c->principal);
 	l.dst_addr = od;
 	if (in) {
-		/* the source: the mesh endpoint at the forwarded address, when it
-		 * carries the identity the peer proved */
-		const weft_av_endpoint_t *se = v && c->principal ? weft_av_endpoint_by_ip(v, &c->src) : NULL;
-
-		if (se && !strcmp(se->spiffe + strlen("spiffe://"), c->principal)) {
-			l.src_workload = se->name;
-			l.src_app = se->app;
-			l.src_version = se->version;
-		}
-		l.src_principal = pr;
-		l.src_ns = c->peer_ns;
-		l.dst_workload = w ? w->name : NULL;
-		l.dst_ns = w ? w->ns : NULL;
-		l.dst_principal = w ? w->spiffe : NULL;
-		l.dst_app = w ? label_of(w, "app") : NULL;
-		l.dst_version = w ? label_of(w, "version") : NULL;
+		dp_tm_labels_in(v, w, c->principal, pr, c->peer_ns, &c->src, &l);
 	} else {
 		const weft_av_service_t *svc = v && c->svc_uid ? weft_av_service(v, c->svc_uid) : NULL;
 		/* the endpoint the tunnel went to, through the view's address index
