@@ -522,39 +522,32 @@ static int ring_cmp(const void *a, const void *b)
 	return x->h < y->h ? -1 : x->h > y->h;
 }
 
-/* Builds the ketama-like ring: about max(ring_min, total/lightest weight)
- * points (at most ring_max), shared out by weight, every endpoint at
- * least one. Returns 0 or -1 (memory). */
+/* Builds the ketama-like ring: k points per unit of weight, k the power
+ * of two that brings the ring to at least ring_min points (fewer when
+ * ring_max demands it; every endpoint at least one). k being a power of
+ * two, adding or removing an endpoint rarely changes it, so the other
+ * endpoints keep their points and only the changed one's keys move.
+ * Returns 0 or -1 (memory). */
 static int ring_build(weft_l7_cluster_t *cl, uint64_t rmin, uint64_t rmax)
 {
-	uint64_t total = 0, wmin = UINT64_MAX, size = 0;
-	double scale;
+	uint64_t total = 0, k = 1, size = 0;
 	ring_ent_t *r;
-	size_t k = 0;
+	size_t at = 0;
 
-	for (size_t i = 0; i < cl->neps; i++) {
+	for (size_t i = 0; i < cl->neps; i++)
 		total += cl->wts[i];
-		if (cl->wts[i] < wmin)
-			wmin = cl->wts[i];
-	}
-	scale = (double)rmin;
-	if (ceil((double)total / (double)wmin) > scale)
-		scale = ceil((double)total / (double)wmin);
-	if (scale > (double)rmax)
-		scale = (double)rmax;
-	for (size_t i = 0; i < cl->neps; i++) {
-		uint64_t c = (uint64_t)llround((double)cl->wts[i] * scale / (double)total);
-		size += c ? c : 1;
-	}
+	while (k * total < rmin && k < (1ull << 40))
+		k *= 2;
+	if (k * total > rmax)
+		k = rmax / total ? rmax / total : 1;
+	size = k * total;
 	if (!(r = malloc(size * sizeof(*r))))
 		return -1;
-	for (size_t i = 0; i < cl->neps; i++) {
-		uint64_t c = (uint64_t)llround((double)cl->wts[i] * scale / (double)total);
-		for (uint64_t j = 0; j < (c ? c : 1); j++) {
-			r[k].h = fmix64(cl->slot[i]->hash + (j + 1) * 0x9e3779b97f4a7c15ull);
-			r[k++].i = (uint32_t)i;
+	for (size_t i = 0; i < cl->neps; i++)
+		for (uint64_t j = 0; j < k * cl->wts[i]; j++) {
+			r[at].h = fmix64(cl->slot[i]->hash + (j + 1) * 0x9e3779b97f4a7c15ull);
+			r[at++].i = (uint32_t)i;
 		}
-	}
 	qsort(r, size, sizeof(*r), ring_cmp);
 	free(cl->ring);
 	cl->ring = r;
