@@ -35,6 +35,11 @@
  * opened and every recorded request completed correctly, 1 when some did
  * not (the JSON says which), 2 on bad usage.
  *
+ * HTTP mode (--http PATH): a request is "GET PATH HTTP/1.1" with a Host
+ * header (keep-alive); the reply must be an HTTP/1.1 response with status
+ * 200 and a Content-Length body, read whole (the body is not checked).
+ * Anything else (another status, no Content-Length, a close) is an error.
+ *
  * Server: --serve ADDR echoes every byte back on every connection it
  * accepts, until SIGINT/SIGTERM; a stand-in for `weft echo --mode echo`. */
 #include <errno.h>
@@ -150,6 +155,11 @@ typedef struct conn {
 	bool record;          /* the outstanding request is in the window */
 	uint64_t t_start;     /* scheduled (open) or send (closed) time */
 	size_t sent, rcvd;
+	/* HTTP mode: the response head seen so far, then the body left */
+	char head[1024];
+	size_t headlen;
+	bool in_body;
+	uint64_t body_left;
 } conn_t;
 
 typedef struct rr {
@@ -161,6 +171,7 @@ typedef struct rr {
 	double rate;          /* 0: closed loop */
 	double duration, warmup, drain, connect_timeout;
 	size_t size;
+	const char *http_path;  /* HTTP mode when set */
 	/* run */
 	int ep, tfd;
 	uint64_t armed;       /* absolute ns the timer is set to, 0: none */
@@ -260,6 +271,9 @@ static void conn_start(rr_t *r, conn_t *c, uint64_t t_start)
 	c->t_start = t_start;
 	c->record = t_start >= r->tw0 && t_start < r->tw1;
 	c->sent = c->rcvd = 0;
+	c->headlen = 0;
+	c->in_body = false;
+	c->body_left = 0;
 	r->inflight++;
 	conn_flush(r, c);
 }
@@ -287,6 +301,58 @@ static void conn_done(rr_t *r, conn_t *c, uint64_t now)
 		conn_idle(r, c);
 }
 
+/* HTTP mode: consumes got bytes of the reply to c's request. Returns 1
+ * when the response is complete, 0 when more is needed, -1 when it is
+ * not an acceptable response (the connection was killed). */
+static int http_consume(rr_t *r, conn_t *c, const uint8_t *p, size_t got)
+{
+	while (got) {
+		if (c->in_body) {
+			size_t k = got < c->body_left ? got : (size_t)c->body_left;
+			c->body_left -= k;
+			p += k;
+			got -= k;
+			if (!c->body_left) {
+				if (got) {
+					conn_kill(r, c, "bytes after the response", 0);
+					return -1;
+				}
+				return 1;
+			}
+			continue;
+		}
+		if (c->headlen == sizeof(c->head)) {
+			conn_kill(r, c, "response head too long", 0);
+			return -1;
+		}
+		c->head[c->headlen++] = (char)*p++;
+		got--;
+		if (c->headlen >= 4 && !memcmp(c->head + c->headlen - 4, "\r\n\r\n", 4)) {
+			const char *cl;
+			c->head[c->headlen - 1] = 0;
+			if (strncmp(c->head, "HTTP/1.1 200 ", 13) != 0) {
+				conn_kill(r, c, "response status is not 200", 0);
+				return -1;
+			}
+			cl = strcasestr(c->head, "\r\ncontent-length:");
+			if (!cl) {
+				conn_kill(r, c, "response without Content-Length", 0);
+				return -1;
+			}
+			c->body_left = strtoull(cl + 17, NULL, 10);
+			c->in_body = true;
+			if (!c->body_left) {
+				if (got) {
+					conn_kill(r, c, "bytes after the response", 0);
+					return -1;
+				}
+				return 1;
+			}
+		}
+	}
+	return 0;
+}
+
 static void conn_readable(rr_t *r, conn_t *c)
 {
 	for (;;) {
@@ -304,6 +370,22 @@ static void conn_readable(rr_t *r, conn_t *c)
 			return;
 		}
 		size_t got = (size_t)n;
+		if (r->http_path) {
+			int done;
+			if (c->state != C_BUSY) {
+				conn_kill(r, c, "reply bytes that were never asked for", 0);
+				return;
+			}
+			done = http_consume(r, c, r->scratch, got);
+			if (done < 0)
+				return;
+			if (done) {
+				conn_done(r, c, now_ns());
+				if (c->state == C_DEAD || (c->state == C_IDLE && (size_t)n < SCRATCH))
+					return;
+			}
+			continue;
+		}
 		if (c->state != C_BUSY || c->rcvd + got > c->sent) {
 			conn_kill(r, c, "reply bytes that were never sent", 0);
 			return;
@@ -520,13 +602,26 @@ static int client(rr_t *r)
 	epoll_ctl(r->ep, EPOLL_CTL_ADD, r->tfd, &tev);
 	r->c = calloc(r->nconns, sizeof(*r->c));
 	r->idle = calloc(r->nconns, sizeof(*r->idle));
-	r->pattern = malloc(r->size);
+	if (r->http_path) {
+		char host[64];
+		int n;
+		snprintf(host, sizeof(host), "%s", r->addr_text);
+		r->size = strlen(r->http_path) + strlen(host) + 64;
+		r->pattern = malloc(r->size);
+		if (r->pattern) {
+			n = snprintf((char *)r->pattern, r->size, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n",
+			             r->http_path, host);
+			r->size = (size_t)n;
+		}
+	} else {
+		r->pattern = malloc(r->size);
+	}
 	r->scratch = malloc(SCRATCH);
 	if (!r->c || !r->idle || !r->pattern || !r->scratch) {
 		fprintf(stderr, "tcp-rr: out of memory\n");
 		return 1;
 	}
-	for (size_t i = 0; i < r->size; i++)
+	for (size_t i = 0; !r->http_path && i < r->size; i++)
 		r->pattern[i] = (uint8_t)('a' + i % 26);
 
 	/* phase 1: open every connection */
@@ -699,7 +794,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: tcp-rr --connect IP:PORT [--conns N] [--rate R] [--duration S] [--size BYTES]\n"
-	        "              [--warmup S] [--drain S] [--connect-timeout S]\n"
+	        "              [--warmup S] [--drain S] [--connect-timeout S] [--http PATH]\n"
 	        "       tcp-rr --serve IP:PORT\n"
 	        "  --conns N            connections (default 10)\n"
 	        "  --rate R             requests/s in total, open loop; 0 = closed loop, max rate (default 1000)\n"
@@ -708,6 +803,7 @@ static void usage(FILE *f)
 	        "  --warmup S           seconds sent before measuring (default 1)\n"
 	        "  --drain S            seconds allowed after the window for replies (default 5)\n"
 	        "  --connect-timeout S  for opening all connections (default 10)\n"
+	        "  --http PATH          HTTP/1.1 keep-alive GETs of PATH instead of echoed bytes\n"
 	        "  --serve IP:PORT      be an echo server instead\n"
 	        "Prints a JSON report; exit 0 when every request completed correctly.\n");
 }
@@ -724,6 +820,7 @@ int main(int argc, char **argv)
 		{ "drain", required_argument, NULL, 'D' },
 		{ "connect-timeout", required_argument, NULL, 'T' },
 		{ "serve", required_argument, NULL, 'S' },
+		{ "http", required_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -748,6 +845,11 @@ int main(int argc, char **argv)
 		case 'D': r.drain = parse_num("--drain", optarg, 0, 86400); break;
 		case 'T': r.connect_timeout = parse_num("--connect-timeout", optarg, 0.001, 86400); break;
 		case 'S': serve_addr = optarg; break;
+		case 'H':
+			if (optarg[0] != '/' || strlen(optarg) > 512 || strpbrk(optarg, " \r\n"))
+				die_usage("--http: an origin-form path (\"/...\", no spaces), not ", optarg);
+			r.http_path = optarg;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}

@@ -268,6 +268,24 @@ class Cluster:
         r["data"] = bytes.fromhex(r["data"])
         return r
 
+    def http(self, where, url, n=1, conc=1, method="GET", headers=(), data="", timeout=5.0):
+        """n HTTP/1.1 requests from a pod (podtool http): returns its summary
+        (status and X-Served-By counts, errors, first bodies, p50/p99)."""
+        args = ["http", url, "--n", n, "--conc", conc, "--method", method, "--timeout", timeout]
+        for h in headers:
+            args += ["--header", h]
+        if data:
+            args += ["--data", data]
+        return self.podtool(where, *args, timeout=timeout * max(1, n // max(1, conc)) + 60)
+
+    def served(self, pod, port=8080):
+        """Requests pod's HTTP echo server on port has answered (its /__stats)."""
+        # outside the pod's cgroup: loopback, never captured
+        r = subprocess.run(["ip", "netns", "exec", self.netns(pod), "curl", "-sS", "-m", "5",
+                            f"http://127.0.0.1:{port}/__stats"], capture_output=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        return int(r.stdout.decode().split()[1])
+
     def hold(self, where, ip, port):
         """A long-lived connection from a pod; returns the Popen whose stdout
         gives JSON events (connected, data, closed with a monotonic time)."""

@@ -12,6 +12,11 @@ is the same clock in every network namespace.
   load IP PORT --seconds S [--conns-per-s N]
       one connection after another (each: read the banner line, send a
       marker, expect it echoed back); prints {"ok": n, "failed": n, "errors": [...]}
+  http URL [--n N] [--conc C] [--method M] [--header "K: V"]... [--data S] [--timeout S]
+      N requests (over C connections in parallel, default 1), each over a keep-alive connection (a new one after the server
+      closes or an error); prints {"status": {code: n}, "served": {X-Served-By: n},
+      "errors": n, "error": last error, "bodies": [the first 3], "headers": [the
+      first response's headers], "p50_ms", "p99_ms"}
   listen IP PORT [--seconds S]
       accept for S seconds; prints {"event": "listening"} then
       {"accepted": n, "peers": [...]}
@@ -147,6 +152,79 @@ def cmd_listen(a):
     out({"accepted": len(peers), "peers": peers})
 
 
+def cmd_http(a):
+    if a.conc > 1:
+        import threading
+        results = [None] * a.conc
+        per = [a.n // a.conc + (1 if i < a.n % a.conc else 0) for i in range(a.conc)]
+
+        def run(i):
+            results[i] = http_run(a, per[i])
+        ts = [threading.Thread(target=run, args=(i,)) for i in range(a.conc)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        merged = {"status": {}, "served": {}, "errors": 0, "error": "", "bodies": [], "headers": [], "lat": []}
+        for r in results:
+            for k in ("status", "served"):
+                for kk, v in r[k].items():
+                    merged[k][kk] = merged[k].get(kk, 0) + v
+            merged["errors"] += r["errors"]
+            merged["error"] = merged["error"] or r["error"]
+            merged["bodies"] = (merged["bodies"] + r["bodies"])[:3]
+            merged["headers"] = merged["headers"] or r["headers"]
+            merged["lat"] += r["lat"]
+        res = merged
+    else:
+        res = http_run(a, a.n)
+    lat = sorted(res.pop("lat"))
+    pct = (lambda q: round(lat[min(len(lat) - 1, int(q * len(lat)))], 3) if lat else None)
+    res["p50_ms"], res["p99_ms"] = pct(0.5), pct(0.99)
+    out(res)
+
+
+def http_run(a, n):
+    import http.client
+    import urllib.parse
+    u = urllib.parse.urlsplit(a.url)
+    target = (u.path or "/") + ("?" + u.query if u.query else "")
+    hdrs = {}
+    for h in a.header:
+        k, _, v = h.partition(":")
+        hdrs[k.strip()] = v.strip()
+    status, served, bodies, lat = {}, {}, [], []
+    errors, err, first_headers = 0, "", None
+    conn = None
+    for _ in range(n):
+        t0 = time.monotonic()
+        try:
+            if conn is None:
+                conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=a.timeout)
+            conn.request(a.method, target, body=a.data.encode() if a.data else None, headers=hdrs)
+            r = conn.getresponse()
+            body = r.read()
+            lat.append((time.monotonic() - t0) * 1000)
+            status[str(r.status)] = status.get(str(r.status), 0) + 1
+            sb = r.getheader("x-served-by", "-")
+            served[sb] = served.get(sb, 0) + 1
+            if first_headers is None:
+                first_headers = [[k, v] for k, v in r.getheaders()]
+            if len(bodies) < 3:
+                bodies.append(body.decode(errors="replace"))
+            if r.getheader("connection", "").lower() == "close":
+                conn.close()
+                conn = None
+        except Exception as e:  # noqa: BLE001 - every failure is a result here
+            errors += 1
+            err = f"{type(e).__name__}: {e}"
+            if conn is not None:
+                conn.close()
+            conn = None
+    return {"status": status, "served": served, "errors": errors, "error": err, "bodies": bodies,
+            "headers": first_headers or [], "lat": lat}
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -172,8 +250,17 @@ def main():
     li.add_argument("ip")
     li.add_argument("port", type=int)
     li.add_argument("--seconds", type=float, default=5.0)
+    ht = sub.add_parser("http")
+    ht.add_argument("url")
+    ht.add_argument("--n", type=int, default=1)
+    ht.add_argument("--method", default="GET")
+    ht.add_argument("--header", action="append", default=[])
+    ht.add_argument("--data", default="")
+    ht.add_argument("--timeout", type=float, default=5.0)
+    ht.add_argument("--conc", type=int, default=1)
     a = p.parse_args()
-    {"connect": cmd_connect, "hold": cmd_hold, "load": cmd_load, "listen": cmd_listen}[a.cmd](a)
+    {"connect": cmd_connect, "hold": cmd_hold, "load": cmd_load, "listen": cmd_listen,
+     "http": cmd_http}[a.cmd](a)
 
 
 if __name__ == "__main__":
