@@ -62,6 +62,17 @@ int weft_l7_response_filters(const weft_l7_route_sel_t *sel, weft_hmsg_t *resp);
 /* The rule's mirror filters: fills up to max pointers, returns how many. */
 size_t weft_l7_mirrors(const weft_av_route_rule_t *r, const weft_filter_t **out, size_t max);
 
+/* RegularExpression values (route path/header/query/gRPC matches; other
+ * L7 parts may use it too): a full match of v against RE2 text re,
+ * approximated with POSIX ERE (see l7_route.c for the mapping). Patterns
+ * are compiled once into a bounded per-thread table keyed by their bytes.
+ * Returns true on a match; false otherwise, or when re does not compile
+ * or memory ran out. */
+bool weft_l7_regex_match(weft_str_t re, weft_str_t v);
+/* Frees this thread's compiled patterns (at shutdown; later matches
+ * compile again). */
+void weft_l7_regex_cache_clear(void);
+
 /* ---- path normalization (l7_path.c; fuzzed) ---- */
 
 /* What to do with %2F and %5C (encoded '/' and '\') in paths. */

@@ -128,6 +128,8 @@ static char lower(char c)
 
 static bool mem_eq(const char *a, const char *b, size_t n, bool ci)
 {
+	if (n == 0)
+		return true;
 	if (!ci)
 		return !memcmp(a, b, n);
 	for (size_t i = 0; i < n; i++)

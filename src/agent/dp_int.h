@@ -106,6 +106,8 @@ typedef struct dp_conn {
 	uint64_t opened_ms;
 	struct weft_tm_conn *tmc;     /* telemetry record while open */
 	uint64_t tm_sent, tm_recv;   /* bytes already reported */
+	uint8_t *first;              /* bytes read before the relay (L7 upgrade hand-over) */
+	size_t nfirst;
 } dp_conn_t;
 
 /* ---- shared helpers (outbound.c) ---- */
@@ -146,6 +148,21 @@ const char *dp_wl_netns(const struct weft_dp *dp, const weft_av_workload_t *w);
 
 /* True when port is one of the agent's own capture/HBONE ports. */
 bool dp_agent_port(const struct weft_dp *dp, uint16_t port);
+
+/* ---- for the L7 path (outbound.c) ---- */
+
+/* Opens an HBONE CONNECT from local workload w to endpoint ep's first
+ * address and port on a pooled connection (w's credential, ep's node
+ * address and identity, as an L4 tunnel), with weft_hbone_open_f flags.
+ * Returns the stream, or NULL (no credential, bad identity, dial failed). */
+weft_hbone_stream_t *dp_open_tunnel(struct weft_dp *dp, const weft_av_workload_t *w,
+				    const weft_av_endpoint_t *ep, uint16_t port, uint32_t flags,
+				    const weft_hbone_stream_cbs_t *cbs, void *ud);
+/* Carries a captured connection at L4 (never L7), as weft_dp_outbound
+ * does, first sending first[0..nfirst) (bytes already read from fd, e.g.
+ * an HTTP/1 Upgrade request). Takes fd. */
+void dp_outbound_l4(struct weft_dp *dp, const weft_av_workload_t *w, int fd,
+		    const struct sockaddr *orig, socklen_t origlen, const uint8_t *first, size_t nfirst);
 
 /* ---- inbound.c ---- */
 

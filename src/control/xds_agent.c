@@ -17,6 +17,16 @@
  *     namespace-wide one, else the root namespace's namespace-wide one,
  *     else PERMISSIVE; a policy whose mode is UNSET is skipped (inherits).
  *
+ * L7 (Service):
+ *   - each port carries the rules of every HTTPRoute/GRPCRoute whose
+ *     parentRef names the service with port 0 or that port, by the route's
+ *     rank among the service's routes (route_order: their file order, the
+ *     model's), then rule order; backends are "ns/name" + port + weight;
+ *   - a port is l7 when its appProtocol is http/http2/grpc, a rule is
+ *     attached to it, or the DestinationPolicy needs L7 (policy_l7());
+ *   - the DestinationPolicy goes whole into Service.policy (blocks it does
+ *     not set are absent).
+ *
  * Fingerprints cover every value the builders read, including the derived
  * ones (the resolved mode, the list of applicable policies), so a reused
  * resource is always the one a fresh build would give. Audiences are not
@@ -378,6 +388,420 @@ static const weft_kv_t *find_label(const weft_labels_t *l, const char *key)
 	return NULL;
 }
 
+/* ---- Service: L7 (routes, DestinationPolicy) ---- */
+
+typedef Weft__Agent__V1__StringMatch smatch_t;
+
+/* the wire enums mirror the model's values (converted by a cast) */
+_Static_assert(WEFT__AGENT__V1__MATCH_TYPE__MATCH_REGEX == (int)WEFT_MATCH_REGEX &&
+	       WEFT__AGENT__V1__MATCH_TYPE__MATCH_PREFIX == (int)WEFT_MATCH_PREFIX, "MatchType");
+_Static_assert(WEFT__AGENT__V1__FILTER_TYPE__FILTER_REDIRECT == (int)WEFT_FILTER_REDIRECT &&
+	       WEFT__AGENT__V1__FILTER_TYPE__FILTER_MIRROR == (int)WEFT_FILTER_MIRROR, "FilterType");
+_Static_assert(WEFT__AGENT__V1__PATH_MOD__PATH_MOD_PREFIX == (int)WEFT_PATH_MOD_PREFIX, "PathMod");
+_Static_assert(WEFT__AGENT__V1__LB_TYPE__LB_MAGLEV == (int)WEFT_LB_MAGLEV &&
+	       WEFT__AGENT__V1__LB_TYPE__LB_RANDOM == (int)WEFT_LB_RANDOM, "LbType");
+
+/* True when the policy sets something only the L7 data path does:
+ * retries, faults, a rate limit, health checks, outlier detection, a hash
+ * key, or a load balancer type other than the agent's default. */
+static bool policy_l7(const weft_dest_policy_t *p)
+{
+	if (!p)
+		return false;
+	return p->retry.set || p->fault.set || p->rate_limit.set || p->health.set || p->outlier.set ||
+	       (p->lb.type_set && p->lb.type != WEFT_LB_LEAST_REQUEST) || p->lb.hash_header.len ||
+	       p->lb.hash_cookie.len || p->lb.hash_source_ip;
+}
+
+/* True when some parentRef of rt names service s with port 0 or port. */
+static bool route_on_port(const weft_route_t *rt, const weft_service_t *s, uint16_t port)
+{
+	for (size_t i = 0; i < rt->nparents; i++) {
+		const weft_parent_ref_t *pr = &rt->parents[i];
+		bool same = pr->svc ? pr->svc == s
+				    : weft_str_eq(pr->name, s->meta.name) && weft_str_eq(pr->ns, s->meta.ns);
+
+		if (same && (pr->port == 0 || pr->port == port))
+			return true;
+	}
+	return false;
+}
+
+static void fp_smatches(weft_xds_hasher_t *h, const weft_str_match_t *m, size_t n)
+{
+	weft_xds_fp_u64(h, n);
+	for (size_t i = 0; i < n; i++) {
+		weft_xds_fp_u64(h, m[i].type);
+		weft_xds_fp_str(h, m[i].name);
+		weft_xds_fp_str(h, m[i].value);
+	}
+}
+
+static void fp_kvs(weft_xds_hasher_t *h, const weft_kv_t *kv, size_t n)
+{
+	weft_xds_fp_u64(h, n);
+	for (size_t i = 0; i < n; i++) {
+		weft_xds_fp_str(h, kv[i].key);
+		weft_xds_fp_str(h, kv[i].value);
+	}
+}
+
+static void fp_backend(weft_xds_hasher_t *h, const weft_backend_ref_t *b)
+{
+	weft_xds_fp_str(h, b->name);
+	weft_xds_fp_str(h, b->ns);
+	weft_xds_fp_u64(h, b->port);
+	weft_xds_fp_u64(h, b->weight);
+}
+
+/* Every value of a route the Service builder reads, with the ports of s
+ * it attaches to (its parentRefs naming s). */
+static void fp_route(weft_xds_hasher_t *h, const weft_route_t *rt, const weft_service_t *s)
+{
+	weft_xds_fp_str(h, rt->meta.name);
+	weft_xds_fp_str(h, rt->meta.ns);
+	weft_xds_fp_u64(h, rt->kind);
+	for (size_t i = 0; i < s->nports; i++)
+		weft_xds_fp_u64(h, route_on_port(rt, s, s->ports[i].port));
+	weft_xds_fp_u64(h, rt->nhostnames);
+	for (size_t i = 0; i < rt->nhostnames; i++)
+		weft_xds_fp_str(h, rt->hostnames[i]);
+	weft_xds_fp_u64(h, rt->nrules);
+	for (size_t i = 0; i < rt->nrules; i++) {
+		const weft_route_rule_t *ru = &rt->rules[i];
+
+		weft_xds_fp_u64(h, ru->nmatches);
+		for (size_t j = 0; j < ru->nmatches; j++) {
+			const weft_route_match_t *m = &ru->matches[j];
+			weft_xds_fp_u64(h, m->path_type);
+			weft_xds_fp_str(h, m->path);
+			fp_smatches(h, m->headers, m->nheaders);
+			fp_smatches(h, m->query, m->nquery);
+			weft_xds_fp_str(h, m->method);
+			weft_xds_fp_u64(h, m->grpc_type);
+			weft_xds_fp_str(h, m->grpc_service);
+			weft_xds_fp_str(h, m->grpc_method);
+		}
+		weft_xds_fp_u64(h, ru->nfilters);
+		for (size_t j = 0; j < ru->nfilters; j++) {
+			const weft_filter_t *f = &ru->filters[j];
+			weft_xds_fp_u64(h, f->type);
+			fp_kvs(h, f->headers.set, f->headers.nset);
+			fp_kvs(h, f->headers.add, f->headers.nadd);
+			weft_xds_fp_u64(h, f->headers.nremove);
+			for (size_t k = 0; k < f->headers.nremove; k++)
+				weft_xds_fp_str(h, f->headers.remove[k]);
+			fp_backend(h, &f->mirror.backend);
+			weft_xds_fp_u64(h, f->mirror.percent_ppm);
+			weft_xds_fp_str(h, f->rewrite.hostname);
+			weft_xds_fp_u64(h, f->rewrite.path_mod);
+			weft_xds_fp_str(h, f->rewrite.path);
+			weft_xds_fp_str(h, f->redirect.scheme);
+			weft_xds_fp_str(h, f->redirect.hostname);
+			weft_xds_fp_u64(h, f->redirect.path_mod);
+			weft_xds_fp_str(h, f->redirect.path);
+			weft_xds_fp_u64(h, f->redirect.port);
+			weft_xds_fp_u64(h, f->redirect.status);
+		}
+		weft_xds_fp_u64(h, ru->nbackends);
+		for (size_t j = 0; j < ru->nbackends; j++)
+			fp_backend(h, &ru->backends[j]);
+		weft_xds_fp_u64(h, ru->timeout_request_ms);
+		weft_xds_fp_u64(h, ru->timeout_backend_ms);
+	}
+}
+
+/* Every value of a DestinationPolicy the Service builder reads. */
+static void fp_policy(weft_xds_hasher_t *h, const weft_dest_policy_t *p)
+{
+	weft_xds_fp_u64(h, p != NULL);
+	if (!p)
+		return;
+	weft_xds_fp_str(h, p->meta.name);
+	weft_xds_fp_str(h, p->meta.ns);
+	weft_xds_fp_u64(h, p->lb.type);
+	weft_xds_fp_u64(h, p->lb.type_set);
+	weft_xds_fp_u64(h, p->lb.choice_count);
+	weft_xds_fp_u64(h, p->lb.ring_min);
+	weft_xds_fp_u64(h, p->lb.ring_max);
+	weft_xds_fp_str(h, p->lb.hash_header);
+	weft_xds_fp_u64(h, p->lb.hash_source_ip);
+	weft_xds_fp_str(h, p->lb.hash_cookie);
+	weft_xds_fp_u64(h, p->limits.set);
+	weft_xds_fp_u64(h, p->limits.max_connections);
+	weft_xds_fp_u64(h, p->limits.max_pending_requests);
+	weft_xds_fp_u64(h, p->limits.max_requests);
+	weft_xds_fp_u64(h, p->limits.max_retries);
+	weft_xds_fp_u64(h, p->outlier.set);
+	weft_xds_fp_u64(h, p->outlier.consecutive_5xx);
+	weft_xds_fp_u64(h, p->outlier.consecutive_gateway_errors);
+	weft_xds_fp_u64(h, p->outlier.interval_ms);
+	weft_xds_fp_u64(h, p->outlier.base_ejection_ms);
+	weft_xds_fp_u64(h, p->outlier.max_ejection_percent);
+	weft_xds_fp_u64(h, p->outlier.sr_stdev_factor_milli);
+	weft_xds_fp_u64(h, p->outlier.sr_min_hosts);
+	weft_xds_fp_u64(h, p->outlier.sr_request_volume);
+	weft_xds_fp_u64(h, p->retry.set);
+	weft_xds_fp_u64(h, p->retry.attempts);
+	weft_xds_fp_u64(h, p->retry.per_try_timeout_ms);
+	weft_xds_fp_u64(h, p->retry.retry_on);
+	weft_xds_fp_u64(h, p->retry.nstatus);
+	for (size_t i = 0; i < p->retry.nstatus; i++)
+		weft_xds_fp_u64(h, p->retry.retriable_status[i]);
+	weft_xds_fp_u64(h, p->retry.backoff_base_ms);
+	weft_xds_fp_u64(h, p->retry.backoff_max_ms);
+	weft_xds_fp_u64(h, p->retry.budget_set);
+	weft_xds_fp_u64(h, p->retry.budget_percent_ppm);
+	weft_xds_fp_u64(h, p->retry.budget_min_concurrency);
+	weft_xds_fp_u64(h, p->fault.set);
+	weft_xds_fp_u64(h, p->fault.delay_ppm);
+	weft_xds_fp_u64(h, p->fault.delay_ms);
+	weft_xds_fp_u64(h, p->fault.abort_ppm);
+	weft_xds_fp_u64(h, p->fault.abort_http_status);
+	weft_xds_fp_u64(h, p->fault.abort_grpc_status);
+	weft_xds_fp_u64(h, p->fault.abort_grpc);
+	fp_smatches(h, p->fault.headers, p->fault.nheaders);
+	weft_xds_fp_u64(h, p->rate_limit.set);
+	weft_xds_fp_u64(h, p->rate_limit.max_tokens);
+	weft_xds_fp_u64(h, p->rate_limit.tokens_per_fill);
+	weft_xds_fp_u64(h, p->rate_limit.fill_interval_ms);
+	weft_xds_fp_u64(h, p->rate_limit.per_route);
+	weft_xds_fp_u64(h, p->health.set);
+	weft_xds_fp_u64(h, p->health.grpc);
+	weft_xds_fp_str(h, p->health.path);
+	weft_xds_fp_u64(h, p->health.interval_ms);
+	weft_xds_fp_u64(h, p->health.timeout_ms);
+	weft_xds_fp_u64(h, p->health.unhealthy_threshold);
+	weft_xds_fp_u64(h, p->health.healthy_threshold);
+}
+
+static smatch_t **smatches(weft_xds_tx_t *tx, const weft_str_match_t *m, size_t n, size_t *nout)
+{
+	smatch_t **v = (smatch_t **)weft_xds_tx_ptrs(tx, n);
+
+	for (size_t i = 0; i < n; i++) {
+		smatch_t *o = WEFT_XDS_NEW(tx, smatch_t, weft__agent__v1__string_match__descriptor);
+		o->type = (Weft__Agent__V1__MatchType)m[i].type;
+		o->name = weft_xds_tx_str(tx, m[i].name);
+		o->value = weft_xds_tx_str(tx, m[i].value);
+		v[i] = o;
+	}
+	*nout = n;
+	return v;
+}
+
+static kv_t **kvs(weft_xds_tx_t *tx, const weft_kv_t *src, size_t n, size_t *nout)
+{
+	kv_t **v = (kv_t **)weft_xds_tx_ptrs(tx, n);
+
+	for (size_t i = 0; i < n; i++)
+		v[i] = keyvalue(tx, &src[i]);
+	*nout = n;
+	return v;
+}
+
+static Weft__Agent__V1__Filter *filter_msg(weft_xds_tx_t *tx, const weft_filter_t *f)
+{
+	Weft__Agent__V1__Filter *o = WEFT_XDS_NEW(tx, Weft__Agent__V1__Filter, weft__agent__v1__filter__descriptor);
+
+	o->type = (Weft__Agent__V1__FilterType)f->type;
+	switch (f->type) {
+	case WEFT_FILTER_REQUEST_HEADER:
+	case WEFT_FILTER_RESPONSE_HEADER: {
+		Weft__Agent__V1__HeaderMod *hm = WEFT_XDS_NEW(tx, Weft__Agent__V1__HeaderMod,
+							      weft__agent__v1__header_mod__descriptor);
+		hm->set = kvs(tx, f->headers.set, f->headers.nset, &hm->n_set);
+		hm->add = kvs(tx, f->headers.add, f->headers.nadd, &hm->n_add);
+		hm->remove = (char **)weft_xds_tx_ptrs(tx, f->headers.nremove);
+		for (size_t k = 0; k < f->headers.nremove; k++)
+			hm->remove[hm->n_remove++] = weft_xds_tx_str(tx, f->headers.remove[k]);
+		o->headers = hm;
+		break;
+	}
+	case WEFT_FILTER_MIRROR:
+		o->mirror_name = weft_xds_tx_str(tx, f->mirror.backend.name);
+		o->mirror_namespace = weft_xds_tx_str(tx, f->mirror.backend.ns);
+		o->mirror_port = f->mirror.backend.port;
+		o->mirror_percent_ppm = f->mirror.percent_ppm;
+		break;
+	case WEFT_FILTER_URL_REWRITE:
+		o->rewrite_hostname = weft_xds_tx_str(tx, f->rewrite.hostname);
+		o->rewrite_path_mod = (Weft__Agent__V1__PathMod)f->rewrite.path_mod;
+		o->rewrite_path = weft_xds_tx_str(tx, f->rewrite.path);
+		break;
+	case WEFT_FILTER_REDIRECT:
+		o->redirect_scheme = weft_xds_tx_str(tx, f->redirect.scheme);
+		o->redirect_hostname = weft_xds_tx_str(tx, f->redirect.hostname);
+		o->redirect_path_mod = (Weft__Agent__V1__PathMod)f->redirect.path_mod;
+		o->redirect_path = weft_xds_tx_str(tx, f->redirect.path);
+		o->redirect_port = f->redirect.port;
+		o->redirect_status = f->redirect.status;
+		break;
+	}
+	return o;
+}
+
+/* One rule of route rt (the order-th of the service's routes) as a message. */
+static Weft__Agent__V1__RouteRule *rule_msg(weft_xds_tx_t *tx, const weft_route_t *rt, size_t order, size_t ri)
+{
+	const weft_route_rule_t *ru = &rt->rules[ri];
+	Weft__Agent__V1__RouteRule *o = WEFT_XDS_NEW(tx, Weft__Agent__V1__RouteRule,
+						     weft__agent__v1__route_rule__descriptor);
+
+	o->route = res_name(tx, &rt->meta);
+	o->kind = rt->kind == WEFT_ROUTE_GRPC ? WEFT__AGENT__V1__ROUTE_KIND__ROUTE_GRPC
+					      : WEFT__AGENT__V1__ROUTE_KIND__ROUTE_HTTP;
+	o->rule_index = (uint32_t)ri;
+	o->route_order = (uint32_t)order;
+	o->hostnames = (char **)weft_xds_tx_ptrs(tx, rt->nhostnames);
+	for (size_t i = 0; i < rt->nhostnames; i++)
+		o->hostnames[o->n_hostnames++] = weft_xds_tx_str(tx, rt->hostnames[i]);
+	o->matches = (Weft__Agent__V1__RouteMatch **)weft_xds_tx_ptrs(tx, ru->nmatches);
+	for (size_t i = 0; i < ru->nmatches; i++) {
+		const weft_route_match_t *m = &ru->matches[i];
+		Weft__Agent__V1__RouteMatch *rm = WEFT_XDS_NEW(tx, Weft__Agent__V1__RouteMatch,
+							       weft__agent__v1__route_match__descriptor);
+		rm->path_type = (Weft__Agent__V1__MatchType)m->path_type;
+		rm->path = weft_xds_tx_str(tx, m->path);
+		rm->headers = smatches(tx, m->headers, m->nheaders, &rm->n_headers);
+		rm->query = smatches(tx, m->query, m->nquery, &rm->n_query);
+		rm->method = weft_xds_tx_str(tx, m->method);
+		rm->grpc_type = (Weft__Agent__V1__MatchType)m->grpc_type;
+		rm->grpc_service = weft_xds_tx_str(tx, m->grpc_service);
+		rm->grpc_method = weft_xds_tx_str(tx, m->grpc_method);
+		o->matches[o->n_matches++] = rm;
+	}
+	o->filters = (Weft__Agent__V1__Filter **)weft_xds_tx_ptrs(tx, ru->nfilters);
+	for (size_t i = 0; i < ru->nfilters; i++)
+		o->filters[o->n_filters++] = filter_msg(tx, &ru->filters[i]);
+	o->backends = (Weft__Agent__V1__BackendRef **)weft_xds_tx_ptrs(tx, ru->nbackends);
+	for (size_t i = 0; i < ru->nbackends; i++) {
+		const weft_backend_ref_t *b = &ru->backends[i];
+		Weft__Agent__V1__BackendRef *br = WEFT_XDS_NEW(tx, Weft__Agent__V1__BackendRef,
+							       weft__agent__v1__backend_ref__descriptor);
+		weft_str_t parts[3] = { b->ns, WEFT_STR_LIT("/"), b->name };
+
+		br->service = weft_xds_tx_cat(tx, 3, parts);
+		br->port = b->port;
+		br->weight = b->weight;
+		o->backends[o->n_backends++] = br;
+	}
+	o->timeout_request_ms = ru->timeout_request_ms;
+	o->timeout_backend_ms = ru->timeout_backend_ms;
+	return o;
+}
+
+/* Fills port message p (of service port sp) with its rules and l7 flag. */
+static void port_l7(weft_xds_tx_t *tx, const weft_service_t *s, const weft_svc_port_t *sp,
+		    Weft__Agent__V1__ServicePort *p)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->nroutes; i++)
+		if (route_on_port(s->routes[i], s, sp->port))
+			n += s->routes[i]->nrules;
+	p->rules = (Weft__Agent__V1__RouteRule **)weft_xds_tx_ptrs(tx, n);
+	for (size_t i = 0; i < s->nroutes; i++) {
+		const weft_route_t *rt = s->routes[i];
+
+		if (!route_on_port(rt, s, sp->port))
+			continue;
+		for (size_t j = 0; j < rt->nrules; j++)
+			p->rules[p->n_rules++] = rule_msg(tx, rt, i, j);
+	}
+	p->l7 = sp->proto != WEFT_APP_TCP || p->n_rules != 0 || policy_l7(s->policy);
+}
+
+static Weft__Agent__V1__DestinationPolicy *policy_msg(weft_xds_tx_t *tx, const weft_dest_policy_t *p)
+{
+	Weft__Agent__V1__DestinationPolicy *o = WEFT_XDS_NEW(tx, Weft__Agent__V1__DestinationPolicy,
+							     weft__agent__v1__destination_policy__descriptor);
+	Weft__Agent__V1__LoadBalancer *lb = WEFT_XDS_NEW(tx, Weft__Agent__V1__LoadBalancer,
+							 weft__agent__v1__load_balancer__descriptor);
+
+	o->name = res_name(tx, &p->meta);
+	lb->type = (Weft__Agent__V1__LbType)p->lb.type;
+	lb->type_set = p->lb.type_set;
+	lb->choice_count = p->lb.choice_count;
+	lb->ring_min = p->lb.ring_min;
+	lb->ring_max = p->lb.ring_max;
+	lb->hash_header = weft_xds_tx_str(tx, p->lb.hash_header);
+	lb->hash_source_ip = p->lb.hash_source_ip;
+	lb->hash_cookie = weft_xds_tx_str(tx, p->lb.hash_cookie);
+	o->lb = lb;
+	if (p->limits.set) {
+		Weft__Agent__V1__ConnectionLimits *l = WEFT_XDS_NEW(tx, Weft__Agent__V1__ConnectionLimits,
+								    weft__agent__v1__connection_limits__descriptor);
+		l->max_connections = p->limits.max_connections;
+		l->max_pending_requests = p->limits.max_pending_requests;
+		l->max_requests = p->limits.max_requests;
+		l->max_retries = p->limits.max_retries;
+		o->limits = l;
+	}
+	if (p->outlier.set) {
+		Weft__Agent__V1__OutlierDetection *od = WEFT_XDS_NEW(tx, Weft__Agent__V1__OutlierDetection,
+								     weft__agent__v1__outlier_detection__descriptor);
+		od->consecutive_5xx = p->outlier.consecutive_5xx;
+		od->consecutive_gateway_errors = p->outlier.consecutive_gateway_errors;
+		od->interval_ms = p->outlier.interval_ms;
+		od->base_ejection_ms = p->outlier.base_ejection_ms;
+		od->max_ejection_percent = p->outlier.max_ejection_percent;
+		od->sr_stdev_factor_milli = p->outlier.sr_stdev_factor_milli;
+		od->sr_min_hosts = p->outlier.sr_min_hosts;
+		od->sr_request_volume = p->outlier.sr_request_volume;
+		o->outlier = od;
+	}
+	if (p->retry.set) {
+		Weft__Agent__V1__Retry *r = WEFT_XDS_NEW(tx, Weft__Agent__V1__Retry, weft__agent__v1__retry__descriptor);
+		r->attempts = p->retry.attempts;
+		r->per_try_timeout_ms = p->retry.per_try_timeout_ms;
+		r->retry_on = p->retry.retry_on;
+		r->retriable_status = weft_xds_tx_alloc(tx, (p->retry.nstatus + 1) * sizeof(uint32_t));
+		for (size_t i = 0; i < p->retry.nstatus; i++)
+			r->retriable_status[r->n_retriable_status++] = p->retry.retriable_status[i];
+		r->backoff_base_ms = p->retry.backoff_base_ms;
+		r->backoff_max_ms = p->retry.backoff_max_ms;
+		if (p->retry.budget_set) {
+			r->budget = WEFT_XDS_NEW(tx, Weft__Agent__V1__RetryBudget, weft__agent__v1__retry_budget__descriptor);
+			r->budget->percent_ppm = p->retry.budget_percent_ppm;
+			r->budget->min_concurrency = p->retry.budget_min_concurrency;
+		}
+		o->retry = r;
+	}
+	if (p->fault.set) {
+		Weft__Agent__V1__Fault *f = WEFT_XDS_NEW(tx, Weft__Agent__V1__Fault, weft__agent__v1__fault__descriptor);
+		f->delay_ppm = p->fault.delay_ppm;
+		f->delay_ms = p->fault.delay_ms;
+		f->abort_ppm = p->fault.abort_ppm;
+		f->abort_http_status = p->fault.abort_http_status;
+		f->abort_grpc_status = p->fault.abort_grpc_status;
+		f->abort_grpc = p->fault.abort_grpc;
+		f->headers = smatches(tx, p->fault.headers, p->fault.nheaders, &f->n_headers);
+		o->fault = f;
+	}
+	if (p->rate_limit.set) {
+		Weft__Agent__V1__RateLimit *rl = WEFT_XDS_NEW(tx, Weft__Agent__V1__RateLimit,
+							      weft__agent__v1__rate_limit__descriptor);
+		rl->max_tokens = p->rate_limit.max_tokens;
+		rl->tokens_per_fill = p->rate_limit.tokens_per_fill;
+		rl->fill_interval_ms = p->rate_limit.fill_interval_ms;
+		rl->per_route = p->rate_limit.per_route;
+		o->rate_limit = rl;
+	}
+	if (p->health.set) {
+		Weft__Agent__V1__HealthCheck *hc = WEFT_XDS_NEW(tx, Weft__Agent__V1__HealthCheck,
+								weft__agent__v1__health_check__descriptor);
+		hc->grpc = p->health.grpc;
+		hc->path = weft_xds_tx_str(tx, p->health.path);
+		hc->interval_ms = p->health.interval_ms;
+		hc->timeout_ms = p->health.timeout_ms;
+		hc->unhealthy_threshold = p->health.unhealthy_threshold;
+		hc->healthy_threshold = p->health.healthy_threshold;
+		o->health = hc;
+	}
+	return o;
+}
+
 static weft_xds_fp_t svc_fp(weft_xds_tx_t *tx, const weft_service_t *s)
 {
 	weft_xds_hasher_t h;
@@ -413,6 +837,10 @@ static weft_xds_fp_t svc_fp(weft_xds_tx_t *tx, const weft_service_t *s)
 		if (ver)
 			weft_xds_fp_str(&h, ver->value);
 	}
+	weft_xds_fp_u64(&h, s->nroutes);
+	for (size_t i = 0; i < s->nroutes; i++)
+		fp_route(&h, s->routes[i], s);
+	fp_policy(&h, s->policy);
 	return weft_xds_fp_final(&h);
 }
 
@@ -433,6 +861,7 @@ static void svc_build(weft_xds_tx_t *tx, const weft_service_t *s)
 		p->target_port = s->ports[i].target_port ? s->ports[i].target_port : s->ports[i].port;
 		p->app_protocol = (char *)app_proto(s->ports[i].proto);
 		p->name = weft_xds_tx_str(tx, s->ports[i].name);
+		port_l7(tx, s, &s->ports[i], p);
 		r->ports[r->n_ports++] = p;
 	}
 	r->endpoints = (Weft__Agent__V1__Endpoint **)weft_xds_tx_ptrs(tx, s->nworkloads);
@@ -462,6 +891,8 @@ static void svc_build(weft_xds_tx_t *tx, const weft_service_t *s)
 				e->labels[e->n_labels++] = keyvalue(tx, lb[k]);
 		r->endpoints[r->n_endpoints++] = e;
 	}
+	if (s->policy)
+		r->policy = policy_msg(tx, s->policy);
 	weft_xds_tx_emit(tx, WEFT_XDS_SERVICE, res_name(tx, &s->meta), &r->base);
 }
 
@@ -506,8 +937,19 @@ static weft_xds_fp_t authz_fp(const weft_authz_policy_t *p)
 			for (size_t k = 0; k < o->nnot_ports; k++)
 				weft_xds_fp_u64(&h, o->not_ports[k]);
 			weft_xds_fp_u64(&h, o->has_l7);
+			fp_strs(&h, &o->hosts);
+			fp_strs(&h, &o->not_hosts);
+			fp_strs(&h, &o->methods);
+			fp_strs(&h, &o->not_methods);
+			fp_strs(&h, &o->paths);
+			fp_strs(&h, &o->not_paths);
 		}
-		weft_xds_fp_u64(&h, r->nwhen != 0);
+		weft_xds_fp_u64(&h, r->nwhen);
+		for (size_t j = 0; j < r->nwhen; j++) {
+			weft_xds_fp_str(&h, r->when[j].key);
+			fp_strs(&h, &r->when[j].values);
+			fp_strs(&h, &r->when[j].not_values);
+		}
 	}
 	return weft_xds_fp_final(&h);
 }
@@ -551,9 +993,23 @@ static void authz_build(weft_xds_tx_t *tx, const weft_authz_policy_t *p)
 			for (size_t k = 0; k < op->nnot_ports; k++)
 				o->not_ports[o->n_not_ports++] = op->not_ports[k];
 			o->has_l7 = op->has_l7;
+			o->hosts = strs(tx, &op->hosts, &o->n_hosts);
+			o->not_hosts = strs(tx, &op->not_hosts, &o->n_not_hosts);
+			o->methods = strs(tx, &op->methods, &o->n_methods);
+			o->not_methods = strs(tx, &op->not_methods, &o->n_not_methods);
+			o->paths = strs(tx, &op->paths, &o->n_paths);
+			o->not_paths = strs(tx, &op->not_paths, &o->n_not_paths);
 			rr->to[rr->n_to++] = o;
 		}
 		rr->has_l7_when = r->nwhen != 0;
+		rr->when = (Weft__Agent__V1__When **)weft_xds_tx_ptrs(tx, r->nwhen);
+		for (size_t j = 0; j < r->nwhen; j++) {
+			Weft__Agent__V1__When *w = WEFT_XDS_NEW(tx, Weft__Agent__V1__When, weft__agent__v1__when__descriptor);
+			w->key = weft_xds_tx_str(tx, r->when[j].key);
+			w->values = strs(tx, &r->when[j].values, &w->n_values);
+			w->not_values = strs(tx, &r->when[j].not_values, &w->n_not_values);
+			rr->when[rr->n_when++] = w;
+		}
 		a->rules[a->n_rules++] = rr;
 	}
 	weft_xds_tx_emit(tx, WEFT_XDS_AUTHZ, res_name(tx, &p->meta), &a->base);

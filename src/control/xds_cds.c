@@ -8,7 +8,8 @@
  *   - RoundRobin: lb_policy ROUND_ROBIN (grpc wraps it in xds_wrr_locality,
  *     so locality weights apply);
  *   - RingHash: lb_policy RING_HASH + ring_hash_lb_config, ring sizes capped
- *     at 8388608 and hash XX_HASH, or the cluster is NACKed;
+ *     at 8388608 and hash XX_HASH, or the cluster is NACKed (Maglev, an
+ *     agent-only policy, gives the same ring to proxyless clients);
  *   - LeastRequest, Random: grpc-js has no such lb_policy (it NACKs
  *     "unsupported lb_policy"), so they go in load_balancing_policy, an
  *     ordered list: the wanted policy first, round_robin after it. grpc-js
@@ -52,6 +53,7 @@ static void set_lb(weft_xds_tx_t *tx, cluster_t *c, const weft_dest_policy_t *p)
 	lbp_t *lbp;
 
 	switch (p ? p->lb.type : WEFT_LB_ROUND_ROBIN) {
+	case WEFT_LB_MAGLEV:     /* agent only: proxyless clients hash on a ring */
 	case WEFT_LB_RING_HASH: {
 		Envoy__Config__Cluster__V3__Cluster__RingHashLbConfig *rh =
 			WEFT_XDS_NEW(tx, Envoy__Config__Cluster__V3__Cluster__RingHashLbConfig,

@@ -498,7 +498,8 @@ static void hash_policies(weft_xds_tx_t *tx, action_t *a, const weft_service_t *
 	size_t k = 0;
 
 	for (size_t i = 0; i < n && !p; i++)
-		if (svcs[i] && svcs[i]->policy && svcs[i]->policy->lb.type == WEFT_LB_RING_HASH)
+		if (svcs[i] && svcs[i]->policy && (svcs[i]->policy->lb.type == WEFT_LB_RING_HASH ||
+						   svcs[i]->policy->lb.type == WEFT_LB_MAGLEV))
 			p = svcs[i]->policy;
 	if (!p || (!p->lb.hash_header.len && !p->lb.hash_source_ip))
 		return;

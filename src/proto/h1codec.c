@@ -348,7 +348,9 @@ static int s_send_head(weft_hstream_t *st, const weft_http_head_t *hd, bool end)
 	weft_buf_free(&b);
 	if (rc < 0)
 		return WEFT_ECLOSED;
-	if (end || h->wframe == W_NONE || (h->wframe == W_LEN && h->wleft == 0)) {
+	/* a body-less response that the owner did not end stays open for
+	 * send_data (discarded) until it ends it */
+	if (end || (h->wframe == W_LEN && h->wleft == 0)) {
 		s->out_done = true;
 		if (h->wframe == W_CHUNKED)
 			queue(h, "0\r\n\r\n", 5);
@@ -369,6 +371,8 @@ static ssize_t s_send_data(weft_hstream_t *st, const void *p, size_t n, bool end
 	h1c_t *h = (h1c_t *)st->hc;
 	char hx[24];
 
+	if (s->out_done && n == 0 && !h->dead)
+		return 0;   /* an empty end after the message already ended */
 	if (h->dead || h->cur != s || !s->head_sent || s->out_done)
 		return WEFT_ECLOSED;
 	if (weft_buf_len(&h->hc.conn.out) > h->lim.stream_out_max) {
@@ -767,12 +771,9 @@ static bool body_step(h1c_t *h)
 		size_t used;
 		int rc = weft_h1_chunked_step(&h->ck, p, avail, room, h->lim.max_head, &used, &out);
 		if (rc == WEFT_EPROTO) {
-			if (h->hc.server && !s->head_sent) {
-				answer_error(h, 400);
-				kill_conn(h, WEFT_HS_PROTO);
-			} else {
-				kill_conn(h, WEFT_HS_PROTO);
-			}
+			kill_conn(h, WEFT_HS_PROTO);
+			if (h->hc.server && !s->head_sent)
+				answer_error(h, 400);   /* queued; reap writes it before closing */
 			return false;
 		}
 		if (rc == WEFT_H1_CK_DATA) {

@@ -220,7 +220,7 @@ static const err_case_t cases[] = {
 	  "spec.faultInjection.abort.httpStatus", "out of range (200..599)" },
 	{ "abort grpc range", DP("  faultInjection:\n    abort: {grpcStatus: 0}\n"), 7,
 	  "spec.faultInjection.abort.grpcStatus", "out of range (1..16)" },
-	{ "lb type", DP("  loadBalancer: {type: Maglev}\n"), 6, "spec.loadBalancer.type", "\"Maglev\" is not one of" },
+	{ "lb type", DP("  loadBalancer: {type: Sticky}\n"), 6, "spec.loadBalancer.type", "\"Sticky\" is not one of" },
 	{ "ring sizes", DP("  loadBalancer:\n    ringHash: {minRingSize: 10, maxRingSize: 5}\n"), 7,
 	  "spec.loadBalancer.ringHash.minRingSize", "must not be above maxRingSize" },
 	{ "backoff order", DP("  retries:\n    backoff:\n      baseInterval: 1s\n      maxInterval: 10ms\n"), 9,

@@ -1,7 +1,9 @@
 /* Unit tests for src/control/xds_agent.c: the weft.agent.v1 resources
  * translated from a YAML config: every field, policy scoping (root
  * namespace, namespace, selector), mTLS precedence, audiences, and reuse
- * across generations (always equal to a fresh translation). */
+ * across generations (always equal to a fresh translation); L7: route
+ * rules per port (route order, every match and filter field), the l7 flag,
+ * the DestinationPolicy's every block, L7 authorization attributes. */
 #include "cfg_test_util.h"
 #include <stdlib.h>
 #include "weft/xds.h"
@@ -342,6 +344,377 @@ static void test_move_and_reuse(void **st)
 	weft_model_free(m2);
 }
 
+/* ---- L7: routes, DestinationPolicy, L7 authorization ---- */
+
+#define SVC(name, ports) \
+	"---\napiVersion: v1\nkind: Service\nmetadata: {name: " name ", namespace: shop}\nspec: {ports: " ports "}\n"
+
+/* web's first rule's v2 weight is %u, its rate limit's maxTokens %u, the
+ * L7 authorization's path %s */
+static const char l7_fmt[] =
+	"apiVersion: weft.dev/v1alpha1\nkind: Node\nmetadata: {name: n1}\nspec: {address: 192.168.0.1}\n"
+	WL("web-1", "shop", "{app: web}", ", node: n1", "10.1.0.1")
+	SVC("web", "[{name: http, port: 80, appProtocol: http}, {name: raw, port: 9000}]")
+	SVC("web-v2", "[{port: 80, appProtocol: http}]")
+	SVC("grpc", "[{port: 7070, appProtocol: grpc}]")
+	SVC("db", "[{port: 5432}]")
+	SVC("limited", "[{port: 6000}]")
+	SVC("hashed", "[{port: 6001}]")
+	/* older (first in the file) although its name sorts last */
+	"---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: zz-old, namespace: shop}\n"
+	"spec:\n"
+	"  parentRefs: [{name: web}]\n"
+	"  hostnames: [web.example]\n"
+	"  rules:\n"
+	"  - matches: [{path: {type: Exact, value: /old}}]\n"
+	"    backendRefs: [{name: web-v2, port: 80}]\n"
+	"---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: aa-new, namespace: shop}\n"
+	"spec:\n"
+	"  parentRefs: [{name: web, port: 80}]\n"
+	"  rules:\n"
+	"  - matches:\n"
+	"    - path: {type: PathPrefix, value: /api}\n"
+	"      headers: [{name: x-user, value: alice}, {type: RegularExpression, name: x-id, value: '[0-9]+'}]\n"
+	"      queryParams: [{name: debug, value: '1'}]\n"
+	"      method: GET\n"
+	"    filters:\n"
+	"    - type: RequestHeaderModifier\n"
+	"      requestHeaderModifier: {set: [{name: x-a, value: '1'}], add: [{name: x-b, value: '2'}], remove: [x-c]}\n"
+	"    - type: ResponseHeaderModifier\n"
+	"      responseHeaderModifier: {remove: [server]}\n"
+	"    - type: RequestMirror\n"
+	"      requestMirror: {backendRef: {name: web-v2, port: 80}, percent: 25}\n"
+	"    - type: URLRewrite\n"
+	"      urlRewrite: {hostname: other.example, path: {type: ReplacePrefixMatch, replacePrefixMatch: /v2}}\n"
+	"    backendRefs: [{name: web, port: 80, weight: 90}, {name: web-v2, port: 80, weight: %u}]\n"
+	"    timeouts: {request: 3s, backendRequest: 1s}\n"
+	"  - filters:\n"
+	"    - type: RequestRedirect\n"
+	"      requestRedirect: {scheme: https, hostname: new.example, port: 8443, statusCode: 308,\n"
+	"                        path: {type: ReplaceFullPath, replaceFullPath: /new}}\n"
+	"---\napiVersion: gateway.networking.k8s.io/v1\nkind: GRPCRoute\nmetadata: {name: g, namespace: shop}\n"
+	"spec:\n"
+	"  parentRefs: [{name: grpc, port: 7070}]\n"
+	"  rules:\n"
+	"  - matches: [{method: {service: echo.Echo, method: Say}, headers: [{name: x-b, value: c}]}]\n"
+	"    backendRefs: [{name: grpc, port: 7070}]\n"
+	"---\napiVersion: weft.dev/v1alpha1\nkind: DestinationPolicy\nmetadata: {name: web, namespace: shop}\n"
+	"spec:\n"
+	"  targetRef: {name: web}\n"
+	"  loadBalancer: {type: Maglev, maglev: {header: x-user, cookie: sid, sourceIP: true}}\n"
+	"  connectionLimits: {maxConnections: 10, maxPendingRequests: 11, maxRequests: 12, maxRetries: 13}\n"
+	"  outlierDetection: {consecutive5xx: 5, consecutiveGatewayErrors: 6, interval: 2s, baseEjectionTime: 1m,\n"
+	"                     maxEjectionPercent: 50, successRate: {stdevFactor: 1700, minimumHosts: 4,"
+	" requestVolume: 50}}\n"
+	"  retries: {attempts: 3, perTryTimeout: 1s, retryOn: [5xx, unavailable], retriableStatusCodes: [503],\n"
+	"            backoff: {baseInterval: 50ms, maxInterval: 1s}, budget: {percent: 25, minRetryConcurrency: 7}}\n"
+	"  faultInjection: {delay: {fixedDelay: 100ms, percentage: 5}, abort: {grpcStatus: 14, percentage: 50},\n"
+	"                   headers: [{name: x-fault, value: 'yes'}]}\n"
+	"  rateLimit: {maxTokens: %u, tokensPerFill: 10, fillInterval: 1s, perRoute: true}\n"
+	"  healthCheck: {path: /ready, interval: 3s, timeout: 500ms, unhealthyThreshold: 3, healthyThreshold: 2}\n"
+	"---\napiVersion: weft.dev/v1alpha1\nkind: DestinationPolicy\nmetadata: {name: limited, namespace: shop}\n"
+	"spec: {targetRef: {name: limited}, loadBalancer: {type: LeastRequest}, connectionLimits: {maxConnections: 5}}\n"
+	"---\napiVersion: weft.dev/v1alpha1\nkind: DestinationPolicy\nmetadata: {name: hashed, namespace: shop}\n"
+	"spec: {targetRef: {name: hashed}, loadBalancer: {ringHash: {cookie: sticky}}}\n"
+	AP("l7", "shop", "{rules: [{to: [{operation: {hosts: [web.example], notHosts: [evil.example], methods: [GET],"
+	   " notMethods: [DELETE], paths: [\"%s\"], notPaths: [/admin]}}], when: [{key: \"request.headers[x-user]\","
+	   " values: [alice], notValues: [bob]}]}]}");
+
+static weft_model_t *load_l7(unsigned v2_weight, unsigned tokens, const char *path)
+{
+	char text[sizeof(l7_fmt) + 64];
+	const char *names[] = { "l7.yaml" };
+	const char *texts[] = { text };
+	weft_cfg_errors_t errs;
+	weft_model_t *m;
+
+	snprintf(text, sizeof(text), l7_fmt, v2_weight, tokens, path);
+	m = load_texts(&errs, 1, names, texts);
+	if (!m)
+		dump_errors(&errs);
+	assert_non_null(m);
+	weft_cfg_errors_free(&errs);
+	return m;
+}
+
+static Weft__Agent__V1__Service *service(const weft_xds_snapshot_t *s, const char *name)
+{
+	const weft_xds_resource_t *r = get(s, WEFT_XDS_SERVICE, name);
+	Weft__Agent__V1__Service *v = weft__agent__v1__service__unpack(NULL, r->len, r->bytes);
+
+	assert_non_null(v);
+	return v;
+}
+
+static void test_l7_routes(void **st)
+{
+	weft_model_t *m = load_l7(10, 100, "/api/*");
+	weft_xds_snapshot_t *s = weft_xds_translate_opts(m, 1, NULL, &opts);
+	Weft__Agent__V1__Service *v = service(s, "shop/web");
+	Weft__Agent__V1__ServicePort *p = v->ports[0];
+	Weft__Agent__V1__RouteRule *r;
+	Weft__Agent__V1__RouteMatch *mt;
+
+	assert_int_equal(p->port, 80);
+	assert_true(p->l7);
+	/* zz-old (older) first, then aa-new's two rules in order */
+	assert_int_equal(p->n_rules, 3);
+	r = p->rules[0];
+	assert_string_equal(r->route, "shop/zz-old");
+	assert_int_equal(r->route_order, 0);
+	assert_int_equal(r->rule_index, 0);
+	assert_int_equal(r->kind, WEFT__AGENT__V1__ROUTE_KIND__ROUTE_HTTP);
+	assert_int_equal(r->n_hostnames, 1);
+	assert_string_equal(r->hostnames[0], "web.example");
+	assert_int_equal(r->matches[0]->path_type, WEFT__AGENT__V1__MATCH_TYPE__MATCH_EXACT);
+	assert_string_equal(r->matches[0]->path, "/old");
+	assert_int_equal(r->n_backends, 1);
+	assert_string_equal(r->backends[0]->service, "shop/web-v2");
+	assert_int_equal(r->backends[0]->weight, 1);
+
+	r = p->rules[1];
+	assert_string_equal(r->route, "shop/aa-new");
+	assert_int_equal(r->route_order, 1);
+	assert_int_equal(r->rule_index, 0);
+	assert_int_equal(r->n_hostnames, 0);
+	assert_int_equal(r->n_matches, 1);
+	mt = r->matches[0];
+	assert_int_equal(mt->path_type, WEFT__AGENT__V1__MATCH_TYPE__MATCH_PREFIX);
+	assert_string_equal(mt->path, "/api");
+	assert_int_equal(mt->n_headers, 2);
+	assert_string_equal(mt->headers[0]->name, "x-user");
+	assert_int_equal(mt->headers[1]->type, WEFT__AGENT__V1__MATCH_TYPE__MATCH_REGEX);
+	assert_string_equal(mt->headers[1]->value, "[0-9]+");
+	assert_int_equal(mt->n_query, 1);
+	assert_string_equal(mt->query[0]->name, "debug");
+	assert_string_equal(mt->method, "GET");
+	assert_int_equal(mt->grpc_type, WEFT__AGENT__V1__MATCH_TYPE__MATCH_NONE);
+	assert_int_equal(r->n_filters, 4);
+	assert_int_equal(r->filters[0]->type, WEFT__AGENT__V1__FILTER_TYPE__FILTER_REQUEST_HEADER);
+	assert_string_equal(r->filters[0]->headers->set[0]->key, "x-a");
+	assert_string_equal(r->filters[0]->headers->add[0]->value, "2");
+	assert_string_equal(r->filters[0]->headers->remove[0], "x-c");
+	assert_int_equal(r->filters[1]->type, WEFT__AGENT__V1__FILTER_TYPE__FILTER_RESPONSE_HEADER);
+	assert_string_equal(r->filters[1]->headers->remove[0], "server");
+	assert_int_equal(r->filters[2]->type, WEFT__AGENT__V1__FILTER_TYPE__FILTER_MIRROR);
+	assert_string_equal(r->filters[2]->mirror_name, "web-v2");
+	assert_string_equal(r->filters[2]->mirror_namespace, "shop");
+	assert_int_equal(r->filters[2]->mirror_port, 80);
+	assert_int_equal(r->filters[2]->mirror_percent_ppm, 250000);
+	assert_int_equal(r->filters[3]->type, WEFT__AGENT__V1__FILTER_TYPE__FILTER_URL_REWRITE);
+	assert_string_equal(r->filters[3]->rewrite_hostname, "other.example");
+	assert_int_equal(r->filters[3]->rewrite_path_mod, WEFT__AGENT__V1__PATH_MOD__PATH_MOD_PREFIX);
+	assert_string_equal(r->filters[3]->rewrite_path, "/v2");
+	assert_int_equal(r->n_backends, 2);
+	assert_string_equal(r->backends[0]->service, "shop/web");
+	assert_int_equal(r->backends[0]->port, 80);
+	assert_int_equal(r->backends[0]->weight, 90);
+	assert_int_equal(r->backends[1]->weight, 10);
+	assert_int_equal(r->timeout_request_ms, 3000);
+	assert_int_equal(r->timeout_backend_ms, 1000);
+
+	r = p->rules[2];
+	assert_int_equal(r->rule_index, 1);
+	assert_int_equal(r->n_matches, 0);
+	assert_int_equal(r->n_backends, 0);
+	assert_int_equal(r->filters[0]->type, WEFT__AGENT__V1__FILTER_TYPE__FILTER_REDIRECT);
+	assert_string_equal(r->filters[0]->redirect_scheme, "https");
+	assert_string_equal(r->filters[0]->redirect_hostname, "new.example");
+	assert_int_equal(r->filters[0]->redirect_port, 8443);
+	assert_int_equal(r->filters[0]->redirect_status, 308);
+	assert_int_equal(r->filters[0]->redirect_path_mod, WEFT__AGENT__V1__PATH_MOD__PATH_MOD_FULL);
+	assert_string_equal(r->filters[0]->redirect_path, "/new");
+
+	/* port 9000 (tcp): only zz-old names it (port 0); l7 by the route */
+	p = v->ports[1];
+	assert_int_equal(p->port, 9000);
+	assert_true(p->l7);
+	assert_int_equal(p->n_rules, 1);
+	assert_string_equal(p->rules[0]->route, "shop/zz-old");
+	weft__agent__v1__service__free_unpacked(v, NULL);
+
+	v = service(s, "shop/grpc");
+	p = v->ports[0];
+	assert_true(p->l7);
+	assert_int_equal(p->n_rules, 1);
+	r = p->rules[0];
+	assert_int_equal(r->kind, WEFT__AGENT__V1__ROUTE_KIND__ROUTE_GRPC);
+	assert_int_equal(r->matches[0]->path_type, WEFT__AGENT__V1__MATCH_TYPE__MATCH_NONE);
+	assert_int_equal(r->matches[0]->grpc_type, WEFT__AGENT__V1__MATCH_TYPE__MATCH_EXACT);
+	assert_string_equal(r->matches[0]->grpc_service, "echo.Echo");
+	assert_string_equal(r->matches[0]->grpc_method, "Say");
+	assert_string_equal(r->matches[0]->headers[0]->name, "x-b");
+	assert_null(v->policy);
+	weft__agent__v1__service__free_unpacked(v, NULL);
+
+	/* web-v2: http, no route attached to it (only used as a backend) */
+	v = service(s, "shop/web-v2");
+	assert_true(v->ports[0]->l7);
+	assert_int_equal(v->ports[0]->n_rules, 0);
+	weft__agent__v1__service__free_unpacked(v, NULL);
+	/* tcp, nothing L7 */
+	v = service(s, "shop/db");
+	assert_false(v->ports[0]->l7);
+	weft__agent__v1__service__free_unpacked(v, NULL);
+	weft_xds_snapshot_unref(s);
+	weft_model_free(m);
+}
+
+static void test_l7_policy(void **st)
+{
+	weft_model_t *m = load_l7(10, 100, "/api/*");
+	weft_xds_snapshot_t *s = weft_xds_translate_opts(m, 1, NULL, &opts);
+	Weft__Agent__V1__Service *v = service(s, "shop/web");
+	Weft__Agent__V1__DestinationPolicy *p = v->policy;
+
+	assert_non_null(p);
+	assert_string_equal(p->name, "shop/web");
+	assert_int_equal(p->lb->type, WEFT__AGENT__V1__LB_TYPE__LB_MAGLEV);
+	assert_true(p->lb->type_set);
+	assert_string_equal(p->lb->hash_header, "x-user");
+	assert_string_equal(p->lb->hash_cookie, "sid");
+	assert_true(p->lb->hash_source_ip);
+	assert_int_equal(p->lb->ring_min, 1024);
+	assert_non_null(p->limits);
+	assert_int_equal(p->limits->max_connections, 10);
+	assert_int_equal(p->limits->max_pending_requests, 11);
+	assert_int_equal(p->limits->max_requests, 12);
+	assert_int_equal(p->limits->max_retries, 13);
+	assert_non_null(p->outlier);
+	assert_int_equal(p->outlier->consecutive_5xx, 5);
+	assert_int_equal(p->outlier->consecutive_gateway_errors, 6);
+	assert_int_equal(p->outlier->interval_ms, 2000);
+	assert_int_equal(p->outlier->base_ejection_ms, 60000);
+	assert_int_equal(p->outlier->max_ejection_percent, 50);
+	assert_int_equal(p->outlier->sr_stdev_factor_milli, 1700);
+	assert_int_equal(p->outlier->sr_min_hosts, 4);
+	assert_int_equal(p->outlier->sr_request_volume, 50);
+	assert_non_null(p->retry);
+	assert_int_equal(p->retry->attempts, 3);
+	assert_int_equal(p->retry->per_try_timeout_ms, 1000);
+	assert_int_equal(p->retry->retry_on, WEFT_RETRY_5XX | WEFT_RETRY_UNAVAILABLE | WEFT_RETRY_RETRIABLE_STATUS);
+	assert_int_equal(p->retry->n_retriable_status, 1);
+	assert_int_equal(p->retry->retriable_status[0], 503);
+	assert_int_equal(p->retry->backoff_base_ms, 50);
+	assert_int_equal(p->retry->backoff_max_ms, 1000);
+	assert_non_null(p->retry->budget);
+	assert_int_equal(p->retry->budget->percent_ppm, 250000);
+	assert_int_equal(p->retry->budget->min_concurrency, 7);
+	assert_non_null(p->fault);
+	assert_int_equal(p->fault->delay_ppm, 50000);
+	assert_int_equal(p->fault->delay_ms, 100);
+	assert_int_equal(p->fault->abort_ppm, 500000);
+	assert_true(p->fault->abort_grpc);
+	assert_int_equal(p->fault->abort_grpc_status, 14);
+	assert_int_equal(p->fault->n_headers, 1);
+	assert_string_equal(p->fault->headers[0]->name, "x-fault");
+	assert_string_equal(p->fault->headers[0]->value, "yes");
+	assert_non_null(p->rate_limit);
+	assert_int_equal(p->rate_limit->max_tokens, 100);
+	assert_int_equal(p->rate_limit->tokens_per_fill, 10);
+	assert_int_equal(p->rate_limit->fill_interval_ms, 1000);
+	assert_true(p->rate_limit->per_route);
+	assert_non_null(p->health);
+	assert_false(p->health->grpc);
+	assert_string_equal(p->health->path, "/ready");
+	assert_int_equal(p->health->interval_ms, 3000);
+	assert_int_equal(p->health->timeout_ms, 500);
+	assert_int_equal(p->health->unhealthy_threshold, 3);
+	assert_int_equal(p->health->healthy_threshold, 2);
+	weft__agent__v1__service__free_unpacked(v, NULL);
+
+	/* limits and the default balancer only: a policy, but L4 is enough */
+	v = service(s, "shop/limited");
+	assert_false(v->ports[0]->l7);
+	assert_non_null(v->policy);
+	assert_non_null(v->policy->limits);
+	assert_int_equal(v->policy->limits->max_connections, 5);
+	assert_null(v->policy->outlier);
+	assert_null(v->policy->retry);
+	assert_null(v->policy->fault);
+	assert_null(v->policy->rate_limit);
+	assert_null(v->policy->health);
+	weft__agent__v1__service__free_unpacked(v, NULL);
+	/* a hash key needs L7 */
+	v = service(s, "shop/hashed");
+	assert_true(v->ports[0]->l7);
+	assert_false(v->policy->lb->type_set);
+	assert_string_equal(v->policy->lb->hash_cookie, "sticky");
+	weft__agent__v1__service__free_unpacked(v, NULL);
+	weft_xds_snapshot_unref(s);
+	weft_model_free(m);
+}
+
+static void test_l7_authz(void **st)
+{
+	weft_model_t *m = load_l7(10, 100, "/api/*");
+	weft_xds_snapshot_t *s = weft_xds_translate_opts(m, 1, NULL, &opts);
+	const weft_xds_resource_t *r = get(s, WEFT_XDS_AUTHZ, "shop/l7");
+	Weft__Agent__V1__Authorization *a = weft__agent__v1__authorization__unpack(NULL, r->len, r->bytes);
+	Weft__Agent__V1__Operation *o;
+
+	assert_non_null(a);
+	assert_int_equal(a->n_rules, 1);
+	o = a->rules[0]->to[0];
+	assert_true(o->has_l7);
+	assert_int_equal(o->n_hosts, 1);
+	assert_string_equal(o->hosts[0], "web.example");
+	assert_string_equal(o->not_hosts[0], "evil.example");
+	assert_string_equal(o->methods[0], "GET");
+	assert_string_equal(o->not_methods[0], "DELETE");
+	assert_string_equal(o->paths[0], "/api/*");
+	assert_string_equal(o->not_paths[0], "/admin");
+	assert_true(a->rules[0]->has_l7_when);
+	assert_int_equal(a->rules[0]->n_when, 1);
+	assert_string_equal(a->rules[0]->when[0]->key, "request.headers[x-user]");
+	assert_int_equal(a->rules[0]->when[0]->n_values, 1);
+	assert_string_equal(a->rules[0]->when[0]->values[0], "alice");
+	assert_string_equal(a->rules[0]->when[0]->not_values[0], "bob");
+	weft__agent__v1__authorization__free_unpacked(a, NULL);
+	weft_xds_snapshot_unref(s);
+	weft_model_free(m);
+}
+
+/* A route weight, a policy value and an authorization path each change
+ * exactly their resource; a translation reusing the previous one always
+ * equals a fresh one. */
+static void test_l7_reuse(void **st)
+{
+	weft_model_t *m1 = load_l7(10, 100, "/api/*");
+	weft_model_t *m2 = load_l7(20, 100, "/api/*");
+	weft_model_t *m3 = load_l7(20, 50, "/other");
+	weft_xds_snapshot_t *s1 = weft_xds_translate_opts(m1, 1, NULL, &opts);
+	weft_xds_snapshot_t *s2 = weft_xds_translate_opts(m2, 2, s1, &opts);
+	weft_xds_snapshot_t *s3 = weft_xds_translate_opts(m3, 3, s2, &opts);
+	weft_xds_snapshot_t *f2 = weft_xds_translate_opts(m2, 2, NULL, &opts);
+	weft_xds_snapshot_t *f3 = weft_xds_translate_opts(m3, 3, NULL, &opts);
+	const char *const services[] = { "shop/web", "shop/web-v2", "shop/grpc", "shop/db" };
+
+	assert_same(s2, f2);
+	assert_same(s3, f3);
+	/* the weight: web only (its port 80 carries aa-new's rules) */
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(!weft_str_eq(get(s1, WEFT_XDS_SERVICE, services[i])->version,
+					      get(s2, WEFT_XDS_SERVICE, services[i])->version), i == 0);
+	assert_true(weft_str_eq(get(s1, WEFT_XDS_AUTHZ, "shop/l7")->version,
+				get(s2, WEFT_XDS_AUTHZ, "shop/l7")->version));
+	/* the rate limit (web) and the authorization's path */
+	assert_false(weft_str_eq(get(s2, WEFT_XDS_SERVICE, "shop/web")->version,
+				 get(s3, WEFT_XDS_SERVICE, "shop/web")->version));
+	assert_true(weft_str_eq(get(s2, WEFT_XDS_SERVICE, "shop/grpc")->version,
+				get(s3, WEFT_XDS_SERVICE, "shop/grpc")->version));
+	assert_false(weft_str_eq(get(s2, WEFT_XDS_AUTHZ, "shop/l7")->version,
+				 get(s3, WEFT_XDS_AUTHZ, "shop/l7")->version));
+	weft_xds_snapshot_unref(s1);
+	weft_xds_snapshot_unref(s2);
+	weft_xds_snapshot_unref(s3);
+	weft_xds_snapshot_unref(f2);
+	weft_xds_snapshot_unref(f3);
+	weft_model_free(m1);
+	weft_model_free(m2);
+	weft_model_free(m3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -349,6 +722,10 @@ int main(void)
 		cmocka_unit_test(test_services),
 		cmocka_unit_test(test_authorizations),
 		cmocka_unit_test(test_move_and_reuse),
+		cmocka_unit_test(test_l7_routes),
+		cmocka_unit_test(test_l7_policy),
+		cmocka_unit_test(test_l7_authz),
+		cmocka_unit_test(test_l7_reuse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
