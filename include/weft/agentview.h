@@ -32,8 +32,14 @@ char *weft_ip_format(const weft_ip_t *ip, char *out, size_t outlen);
  * not skipped (that could widen access) but kept with `invalid` set: it
  * fails closed like an L7 rule. The trust domain is the first non-empty
  * Workload.trust_domain, else "cluster.local"; an empty service account
- * is "default"; an endpoint weight of 0 is 1. Returns the view (refs 1)
- * or NULL on no memory. */
+ * is "default"; an endpoint weight of 0 is 1. L7: a port's route rules
+ * are sorted by (route_order, route, rule_index); a rule that cannot be
+ * read (unknown match/filter type, bad backend or port) is dropped and
+ * reported; a service's DestinationPolicy is copied with out-of-range
+ * values clamped or defaulted (an unreadable faultInjection is dropped:
+ * never inject what cannot be read). An authorization rule with when:
+ * conditions has has_l7_when set. Returns the view (refs 1) or NULL on no
+ * memory. */
 weft_av_t *weft_av_build(const char *node, uint64_t generation,
 			 Weft__Agent__V1__Workload *const *wl, size_t nwl,
 			 Weft__Agent__V1__Service *const *svc, size_t nsvc,
@@ -54,6 +60,9 @@ const weft_av_service_t *weft_av_service_by_vip(const weft_av_t *v, const weft_i
  * an outbound connection straight to a pod IP of the mesh. */
 const weft_av_endpoint_t *weft_av_endpoint_by_ip(const weft_av_t *v, const weft_ip_t *ip);
 const weft_av_service_t *weft_av_service(const weft_av_t *v, const char *uid);
+/* The port of s (NULL allowed) whose service port is port, or NULL
+ * (O(number of ports)): e.g. an L7 route backend's (svc, port). */
+const weft_av_port_t *weft_av_service_port(const weft_av_service_t *s, uint16_t port);
 
 /* ---- authorization (src/agent/authz.c) ---- */
 

@@ -324,6 +324,328 @@ static const char *label_of(build_t *b, Weft__Agent__V1__KeyValue *const *kv, si
 	return "";
 }
 
+/* ---- L7: route rules and the DestinationPolicy ---- */
+
+/* the wire enums carry the model's values (weft/model-t.h) */
+_Static_assert(WEFT__AGENT__V1__MATCH_TYPE__MATCH_REGEX == (int)WEFT_MATCH_REGEX &&
+	       WEFT__AGENT__V1__FILTER_TYPE__FILTER_REDIRECT == (int)WEFT_FILTER_REDIRECT &&
+	       WEFT__AGENT__V1__PATH_MOD__PATH_MOD_PREFIX == (int)WEFT_PATH_MOD_PREFIX &&
+	       WEFT__AGENT__V1__LB_TYPE__LB_MAGLEV == (int)WEFT_LB_MAGLEV, "agent.proto enums");
+
+/* A view-lived (ptr, len) copy of s (NULL: ""). */
+static weft_str_t vstr(build_t *b, const char *s)
+{
+	weft_str_t r = weft_arena_strdup(b->a, weft_str_c(nz(s)));
+
+	if (!r.p) {
+		b->oom = true;
+		return weft_str_c("");
+	}
+	return r;
+}
+
+static uint32_t ppm_clamp(uint32_t v)
+{
+	return v > WEFT_PPM_ALL ? WEFT_PPM_ALL : v;
+}
+
+/* Converts a wire MatchType into *out. Returns 0, or -1 when unknown. */
+static int match_type(int v, weft_match_type_t *out)
+{
+	if (v < (int)WEFT_MATCH_NONE || v > (int)WEFT_MATCH_REGEX)
+		return -1;
+	*out = (weft_match_type_t)v;
+	return 0;
+}
+
+/* Copies header/query matches (types EXACT or REGEX). Returns 0 or -1. */
+static int copy_smatches(build_t *b, Weft__Agent__V1__StringMatch *const *src, size_t n,
+			 weft_str_match_t **out, size_t *nout)
+{
+	*out = alloc(b, n, sizeof(**out));
+	*nout = 0;
+	for (size_t i = 0; i < n && *out; i++) {
+		weft_str_match_t *m = &(*out)[*nout];
+		if (!src[i])
+			continue;
+		if (match_type(src[i]->type, &m->type) < 0 || m->type == WEFT_MATCH_NONE ||
+		    m->type == WEFT_MATCH_PREFIX || !*nz(src[i]->name))
+			return -1;
+		m->name = vstr(b, src[i]->name);
+		m->value = vstr(b, src[i]->value);
+		(*nout)++;
+	}
+	return 0;
+}
+
+static void copy_kvs(build_t *b, Weft__Agent__V1__KeyValue *const *src, size_t n, weft_kv_t **out, size_t *nout)
+{
+	*out = alloc(b, n, sizeof(**out));
+	*nout = 0;
+	for (size_t i = 0; i < n && *out; i++) {
+		if (!src[i])
+			continue;
+		(*out)[*nout].key = vstr(b, src[i]->key);
+		(*out)[(*nout)++].value = vstr(b, src[i]->value);
+	}
+}
+
+static int path_mod(int v, weft_path_mod_t *out)
+{
+	if (v < (int)WEFT_PATH_MOD_NONE || v > (int)WEFT_PATH_MOD_PREFIX)
+		return -1;
+	*out = (weft_path_mod_t)v;
+	return 0;
+}
+
+/* Copies one filter. Returns 0, or -1 when it cannot be read. */
+static int copy_filter(build_t *b, const Weft__Agent__V1__Filter *src, weft_filter_t *f)
+{
+	int t = (int)src->type;
+
+	if (t < (int)WEFT_FILTER_REQUEST_HEADER || t > (int)WEFT_FILTER_REDIRECT)
+		return -1;
+	f->type = (weft_filter_type_t)t;
+	switch (f->type) {
+	case WEFT_FILTER_REQUEST_HEADER:
+	case WEFT_FILTER_RESPONSE_HEADER:
+		if (src->headers) {
+			const Weft__Agent__V1__HeaderMod *h = src->headers;
+			copy_kvs(b, h->set, h->n_set, &f->headers.set, &f->headers.nset);
+			copy_kvs(b, h->add, h->n_add, &f->headers.add, &f->headers.nadd);
+			f->headers.remove = alloc(b, h->n_remove, sizeof(*f->headers.remove));
+			for (size_t i = 0; f->headers.remove && i < h->n_remove; i++)
+				f->headers.remove[f->headers.nremove++] = vstr(b, h->remove[i]);
+		}
+		return 0;
+	case WEFT_FILTER_MIRROR:
+		if (!*nz(src->mirror_name) || src->mirror_port == 0 || src->mirror_port > 65535)
+			return -1;
+		f->mirror.backend.name = vstr(b, src->mirror_name);
+		f->mirror.backend.ns = vstr(b, src->mirror_namespace);
+		f->mirror.backend.port = (uint16_t)src->mirror_port;
+		f->mirror.backend.weight = 1;
+		f->mirror.percent_ppm = ppm_clamp(src->mirror_percent_ppm);
+		return 0;
+	case WEFT_FILTER_URL_REWRITE:
+		f->rewrite.hostname = vstr(b, src->rewrite_hostname);
+		f->rewrite.path = vstr(b, src->rewrite_path);
+		return path_mod(src->rewrite_path_mod, &f->rewrite.path_mod);
+	case WEFT_FILTER_REDIRECT:
+		if (src->redirect_port > 65535)
+			return -1;
+		f->redirect.scheme = vstr(b, src->redirect_scheme);
+		f->redirect.hostname = vstr(b, src->redirect_hostname);
+		f->redirect.path = vstr(b, src->redirect_path);
+		f->redirect.port = (uint16_t)src->redirect_port;
+		switch (src->redirect_status) {
+		case 302: case 303: case 307: case 308:
+			f->redirect.status = (uint16_t)src->redirect_status;
+			break;
+		default:
+			f->redirect.status = 301;
+		}
+		return path_mod(src->redirect_path_mod, &f->redirect.path_mod);
+	}
+	return -1;
+}
+
+/* Copies one route rule. Returns 0, or -1 when some part of it cannot be
+ * read (the caller drops the rule: a half-read rule could route wrongly). */
+static int copy_rule(build_t *b, const Weft__Agent__V1__RouteRule *src, weft_av_route_rule_t *r)
+{
+	if (!*nz(src->route) || (src->kind != WEFT__AGENT__V1__ROUTE_KIND__ROUTE_HTTP &&
+				 src->kind != WEFT__AGENT__V1__ROUTE_KIND__ROUTE_GRPC))
+		return -1;
+	r->route = dup(b, src->route);
+	r->kind = src->kind == WEFT__AGENT__V1__ROUTE_KIND__ROUTE_GRPC ? WEFT_ROUTE_GRPC : WEFT_ROUTE_HTTP;
+	r->rule_index = src->rule_index;
+	r->route_order = src->route_order;
+	r->hostnames = alloc(b, src->n_hostnames, sizeof(*r->hostnames));
+	for (size_t i = 0; r->hostnames && i < src->n_hostnames; i++)
+		r->hostnames[r->nhostnames++] = dup(b, src->hostnames[i]);
+	r->matches = alloc(b, src->n_matches, sizeof(*r->matches));
+	for (size_t i = 0; r->matches && i < src->n_matches; i++) {
+		const Weft__Agent__V1__RouteMatch *m = src->matches[i];
+		weft_route_match_t *d = &r->matches[r->nmatches];
+		if (!m)
+			continue;
+		if (match_type(m->path_type, &d->path_type) < 0 || match_type(m->grpc_type, &d->grpc_type) < 0 ||
+		    d->grpc_type == WEFT_MATCH_PREFIX ||
+		    copy_smatches(b, m->headers, m->n_headers, &d->headers, &d->nheaders) < 0 ||
+		    copy_smatches(b, m->query, m->n_query, &d->query, &d->nquery) < 0)
+			return -1;
+		d->path = vstr(b, m->path);
+		d->method = vstr(b, m->method);
+		d->grpc_service = vstr(b, m->grpc_service);
+		d->grpc_method = vstr(b, m->grpc_method);
+		r->nmatches++;
+	}
+	r->filters = alloc(b, src->n_filters, sizeof(*r->filters));
+	for (size_t i = 0; r->filters && i < src->n_filters; i++) {
+		if (!src->filters[i])
+			continue;
+		if (copy_filter(b, src->filters[i], &r->filters[r->nfilters]) < 0)
+			return -1;
+		r->nfilters++;
+	}
+	r->backends = alloc(b, src->n_backends, sizeof(*r->backends));
+	for (size_t i = 0; r->backends && i < src->n_backends; i++) {
+		const Weft__Agent__V1__BackendRef *be = src->backends[i];
+		if (!be)
+			continue;
+		if (!strchr(nz(be->service), '/') || be->port == 0 || be->port > 65535)
+			return -1;
+		r->backends[r->nbackends].svc = dup(b, be->service);
+		r->backends[r->nbackends].port = (uint16_t)be->port;
+		r->backends[r->nbackends++].weight = be->weight;
+	}
+	r->timeout_request_ms = src->timeout_request_ms;
+	r->timeout_backend_ms = src->timeout_backend_ms;
+	return 0;
+}
+
+/* Route order, then route (two routes of one rank: never from control),
+ * then rule order. */
+static int rule_cmp(const void *a, const void *b)
+{
+	const weft_av_route_rule_t *x = a, *y = b;
+	int c;
+
+	if (x->route_order != y->route_order)
+		return x->route_order < y->route_order ? -1 : 1;
+	if ((c = strcmp(x->route, y->route)))
+		return c;
+	return x->rule_index < y->rule_index ? -1 : x->rule_index > y->rule_index;
+}
+
+/* Fills the L7 part of view port d from wire port p of service uid. */
+static void copy_port_l7(build_t *b, const char *uid, const Weft__Agent__V1__ServicePort *p, weft_av_port_t *d)
+{
+	d->l7 = p->l7;
+	d->rules = alloc(b, p->n_rules, sizeof(*d->rules));
+	for (size_t i = 0; d->rules && i < p->n_rules; i++) {
+		weft_av_route_rule_t *r = &d->rules[d->nrules];
+		if (!p->rules[i])
+			continue;
+		if (copy_rule(b, p->rules[i], r) < 0) {
+			report(b, "service %s: port %u: route %s rule %u: unreadable (dropped)", uid, d->port,
+			       nz(p->rules[i]->route), p->rules[i]->rule_index);
+			memset(r, 0, sizeof(*r));
+			continue;
+		}
+		d->nrules++;
+	}
+	sort(d->rules, d->nrules, sizeof(*d->rules), rule_cmp);
+}
+
+/* The DestinationPolicy of a service, in the view's arena (NULL: none). */
+static const weft_dest_policy_t *copy_policy(build_t *b, const char *uid, const Weft__Agent__V1__DestinationPolicy *src)
+{
+	weft_dest_policy_t *p;
+
+	if (!src)
+		return NULL;
+	p = alloc(b, 1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->lb.choice_count = 2;
+	p->lb.ring_min = 1024;
+	p->lb.ring_max = 8388608;
+	if (src->lb) {
+		const Weft__Agent__V1__LoadBalancer *l = src->lb;
+		if ((int)l->type >= (int)WEFT_LB_ROUND_ROBIN && (int)l->type <= (int)WEFT_LB_MAGLEV) {
+			p->lb.type = (weft_lb_type_t)l->type;
+			p->lb.type_set = l->type_set;
+		} else {
+			report(b, "service %s: unknown load balancer type %d (default used)", uid, (int)l->type);
+		}
+		if (l->choice_count >= 2)
+			p->lb.choice_count = l->choice_count > 100 ? 100 : l->choice_count;
+		if (l->ring_max >= 1 && l->ring_max <= 8388608)
+			p->lb.ring_max = l->ring_max;
+		if (l->ring_min >= 1)
+			p->lb.ring_min = l->ring_min > p->lb.ring_max ? p->lb.ring_max : l->ring_min;
+		p->lb.hash_header = vstr(b, l->hash_header);
+		p->lb.hash_source_ip = l->hash_source_ip;
+		p->lb.hash_cookie = vstr(b, l->hash_cookie);
+	}
+	if (src->limits) {
+		p->limits.set = true;
+		p->limits.max_connections = src->limits->max_connections;
+		p->limits.max_pending_requests = src->limits->max_pending_requests;
+		p->limits.max_requests = src->limits->max_requests;
+		p->limits.max_retries = src->limits->max_retries;
+	}
+	if (src->outlier) {
+		const Weft__Agent__V1__OutlierDetection *o = src->outlier;
+		p->outlier.set = true;
+		p->outlier.consecutive_5xx = o->consecutive_5xx;
+		p->outlier.consecutive_gateway_errors = o->consecutive_gateway_errors;
+		p->outlier.interval_ms = o->interval_ms ? o->interval_ms : 10000;
+		p->outlier.base_ejection_ms = o->base_ejection_ms;
+		p->outlier.max_ejection_percent = o->max_ejection_percent > 100 ? 100 : o->max_ejection_percent;
+		p->outlier.sr_stdev_factor_milli = o->sr_stdev_factor_milli;
+		p->outlier.sr_min_hosts = o->sr_min_hosts;
+		p->outlier.sr_request_volume = o->sr_request_volume;
+	}
+	if (src->retry) {
+		const Weft__Agent__V1__Retry *r = src->retry;
+		p->retry.set = true;
+		p->retry.attempts = r->attempts;
+		p->retry.per_try_timeout_ms = r->per_try_timeout_ms;
+		p->retry.retry_on = r->retry_on;
+		p->retry.retriable_status = alloc(b, r->n_retriable_status, sizeof(uint32_t));
+		for (size_t i = 0; p->retry.retriable_status && i < r->n_retriable_status; i++)
+			p->retry.retriable_status[p->retry.nstatus++] = r->retriable_status[i];
+		p->retry.backoff_base_ms = r->backoff_base_ms ? r->backoff_base_ms : 25;
+		p->retry.backoff_max_ms = r->backoff_max_ms >= p->retry.backoff_base_ms ? r->backoff_max_ms
+											   : 10 * p->retry.backoff_base_ms;
+		if (r->budget) {
+			p->retry.budget_set = true;
+			p->retry.budget_percent_ppm = ppm_clamp(r->budget->percent_ppm);
+			p->retry.budget_min_concurrency = r->budget->min_concurrency;
+		}
+	}
+	if (src->fault) {
+		const Weft__Agent__V1__Fault *f = src->fault;
+		p->fault.set = true;
+		p->fault.delay_ppm = ppm_clamp(f->delay_ppm);
+		p->fault.delay_ms = f->delay_ms;
+		p->fault.abort_ppm = ppm_clamp(f->abort_ppm);
+		p->fault.abort_http_status = f->abort_http_status;
+		p->fault.abort_grpc_status = f->abort_grpc_status;
+		p->fault.abort_grpc = f->abort_grpc;
+		if ((p->fault.abort_grpc && (f->abort_grpc_status < 1 || f->abort_grpc_status > 16)) ||
+		    (!p->fault.abort_grpc && p->fault.abort_ppm &&
+		     (f->abort_http_status < 200 || f->abort_http_status > 599)) ||
+		    copy_smatches(b, f->headers, f->n_headers, &p->fault.headers, &p->fault.nheaders) < 0) {
+			/* never inject what we cannot read */
+			report(b, "service %s: unreadable faultInjection (ignored)", uid);
+			memset(&p->fault, 0, sizeof(p->fault));
+		}
+	}
+	if (src->rate_limit) {
+		const Weft__Agent__V1__RateLimit *rl = src->rate_limit;
+		p->rate_limit.set = true;
+		p->rate_limit.max_tokens = rl->max_tokens ? rl->max_tokens : 1;
+		p->rate_limit.tokens_per_fill = rl->tokens_per_fill ? rl->tokens_per_fill : 1;
+		p->rate_limit.fill_interval_ms = rl->fill_interval_ms ? rl->fill_interval_ms : 1;
+		p->rate_limit.per_route = rl->per_route;
+	}
+	if (src->health) {
+		const Weft__Agent__V1__HealthCheck *h = src->health;
+		p->health.set = true;
+		p->health.grpc = h->grpc;
+		p->health.path = vstr(b, *nz(h->path) || h->grpc ? h->path : "/healthz");
+		p->health.interval_ms = h->interval_ms ? h->interval_ms : 5000;
+		p->health.timeout_ms = h->timeout_ms ? h->timeout_ms : 1000;
+		p->health.unhealthy_threshold = h->unhealthy_threshold ? h->unhealthy_threshold : 2;
+		p->health.healthy_threshold = h->healthy_threshold ? h->healthy_threshold : 1;
+	}
+	return p;
+}
+
 /* Copies one service into s; bad endpoints and ports are skipped.
  * Returns 0, or -1 when the service itself is invalid (reported). */
 static int copy_service(build_t *b, const Weft__Agent__V1__Service *src, weft_av_service_t *s)
@@ -365,9 +687,11 @@ static int copy_service(build_t *b, const Weft__Agent__V1__Service *src, weft_av
 		s->ports[n].target_port = (uint16_t)(p->target_port ? p->target_port : p->port);
 		s->ports[n].proto = proto_of(nz(p->app_protocol));
 		s->ports[n].name = dup(b, p->name);
+		copy_port_l7(b, s->uid, p, &s->ports[n]);
 		n++;
 	}
 	s->nports = n;
+	s->policy = copy_policy(b, s->uid, src->policy);
 	s->endpoints = alloc(b, src->n_endpoints, sizeof(*s->endpoints));
 	n = 0;
 	for (size_t i = 0; i < src->n_endpoints && s->endpoints; i++) {
@@ -521,6 +845,12 @@ static void copy_authz(build_t *b, const Weft__Agent__V1__Authorization *src, we
 			if (!op)
 				continue;
 			o->has_l7 = op->has_l7;
+			copy_strs(b, op->hosts, op->n_hosts, &o->hosts);
+			copy_strs(b, op->not_hosts, op->n_not_hosts, &o->not_hosts);
+			copy_strs(b, op->methods, op->n_methods, &o->methods);
+			copy_strs(b, op->not_methods, op->n_not_methods, &o->not_methods);
+			copy_strs(b, op->paths, op->n_paths, &o->paths);
+			copy_strs(b, op->not_paths, op->n_not_paths, &o->not_paths);
 			o->ports = alloc(b, op->n_ports, sizeof(*o->ports));
 			for (k = 0; o->ports && k < op->n_ports; k++) {
 				if (op->ports[k] == 0 || op->ports[k] > 65535)
@@ -536,6 +866,20 @@ static void copy_authz(build_t *b, const Weft__Agent__V1__Authorization *src, we
 					o->not_ports[o->nnot_ports++] = (uint16_t)op->not_ports[k];
 			}
 		}
+		d->when = alloc(b, sr->n_when, sizeof(*d->when));
+		for (size_t i = 0; d->when && i < sr->n_when; i++) {
+			const Weft__Agent__V1__When *w = sr->when[i];
+			weft_av_when_t *o = &d->when[d->nwhen];
+			if (!w)
+				continue;
+			o->key = dup(b, w->key);
+			copy_strs(b, w->values, w->n_values, &o->values);
+			copy_strs(b, w->not_values, w->n_not_values, &o->not_values);
+			d->nwhen++;
+		}
+		/* conditions the control sent without the flag still fail closed at L4 */
+		if (d->nwhen)
+			d->has_l7_when = true;
 		if (bad) {
 			/* never widen access: a rule we cannot read fails closed */
 			d->invalid = true;
@@ -773,6 +1117,14 @@ const weft_av_service_t *weft_av_service(const weft_av_t *v, const char *uid)
 	return v ? uid_find(v->services, v->nservices, sizeof(*v->services),
 			    offsetof(weft_av_service_t, uid), uid)
 		 : NULL;
+}
+
+const weft_av_port_t *weft_av_service_port(const weft_av_service_t *s, uint16_t port)
+{
+	for (size_t i = 0; s && i < s->nports; i++)
+		if (s->ports[i].port == port)
+			return &s->ports[i];
+	return NULL;
 }
 
 const weft_av_workload_t *weft_av_workload_by_ip(const weft_av_t *v, const weft_ip_t *ip)

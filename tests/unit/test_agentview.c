@@ -1,6 +1,9 @@
 /* Unit tests for the agent's view (src/agent/view.c): address helpers,
  * building from hand-made weft.agent.v1 messages, lookups, invalid
- * entries skipped, reference counting, and a large view. */
+ * entries skipped, reference counting, and a large view; L7: a config
+ * translated by the control (src/control/xds_agent.c) decoded into the
+ * view (route rules in route order, every match/filter/backend field, the
+ * DestinationPolicy, L7 authorization), and unreadable L7 parts. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -9,7 +12,9 @@
 #include <cmocka.h>
 #include <string.h>
 #include "av_fake.h"
+#include "cfg_test_util.h"
 #include "weft/agentview.h"
+#include "weft/xds.h"
 
 static weft_ip_t ip(const char *s)
 {
@@ -282,6 +287,328 @@ static void test_large(void **st)
 	free(names), free(vips), free(eaddr), free(ewl);
 }
 
+/* ---- L7: config -> control's resources -> view ---- */
+
+static const char l7_yaml[] =
+	"apiVersion: weft.dev/v1alpha1\nkind: Node\nmetadata: {name: n1}\nspec: {address: 192.168.0.1}\n"
+	"---\napiVersion: weft.dev/v1alpha1\nkind: Workload\nmetadata: {name: web-1, namespace: shop, labels: {app: web}}\n"
+	"spec: {node: n1, addresses: [10.1.0.1]}\n"
+	"---\napiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\n"
+	"spec: {clusterIP: 10.96.0.1, selector: {app: web}, ports: [{name: http, port: 80, appProtocol: http}, {name: raw, port: 9000}]}\n"
+	"---\napiVersion: v1\nkind: Service\nmetadata: {name: v2, namespace: shop}\nspec: {ports: [{port: 80}]}\n"
+	"---\napiVersion: v1\nkind: Service\nmetadata: {name: db, namespace: shop}\nspec: {ports: [{port: 5432}]}\n"
+	"---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: z-first, namespace: shop}\n"
+	"spec:\n"
+	"  parentRefs: [{name: web, port: 80}]\n"
+	"  hostnames: [web.example]\n"
+	"  rules:\n"
+	"  - matches: [{path: {type: Exact, value: /a}, headers: [{name: x-u, value: 'u.*', type: RegularExpression}],"
+	" queryParams: [{name: q, value: '1'}], method: POST}]\n"
+	"    filters:\n"
+	"    - {type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: x-s, value: s}], remove: [x-r]}}\n"
+	"    - {type: RequestMirror, requestMirror: {backendRef: {name: v2, port: 80}, percent: 50}}\n"
+	"    - {type: URLRewrite, urlRewrite: {path: {type: ReplaceFullPath, replaceFullPath: /b}}}\n"
+	"    backendRefs: [{name: web, port: 80, weight: 3}, {name: v2, port: 80, weight: 0}]\n"
+	"    timeouts: {request: 2s}\n"
+	"  - filters:\n"
+	"    - {type: RequestRedirect, requestRedirect: {statusCode: 302, hostname: x.example}}\n"
+	"---\napiVersion: gateway.networking.k8s.io/v1\nkind: GRPCRoute\nmetadata: {name: a-second, namespace: shop}\n"
+	"spec:\n"
+	"  parentRefs: [{name: web}]\n"
+	"  rules:\n"
+	"  - matches: [{method: {type: RegularExpression, service: 'echo[.].*'}}]\n"
+	"---\napiVersion: weft.dev/v1alpha1\nkind: DestinationPolicy\nmetadata: {name: web, namespace: shop}\n"
+	"spec:\n"
+	"  targetRef: {name: web}\n"
+	"  loadBalancer: {type: Maglev, maglev: {cookie: sid}}\n"
+	"  connectionLimits: {maxRequests: 9}\n"
+	"  outlierDetection: {consecutive5xx: 2, successRate: {}}\n"
+	"  retries: {attempts: 2, retryOn: [reset], retriableStatusCodes: [502, 503], budget: {}}\n"
+	"  faultInjection: {abort: {httpStatus: 418}, headers: [{name: x-f, value: '1'}]}\n"
+	"  rateLimit: {maxTokens: 7, fillInterval: 100ms}\n"
+	"  healthCheck: {type: GRPC, path: svc.Health}\n"
+	"---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: l7, namespace: shop}\n"
+	"spec: {rules: [{to: [{operation: {ports: ['80'], methods: [GET], notPaths: ['/admin*'], hosts: ['*.example']}}],"
+	" when: [{key: source.namespace, notValues: [evil]}]}]}\n";
+
+/* Builds the view of node n1 from the control's resources for l7_yaml. */
+static weft_av_t *l7_view(void)
+{
+	const char *names[] = { "l7.yaml" };
+	const char *texts[] = { l7_yaml };
+	const weft_xds_opts_t opts = { "cluster.local", NULL };
+	weft_cfg_errors_t errs;
+	weft_model_t *m = load_texts(&errs, 1, names, texts);
+	weft_xds_snapshot_t *snap;
+	Weft__Agent__V1__Workload *wl[8];
+	Weft__Agent__V1__Service *svc[8];
+	Weft__Agent__V1__Authorization *az[8];
+	size_t nwl = 0, nsvc = 0, naz = 0;
+	char err[256];
+	weft_av_t *v;
+
+	if (!m)
+		dump_errors(&errs);
+	assert_non_null(m);
+	weft_cfg_errors_free(&errs);
+	snap = weft_xds_translate_opts(m, 1, NULL, &opts);
+	assert_non_null(snap);
+	for (size_t i = 0; i < snap->types[WEFT_XDS_WORKLOAD].n && nwl < 8; i++) {
+		const weft_xds_resource_t *r = &snap->types[WEFT_XDS_WORKLOAD].v[i];
+		assert_non_null(wl[nwl++] = weft__agent__v1__workload__unpack(NULL, r->len, r->bytes));
+	}
+	for (size_t i = 0; i < snap->types[WEFT_XDS_SERVICE].n && nsvc < 8; i++) {
+		const weft_xds_resource_t *r = &snap->types[WEFT_XDS_SERVICE].v[i];
+		assert_non_null(svc[nsvc++] = weft__agent__v1__service__unpack(NULL, r->len, r->bytes));
+	}
+	for (size_t i = 0; i < snap->types[WEFT_XDS_AUTHZ].n && naz < 8; i++) {
+		const weft_xds_resource_t *r = &snap->types[WEFT_XDS_AUTHZ].v[i];
+		assert_non_null(az[naz++] = weft__agent__v1__authorization__unpack(NULL, r->len, r->bytes));
+	}
+	v = weft_av_build("n1", 1, wl, nwl, svc, nsvc, az, naz, err, sizeof(err));
+	assert_non_null(v);
+	assert_string_equal(err, "");
+	for (size_t i = 0; i < nwl; i++)
+		weft__agent__v1__workload__free_unpacked(wl[i], NULL);
+	for (size_t i = 0; i < nsvc; i++)
+		weft__agent__v1__service__free_unpacked(svc[i], NULL);
+	for (size_t i = 0; i < naz; i++)
+		weft__agent__v1__authorization__free_unpacked(az[i], NULL);
+	weft_xds_snapshot_unref(snap);
+	weft_model_free(m);
+	return v;
+}
+
+static void test_l7_view_routes(void **st)
+{
+	weft_av_t *v = l7_view();   /* the resources are freed: everything must be copied */
+	const weft_av_service_t *s = weft_av_service(v, "shop/web");
+	const weft_av_port_t *p;
+	const weft_av_route_rule_t *r;
+	const weft_route_match_t *m;
+
+	assert_non_null(s);
+	p = weft_av_service_port(s, 80);
+	assert_non_null(p);
+	assert_ptr_equal(p, &s->ports[0]);
+	assert_null(weft_av_service_port(s, 81));
+	assert_null(weft_av_service_port(NULL, 80));
+	assert_true(p->l7);
+	/* z-first is older than a-second: its two rules come first */
+	assert_int_equal(p->nrules, 3);
+	r = &p->rules[0];
+	assert_string_equal(r->route, "shop/z-first");
+	assert_int_equal(r->kind, WEFT_ROUTE_HTTP);
+	assert_int_equal(r->route_order, 0);
+	assert_int_equal(r->rule_index, 0);
+	assert_int_equal(r->nhostnames, 1);
+	assert_string_equal(r->hostnames[0], "web.example");
+	assert_int_equal(r->nmatches, 1);
+	m = &r->matches[0];
+	assert_int_equal(m->path_type, WEFT_MATCH_EXACT);
+	assert_true(seq(m->path, "/a"));
+	assert_int_equal(m->nheaders, 1);
+	assert_int_equal(m->headers[0].type, WEFT_MATCH_REGEX);
+	assert_true(seq(m->headers[0].name, "x-u"));
+	assert_true(seq(m->headers[0].value, "u.*"));
+	assert_int_equal(m->nquery, 1);
+	assert_true(seq(m->query[0].name, "q"));
+	assert_true(seq(m->method, "POST"));
+	assert_int_equal(m->grpc_type, WEFT_MATCH_NONE);
+	assert_int_equal(r->nfilters, 3);
+	assert_int_equal(r->filters[0].type, WEFT_FILTER_REQUEST_HEADER);
+	assert_int_equal(r->filters[0].headers.nset, 1);
+	assert_true(seq(r->filters[0].headers.set[0].key, "x-s"));
+	assert_true(seq(r->filters[0].headers.set[0].value, "s"));
+	assert_int_equal(r->filters[0].headers.nremove, 1);
+	assert_true(seq(r->filters[0].headers.remove[0], "x-r"));
+	assert_int_equal(r->filters[1].type, WEFT_FILTER_MIRROR);
+	assert_true(seq(r->filters[1].mirror.backend.name, "v2"));
+	assert_true(seq(r->filters[1].mirror.backend.ns, "shop"));
+	assert_int_equal(r->filters[1].mirror.backend.port, 80);
+	assert_null(r->filters[1].mirror.backend.svc);
+	assert_int_equal(r->filters[1].mirror.percent_ppm, 500000);
+	assert_int_equal(r->filters[2].type, WEFT_FILTER_URL_REWRITE);
+	assert_int_equal(r->filters[2].rewrite.path_mod, WEFT_PATH_MOD_FULL);
+	assert_true(seq(r->filters[2].rewrite.path, "/b"));
+	assert_int_equal(r->filters[2].rewrite.hostname.len, 0);
+	assert_int_equal(r->nbackends, 2);
+	assert_string_equal(r->backends[0].svc, "shop/web");
+	assert_int_equal(r->backends[0].port, 80);
+	assert_int_equal(r->backends[0].weight, 3);
+	assert_string_equal(r->backends[1].svc, "shop/v2");
+	assert_int_equal(r->backends[1].weight, 0);
+	assert_int_equal(r->timeout_request_ms, 2000);
+	assert_int_equal(r->timeout_backend_ms, 0);
+	r = &p->rules[1];
+	assert_int_equal(r->rule_index, 1);
+	assert_int_equal(r->filters[0].type, WEFT_FILTER_REDIRECT);
+	assert_int_equal(r->filters[0].redirect.status, 302);
+	assert_true(seq(r->filters[0].redirect.hostname, "x.example"));
+	r = &p->rules[2];
+	assert_string_equal(r->route, "shop/a-second");
+	assert_int_equal(r->route_order, 1);
+	assert_int_equal(r->kind, WEFT_ROUTE_GRPC);
+	assert_int_equal(r->matches[0].grpc_type, WEFT_MATCH_REGEX);
+	assert_true(seq(r->matches[0].grpc_service, "echo[.].*"));
+	assert_int_equal(r->matches[0].grpc_method.len, 0);
+	assert_int_equal(r->nbackends, 0);
+
+	/* port 9000 (tcp): the GRPCRoute names every port */
+	p = weft_av_service_port(s, 9000);
+	assert_true(p->l7);
+	assert_int_equal(p->nrules, 1);
+	assert_string_equal(p->rules[0].route, "shop/a-second");
+	/* v2 and db: tcp, no route, no policy */
+	p = weft_av_service_port(weft_av_service(v, "shop/db"), 5432);
+	assert_false(p->l7);
+	assert_int_equal(p->nrules, 0);
+	assert_null(weft_av_service(v, "shop/db")->policy);
+	/* the VIP index still leads to the port, with its rules */
+	weft_ip_t vip = ip("10.96.0.1");
+	const weft_av_port_t *sp;
+	assert_ptr_equal(weft_av_service_by_vip(v, &vip, 80, &sp), s);
+	assert_int_equal(sp->nrules, 3);
+	weft_av_unref(v);
+}
+
+static void test_l7_view_policy_authz(void **st)
+{
+	weft_av_t *v = l7_view();
+	const weft_av_service_t *s = weft_av_service(v, "shop/web");
+	const weft_dest_policy_t *p = s->policy;
+	const weft_av_rule_t *r;
+
+	assert_non_null(p);
+	assert_int_equal(p->lb.type, WEFT_LB_MAGLEV);
+	assert_true(p->lb.type_set);
+	assert_true(seq(p->lb.hash_cookie, "sid"));
+	assert_int_equal(p->lb.hash_header.len, 0);
+	assert_true(p->limits.set);
+	assert_int_equal(p->limits.max_requests, 9);
+	assert_true(p->outlier.set);
+	assert_int_equal(p->outlier.consecutive_5xx, 2);
+	assert_int_equal(p->outlier.interval_ms, 10000);
+	assert_int_equal(p->outlier.sr_stdev_factor_milli, 1900);
+	assert_int_equal(p->outlier.sr_min_hosts, 5);
+	assert_int_equal(p->outlier.sr_request_volume, 100);
+	assert_true(p->retry.set);
+	assert_int_equal(p->retry.attempts, 2);
+	assert_int_equal(p->retry.retry_on, WEFT_RETRY_RESET | WEFT_RETRY_RETRIABLE_STATUS);
+	assert_int_equal(p->retry.nstatus, 2);
+	assert_int_equal(p->retry.retriable_status[1], 503);
+	assert_true(p->retry.budget_set);
+	assert_int_equal(p->retry.budget_percent_ppm, 200000);
+	assert_int_equal(p->retry.budget_min_concurrency, 3);
+	assert_true(p->fault.set);
+	assert_int_equal(p->fault.abort_http_status, 418);
+	assert_int_equal(p->fault.abort_ppm, WEFT_PPM_ALL);
+	assert_false(p->fault.abort_grpc);
+	assert_int_equal(p->fault.delay_ppm, 0);
+	assert_int_equal(p->fault.nheaders, 1);
+	assert_true(seq(p->fault.headers[0].name, "x-f"));
+	assert_true(p->rate_limit.set);
+	assert_int_equal(p->rate_limit.max_tokens, 7);
+	assert_int_equal(p->rate_limit.tokens_per_fill, 1);
+	assert_int_equal(p->rate_limit.fill_interval_ms, 100);
+	assert_true(p->health.set);
+	assert_true(p->health.grpc);
+	assert_true(seq(p->health.path, "svc.Health"));
+	assert_int_equal(p->health.interval_ms, 5000);
+
+	assert_int_equal(v->nauthz, 1);
+	r = &v->authz[0].rules[0];
+	assert_int_equal(r->nto, 1);
+	assert_true(r->to[0].has_l7);
+	assert_int_equal(r->to[0].nports, 1);
+	assert_int_equal(r->to[0].methods.n, 1);
+	assert_string_equal(r->to[0].methods.v[0], "GET");
+	assert_string_equal(r->to[0].not_paths.v[0], "/admin*");
+	assert_string_equal(r->to[0].hosts.v[0], "*.example");
+	assert_int_equal(r->to[0].paths.n, 0);
+	assert_true(r->has_l7_when);
+	assert_int_equal(r->nwhen, 1);
+	assert_string_equal(r->when[0].key, "source.namespace");
+	assert_int_equal(r->when[0].values.n, 0);
+	assert_string_equal(r->when[0].not_values.v[0], "evil");
+	weft_av_unref(v);
+}
+
+/* Unreadable L7 parts from a (buggy or hostile) control: the bad rule is
+ * dropped and reported, the rest kept; an unreadable fault is not
+ * injected; out-of-range values are clamped; a when: condition without
+ * has_l7_when still fails closed at L4. */
+static void test_l7_view_bad(void **st)
+{
+	Weft__Agent__V1__StringMatch hm = WEFT__AGENT__V1__STRING_MATCH__INIT, *hms[1] = { &hm };
+	Weft__Agent__V1__RouteMatch rm = WEFT__AGENT__V1__ROUTE_MATCH__INIT, *rms[1] = { &rm };
+	Weft__Agent__V1__BackendRef be = WEFT__AGENT__V1__BACKEND_REF__INIT, *bes[1] = { &be };
+	Weft__Agent__V1__Filter fl = WEFT__AGENT__V1__FILTER__INIT, *fls[1] = { &fl };
+	Weft__Agent__V1__RouteRule r0 = WEFT__AGENT__V1__ROUTE_RULE__INIT, r1 = WEFT__AGENT__V1__ROUTE_RULE__INIT;
+	Weft__Agent__V1__RouteRule r2 = WEFT__AGENT__V1__ROUTE_RULE__INIT, r3 = WEFT__AGENT__V1__ROUTE_RULE__INIT;
+	Weft__Agent__V1__RouteRule *rules[4] = { &r0, &r1, &r2, &r3 };
+	Weft__Agent__V1__ServicePort port = WEFT__AGENT__V1__SERVICE_PORT__INIT, *ports[1] = { &port };
+	Weft__Agent__V1__Service svc = WEFT__AGENT__V1__SERVICE__INIT, *svcs[1] = { &svc };
+	Weft__Agent__V1__DestinationPolicy pol = WEFT__AGENT__V1__DESTINATION_POLICY__INIT;
+	Weft__Agent__V1__LoadBalancer lb = WEFT__AGENT__V1__LOAD_BALANCER__INIT;
+	Weft__Agent__V1__Fault fault = WEFT__AGENT__V1__FAULT__INIT;
+	Weft__Agent__V1__RateLimit rl = WEFT__AGENT__V1__RATE_LIMIT__INIT;
+	Weft__Agent__V1__When wh = WEFT__AGENT__V1__WHEN__INIT, *whs[1] = { &wh };
+	Weft__Agent__V1__Rule rule = WEFT__AGENT__V1__RULE__INIT, *azr[1] = { &rule };
+	Weft__Agent__V1__Authorization a = WEFT__AGENT__V1__AUTHORIZATION__INIT, *azs[1] = { &a };
+	char err[256];
+	weft_av_t *v;
+	const weft_av_service_t *s;
+
+	/* r0: fine (route order 1: sorted after r3) */
+	r0.route = "ns/b", r0.route_order = 1;
+	/* r1: a header match of an unknown type */
+	hm.type = 9, hm.name = "x", hm.value = "y";
+	rm.headers = hms, rm.n_headers = 1;
+	r1.route = "ns/b", r1.route_order = 1, r1.rule_index = 1, r1.matches = rms, r1.n_matches = 1;
+	/* r2: a backend without a namespace */
+	be.service = "web", be.port = 80;
+	r2.route = "ns/b", r2.route_order = 1, r2.rule_index = 2, r2.backends = bes, r2.n_backends = 1;
+	/* r3: a mirror above 100%, an odd redirect status is not a filter here */
+	fl.type = WEFT__AGENT__V1__FILTER_TYPE__FILTER_MIRROR, fl.mirror_name = "m", fl.mirror_namespace = "ns";
+	fl.mirror_port = 80, fl.mirror_percent_ppm = 5000000;
+	r3.route = "ns/a", r3.route_order = 0, r3.filters = fls, r3.n_filters = 1;
+	port.port = 80, port.app_protocol = "tcp", port.l7 = true, port.rules = rules, port.n_rules = 4;
+	svc.name = "web", svc.namespace_ = "ns", svc.ports = ports, svc.n_ports = 1;
+	lb.type = 77, lb.type_set = true, lb.ring_min = 100000000, lb.ring_max = 0;
+	fault.abort_ppm = 1000000, fault.abort_http_status = 42;
+	rl.max_tokens = 0, rl.fill_interval_ms = 0;
+	pol.lb = &lb, pol.fault = &fault, pol.rate_limit = &rl;
+	svc.policy = &pol;
+	wh.key = "request.headers[x]";
+	rule.when = whs, rule.n_when = 1;
+	a.name = "p", a.namespace_ = "ns", a.rules = azr, a.n_rules = 1;
+
+	v = weft_av_build("n1", 1, NULL, 0, svcs, 1, azs, 1, err, sizeof(err));
+	assert_non_null(v);
+	assert_non_null(strstr(err, "service ns/web: port 80: route ns/b rule 1: unreadable"));
+	s = weft_av_service(v, "ns/web");
+	assert_non_null(s);
+	assert_true(s->ports[0].l7);
+	assert_int_equal(s->ports[0].nrules, 2);
+	assert_string_equal(s->ports[0].rules[0].route, "ns/a");
+	assert_int_equal(s->ports[0].rules[0].filters[0].mirror.percent_ppm, WEFT_PPM_ALL);
+	assert_string_equal(s->ports[0].rules[1].route, "ns/b");
+	assert_int_equal(s->ports[0].rules[1].rule_index, 0);
+	assert_non_null(s->policy);
+	assert_false(s->policy->lb.type_set);
+	assert_int_equal(s->policy->lb.ring_max, 8388608);
+	assert_int_equal(s->policy->lb.ring_min, 8388608);
+	assert_false(s->policy->fault.set);
+	assert_int_equal(s->policy->fault.abort_ppm, 0);
+	assert_true(s->policy->rate_limit.set);
+	assert_int_equal(s->policy->rate_limit.max_tokens, 1);
+	assert_int_equal(s->policy->rate_limit.fill_interval_ms, 1);
+	assert_true(v->authz[0].rules[0].has_l7_when);
+	assert_int_equal(v->authz[0].rules[0].nwhen, 1);
+	weft_av_unref(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -289,6 +616,9 @@ int main(void)
 		cmocka_unit_test(test_build_lookups),
 		cmocka_unit_test(test_invalid_skipped),
 		cmocka_unit_test(test_large),
+		cmocka_unit_test(test_l7_view_routes),
+		cmocka_unit_test(test_l7_view_policy_authz),
+		cmocka_unit_test(test_l7_view_bad),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -703,7 +703,8 @@ static void test_determinism_and_versions(void **st)
 	}
 
 	/* echo-v2's abort share changes: only the route configurations sending
-	 * to it change (echo's and echo-v2's own) */
+	 * to it change (echo's and echo-v2's own), and echo-v2's agent Service
+	 * (it carries the DestinationPolicy) */
 	fx.pol[2].fault.abort_ppm = 250000;
 	weft_xds_snapshot_t *s3 = weft_xds_translate(&fx.m, 9);
 	assert_non_null(s3);
@@ -713,8 +714,9 @@ static void test_determinism_and_versions(void **st)
 				  get(s3, WEFT_XDS_RDS, "web.default.svc.cluster.local:8080")));
 	for (int t = 0; t < WEFT_XDS_NTYPES; t++)
 		for (size_t i = 0; i < s1->types[t].n; i++) {
-			if (t == WEFT_XDS_RDS && (weft_str_eq_c(s1->types[t].v[i].name, rds) ||
-			    weft_str_eq_c(s1->types[t].v[i].name, "echo-v2.default.svc.cluster.local:7070"))) {
+			if ((t == WEFT_XDS_RDS && (weft_str_eq_c(s1->types[t].v[i].name, rds) ||
+			    weft_str_eq_c(s1->types[t].v[i].name, "echo-v2.default.svc.cluster.local:7070"))) ||
+			    (t == WEFT_XDS_SERVICE && weft_str_eq_c(s1->types[t].v[i].name, "default/echo-v2"))) {
 				assert_false(same_resource(&s1->types[t].v[i], &s3->types[t].v[i]));
 				continue;
 			}
@@ -885,6 +887,8 @@ static void test_reuse_matches_fresh(void **st)
 	f->az_princ[0] = S("cluster.local/ns/default/sa/*");   s = next_gen(s, ++g);
 	f->az_ports[0] = 7072;                                 s = next_gen(s, ++g);
 	f->az_op[0].has_l7 = true;                             s = next_gen(s, ++g);
+	static weft_authz_condition_t when = { .key = { "source.ip", 9 } };
+	f->az_rules[1].when = &when;
 	f->az_rules[1].nwhen = 1;                              s = next_gen(s, ++g);
 	f->wl_labels[0].value = S("other");  /* a leaves allow-echo */ s = next_gen(s, ++g);
 	f->az_sel[0].value = S("other");     /* and is back */  s = next_gen(s, ++g);
