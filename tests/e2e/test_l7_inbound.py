@@ -14,7 +14,19 @@ import re
 
 import pytest
 
-from test_l7_traffic import SERVICES, apply, remove
+from test_l7_traffic import SERVICES, apply
+
+
+def apply_on(cluster, name, text, nodes):
+    """Writes (text) or removes (None) a config file and waits until the
+    agents of nodes (those the change concerns) have a newer view."""
+    gens = {n: cluster.generation(n) for n in nodes}
+    if text is None:
+        cluster.remove_config(name)
+    else:
+        cluster.write_config(name, text)
+    for n, g in gens.items():
+        cluster.wait_generation_after(n, g, timeout=15)
 
 WEB_A2 = "http://10.96.1.11"
 WEB_B2 = "http://10.96.1.12"
@@ -61,7 +73,7 @@ def status_of(resp):
 
 
 def test_l7_deny_path_at_destination(cluster):
-    apply(cluster, "l7in-deny.yaml", DENY_ADMIN_B2)
+    apply_on(cluster, "l7in-deny.yaml", DENY_ADMIN_B2, ["n2"])
     try:
         before = cluster.served("b2")
         resp = raw_get(cluster, "10.96.1.12", b"/admin")
@@ -75,7 +87,7 @@ def test_l7_deny_path_at_destination(cluster):
         # the policy selects b2 only: a2 still serves /admin
         assert status_of(raw_get(cluster, "10.96.1.11", b"/admin")) == 200
     finally:
-        remove(cluster, "l7in-deny.yaml")
+        apply_on(cluster, "l7in-deny.yaml", None, ["n2"])
     assert status_of(raw_get(cluster, "10.96.1.12", b"/admin")) == 200
 
 
@@ -109,7 +121,7 @@ def test_client_sent_xfcc_and_weft_fields_are_replaced(cluster):
 
 
 def test_rate_limit_answers_429_with_retry_after(cluster):
-    apply(cluster, "l7in-ratelimit.yaml", RATE_LIMIT_A2)
+    apply_on(cluster, "l7in-ratelimit.yaml", RATE_LIMIT_A2, ["n1"])
     try:
         before = cluster.served("a2")
         r = cluster.http("a1", WEB_A2 + "/", n=6)
@@ -123,4 +135,4 @@ def test_rate_limit_answers_429_with_retry_after(cluster):
         r = cluster.http("a1", "http://10.96.1.10/", n=4)
         assert "429" not in r["status"], r
     finally:
-        remove(cluster, "l7in-ratelimit.yaml")
+        apply_on(cluster, "l7in-ratelimit.yaml", None, ["n1"])
