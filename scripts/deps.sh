@@ -10,7 +10,7 @@ PKGS=(
   libcmocka-dev
   python3 python3-pytest python3-h2
   nodejs npm
-  curl nghttp2-client iproute2 procps prometheus
+  curl nghttp2-client nghttp2-server iproute2 procps prometheus
   nftables openssl tshark python3-cryptography
   haproxy nginx-light libnginx-mod-stream iperf3 wrk
   bpftool libbpf-dev llvm

@@ -7,6 +7,8 @@
 #include "weft/http1-t.h"
 #include "weft/net-t.h"
 
+struct weft_h1c;
+
 /* What a handler sees of a request. */
 typedef struct weft_admin_req {
 	weft_str_t method;
@@ -20,15 +22,26 @@ typedef struct weft_admin_req {
 typedef int (*weft_admin_handler)(const weft_admin_req_t *req, weft_buf_t *body,
 				  const char **ctype, void *ctx);
 
+/* A streaming response (chunked, kept open): the connection serving it.
+ * Fed with weft_admin_stream_write(), ended by weft_admin_stream_end() or
+ * by the client going away (then its on_close callback runs). */
+typedef struct weft_h1c weft_admin_stream_t;
+
+/* A streaming route handler (GET only): returns 200 to keep the response
+ * open as a chunked stream of ctype (the handler keeps s and feeds it
+ * later; it may write the first lines before returning), or another
+ * status to answer at once with body as a complete response. */
+typedef int (*weft_admin_stream_handler)(const weft_admin_req_t *req, weft_admin_stream_t *s,
+					 weft_buf_t *body, const char **ctype, void *ctx);
+
 typedef struct weft_admin_route {
 	char path[64];
 	weft_admin_handler fn;
+	weft_admin_stream_handler sfn;   /* set instead of fn for streaming routes */
 	void *ctx;
 } weft_admin_route_t;
 
 #define WEFT_ADMIN_MAX_ROUTES 32
-
-struct weft_h1c;
 
 typedef struct weft_admin {
 	weft_loop_t *loop;

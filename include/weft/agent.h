@@ -3,6 +3,7 @@
  * into each other's structs. */
 #ifndef WEFT_AGENT_H
 #define WEFT_AGENT_H
+#include "weft/admin-t.h"
 #include "weft/agent-t.h"
 #include "weft/agentview.h"
 #include "weft/buf-t.h"
@@ -202,5 +203,12 @@ void weft_agent_admin_ports(const struct weft_agent_admin *ad, uint16_t *admin_p
 			    uint16_t *metrics_port);
 /* Closes both servers and their connections. NULL is accepted. */
 void weft_agent_admin_free(struct weft_agent_admin *ad);
+/* Adds a route (plain or streaming) to the :15000 server, for other parts'
+ * endpoints (L7 telemetry: /debug/tap, /debug/routes). Returns WEFT_OK or
+ * WEFT_ELIMIT (route table full). */
+int weft_agent_admin_route(struct weft_agent_admin *ad, const char *path, weft_admin_handler fn,
+			   void *ctx);
+int weft_agent_admin_route_stream(struct weft_agent_admin *ad, const char *path,
+				  weft_admin_stream_handler fn, void *ctx);
 
 #endif

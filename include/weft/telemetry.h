@@ -96,6 +96,15 @@ void weft_tm_conn_flags(weft_tm_conn_t *c, const char *flags);
  * NULL ("closed"). */
 void weft_tm_conn_close(weft_tm_conn_t *c, const char *reason);
 
+/* Istio's label values for l in Istio's order (reporter, source_workload,
+ * ..., destination_cluster, request_protocol, response_flags,
+ * connection_security_policy: WEFT_TM_NLABELS of them), empty strings as
+ * "unknown", flags as given ("-" when empty), request_protocol proto.
+ * The values borrow l's strings. */
+#define WEFT_TM_NLABELS 19
+void weft_tm_label_values(const weft_tm_labels_t *l, const char *flags, const char *proto,
+			  const char **v);
+
 /* Sets the expiry gauge of identity (its SPIFFE ID) to not_after. */
 void weft_tm_cert(weft_tm_t *tm, const char *identity, time_t not_after);
 /* Removes identity's expiry series (its certificate was dropped or the

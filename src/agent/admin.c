@@ -421,3 +421,15 @@ void weft_agent_admin_free(struct weft_agent_admin *ad)
 	weft_admin_destroy(&ad->metrics);
 	free(ad);
 }
+
+int weft_agent_admin_route(struct weft_agent_admin *ad, const char *path, weft_admin_handler fn,
+			   void *ctx)
+{
+	return weft_admin_route(&ad->admin, path, fn, ctx);
+}
+
+int weft_agent_admin_route_stream(struct weft_agent_admin *ad, const char *path,
+				  weft_admin_stream_handler fn, void *ctx)
+{
+	return weft_admin_route_stream(&ad->admin, path, fn, ctx);
+}

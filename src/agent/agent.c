@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include "l7_int.h"
 #include "weft/agent.h"
 #include "weft/log.h"
 #include "weft/loop.h"
@@ -39,6 +40,9 @@ void weft_agent_opts_default(weft_agent_opts_t *o)
 	o->capture = "auto";
 	o->mark = WEFT_AGENT_MARK;
 	o->log_format = "text";
+	o->path_slashes = "keep";
+	o->access_log_sample = 1.0;
+	o->trace_sample = 0.01;
 }
 
 /* ---- SNI ---- */
@@ -281,6 +285,8 @@ static void agent_free(weft_agent_t *a)
 		weft_capture_stop(a->cap);   /* listeners closed, rules stay */
 		weft_capture_free(a->cap);
 	}
+	l7_free(a->l7);   /* before the data path: its tunnels are the data path's */
+	a->l7 = NULL;
 	if (a->dp)
 		weft_dp_free(a->dp);
 	weft_xdsc_free(a->xdsc);
@@ -358,6 +364,10 @@ int weft_agent_run(const weft_agent_opts_t *o)
 	rc = 1;
 	if (!(a->dp = weft_dp_new(a)))
 		weft_warn("agent", "the data path is not available in this build");
+	else if (!(a->l7 = l7_new(a->dp)))
+		weft_warn("agent", "L7 is not available: HTTP ports are carried at L4");
+	else if (a->admin)
+		weft_l7_tel_admin(a->l7->tel, a->admin);
 	if (strcmp(a->o.capture, "none") && !(a->cap = weft_capture_new(a))) {
 		fprintf(stderr, "weft agent: --capture %s: capture is not available (see the log)\n",
 			a->o.capture);

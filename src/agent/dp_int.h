@@ -35,6 +35,7 @@ typedef enum dp_reason {
 } dp_reason_t;
 
 struct dp_conn;
+struct weft_tm_labels;
 
 /* A TLS context built for one trust bundle; rebuilt when the bundle
  * changes, old ones kept until the data path is freed (sessions point at
@@ -105,6 +106,8 @@ typedef struct dp_conn {
 	uint64_t opened_ms;
 	struct weft_tm_conn *tmc;     /* telemetry record while open */
 	uint64_t tm_sent, tm_recv;   /* bytes already reported */
+	uint8_t *first;              /* bytes read before the relay (L7 upgrade hand-over) */
+	size_t nfirst;
 } dp_conn_t;
 
 /* ---- shared helpers (outbound.c) ---- */
@@ -128,6 +131,15 @@ weft_tls_ctx_t *dp_client_ctx(struct weft_dp *dp);
 weft_tls_ctx_t *dp_server_ctx(struct weft_dp *dp);
 /* The node's namespace (NULL: ours, or failure when node_netns is set). */
 weft_netns_t *dp_node_ns(struct weft_dp *dp);
+/* Telemetry labels for traffic a mesh peer sends to local workload w
+ * (reporter destination; L4 connections and L7 requests alike): the
+ * source workload when the endpoint at src carries the proven principal
+ * (no "spiffe://"; NULL: plaintext), principal_uri as the source
+ * principal, w's labels as the destination. Strings point into v, w and
+ * the arguments. Fields it does not set are left as they are. */
+void dp_tm_labels_in(const weft_av_t *v, const weft_av_workload_t *w, const char *principal,
+		     const char *principal_uri, const char *peer_ns, const weft_ip_t *src,
+		     struct weft_tm_labels *l);
 /* Telemetry: a connection starts carrying bytes. */
 void dp_tm_open(dp_conn_t *c);
 /* The netns path where workload w's sockets live: its own, or for a host
@@ -136,6 +148,21 @@ const char *dp_wl_netns(const struct weft_dp *dp, const weft_av_workload_t *w);
 
 /* True when port is one of the agent's own capture/HBONE ports. */
 bool dp_agent_port(const struct weft_dp *dp, uint16_t port);
+
+/* ---- for the L7 path (outbound.c) ---- */
+
+/* Opens an HBONE CONNECT from local workload w to endpoint ep's first
+ * address and port on a pooled connection (w's credential, ep's node
+ * address and identity, as an L4 tunnel), with weft_hbone_open_f flags.
+ * Returns the stream, or NULL (no credential, bad identity, dial failed). */
+weft_hbone_stream_t *dp_open_tunnel(struct weft_dp *dp, const weft_av_workload_t *w,
+				    const weft_av_endpoint_t *ep, uint16_t port, uint32_t flags,
+				    const weft_hbone_stream_cbs_t *cbs, void *ud);
+/* Carries a captured connection at L4 (never L7), as weft_dp_outbound
+ * does, first sending first[0..nfirst) (bytes already read from fd, e.g.
+ * an HTTP/1 Upgrade request). Takes fd. */
+void dp_outbound_l4(struct weft_dp *dp, const weft_av_workload_t *w, int fd,
+		    const struct sockaddr *orig, socklen_t origlen, const uint8_t *first, size_t nfirst);
 
 /* ---- inbound.c ---- */
 

@@ -10,6 +10,9 @@
  *   :authority is an address of a local workload (else 400; nothing dialled)
  *   (in-pod listener: of that very workload, else 400)
  *   that workload's identity is the SNI's (else 400)
+ *   a tunnel flagged WEFT_HBONE_F_H2 ("weft-proto: h2": HTTP/2 between
+ *     agents) goes to src/agent/l7_in.c here, without L4 authorization
+ *     (L7 authorizes each request)
  *   authorization (principal = peer ID, src = Forwarded for= or the TCP
  *     peer, dst port) (else 403)
  * then a marked socket in the workload's netns connects to it: 200 once
@@ -26,6 +29,7 @@
 #include <unistd.h>
 #include <netinet/in.h>
 #include "dp_int.h"
+#include "l7_int.h"
 #include "weft/agentview.h"
 #include "weft/log.h"
 #include "weft/loop.h"
@@ -98,6 +102,33 @@ void dp_inbound_stream_closed(dp_conn_t *c, uint32_t err)
 	dp_conn_free(c, "client closed");
 }
 
+/* A tunnel flagged WEFT_HBONE_F_H2 (HTTP/2 between agents) to local
+ * workload w, past the destination and identity checks: no L4
+ * authorization (L7 decides per request); l7_in.c serves it. Returns the
+ * status to answer: 200 (the stream belongs to l7_in.c now), 503 (no L7
+ * state), or l7_in_connect's refusal. */
+static int l7_connect(struct weft_dp *dp, weft_hbone_conn_t *hc, weft_hbone_stream_t *hs,
+		      const weft_av_workload_t *w, const weft_spiffe_id_t *peer, uint16_t port)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	weft_ip_t src;
+
+	if (!dp->a->l7) {
+		dp_count(dp, DP_R_DELIVER_FAILED, hc->name, "no L7 data path");
+		return 503;
+	}
+	if (hs->req.has_for) {
+		weft_ip_from_sockaddr((struct sockaddr *)&hs->req.src, &src, NULL);
+	} else {
+		memset(&ss, 0, sizeof(ss));
+		getpeername(hc->conn.fd, (struct sockaddr *)&ss, &sl);
+		weft_ip_from_sockaddr((struct sockaddr *)&ss, &src, NULL);
+	}
+	return l7_in_connect(dp->a->l7, hs, w, port,
+			     peer->uri + (strncmp(peer->uri, "spiffe://", 9) ? 0 : 9), peer->ns, &src);
+}
+
 static int on_connect(weft_hbone_conn_t *hc, weft_hbone_stream_t *hs)
 {
 	srv_ctx_t *sx = hc->ud;
@@ -124,6 +155,8 @@ static int on_connect(weft_hbone_conn_t *hc, weft_hbone_stream_t *hs)
 		dp_count(dp, DP_R_WRONG_IDENTITY, hc->name, t->sni);
 		return 400;
 	}
+	if (hs->req.flags & WEFT_HBONE_F_H2)
+		return l7_connect(dp, hc, hs, w, peer, port);
 	if (!(c = dp_conn_new(dp, DP_IN_HBONE, w->uid)))
 		return 503;
 	c->principal = strdup(peer->uri + (strncmp(peer->uri, "spiffe://", 9) ? 0 : 9));

@@ -104,4 +104,8 @@ int l7_in_connect(weft_l7_t *l7, weft_hbone_stream_t *hs, const weft_av_workload
 		  uint16_t dst_port, const char *principal, const char *peer_ns,
 		  const weft_ip_t *src);
 
+/* Frees the destination side's state (l7->priv_in: served tunnels,
+ * rate-limit buckets) and the deliver pool; l7_free calls it. */
+void l7_in_free(weft_l7_t *l7);
+
 #endif

@@ -22,7 +22,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include "dp_int.h"
+#include "l7_int.h"
 #include "weft/agentview.h"
+#include "weft/buf.h"
 #include "weft/log.h"
 #include "weft/loop.h"
 #include "weft/metrics.h"
@@ -58,6 +60,29 @@ static const char *label_of(const weft_av_workload_t *w, const char *key)
 	return NULL;
 }
 
+void dp_tm_labels_in(const weft_av_t *v, const weft_av_workload_t *w, const char *principal,
+		     const char *principal_uri, const char *peer_ns, const weft_ip_t *src,
+		     weft_tm_labels_t *l)
+{
+	/* the source: the mesh endpoint at the forwarded address, when it
+	 * carries the identity the peer proved */
+	const weft_av_endpoint_t *se = v && principal ? weft_av_endpoint_by_ip(v, src) : NULL;
+
+	l->destination = true;
+	if (se && !strcmp(se->spiffe + strlen("spiffe://"), principal)) {
+		l->src_workload = se->name;
+		l->src_app = se->app;
+		l->src_version = se->version;
+	}
+	l->src_principal = principal_uri;
+	l->src_ns = peer_ns;
+	l->dst_workload = w ? w->name : NULL;
+	l->dst_ns = w ? w->ns : NULL;
+	l->dst_principal = w ? w->spiffe : NULL;
+	l->dst_app = w ? label_of(w, "app") : NULL;
+	l->dst_version = w ? label_of(w, "version") : NULL;
+}
+
 /* Opens the connection's telemetry record with Istio's labels: what this
  * agent knows of both ends (the source workload from its listener or the
  * proven peer identity, the destination from the chosen endpoint or the
@@ -84,22 +109,7 @@ void dp_tm_open(dp_conn_t *c)
 		snprintf(pr, sizeof(pr), "spiffe://%s", c->principal);
 	l.dst_addr = od;
 	if (in) {
-		/* the source: the mesh endpoint at the forwarded address, when it
-		 * carries the identity the peer proved */
-		const weft_av_endpoint_t *se = v && c->principal ? weft_av_endpoint_by_ip(v, &c->src) : NULL;
-
-		if (se && !strcmp(se->spiffe + strlen("spiffe://"), c->principal)) {
-			l.src_workload = se->name;
-			l.src_app = se->app;
-			l.src_version = se->version;
-		}
-		l.src_principal = pr;
-		l.src_ns = c->peer_ns;
-		l.dst_workload = w ? w->name : NULL;
-		l.dst_ns = w ? w->ns : NULL;
-		l.dst_principal = w ? w->spiffe : NULL;
-		l.dst_app = w ? label_of(w, "app") : NULL;
-		l.dst_version = w ? label_of(w, "version") : NULL;
+		dp_tm_labels_in(v, w, c->principal, pr, c->peer_ns, &c->src, &l);
 	} else {
 		const weft_av_service_t *svc = v && c->svc_uid ? weft_av_service(v, c->svc_uid) : NULL;
 		/* the endpoint the tunnel went to, through the view's address index
@@ -248,6 +258,7 @@ void dp_conn_free(dp_conn_t *c, const char *reason)
 	free(c->peer_ns);
 	free(c->policy);
 	free(c->svc_uid);
+	free(c->first);
 	free(c);
 }
 
@@ -346,6 +357,15 @@ static void s_response(weft_hbone_stream_t *hs, int status)
 	c->client_fd = -1;
 	weft_relay_set_ext(&c->relay, 1, &dp_hbone_end, c);
 	c->relay_ready = true;
+	if (c->nfirst) {
+		/* bytes the L7 path read before handing the connection over
+		 * (an HTTP/1 Upgrade): they go first, as if just read */
+		if (weft_buf_append(&c->relay.s[0].in, c->first, c->nfirst) == 0)
+			c->relay.s[0].bytes_in += c->nfirst;
+		free(c->first);
+		c->first = NULL;
+		c->nfirst = 0;
+	}
 	dp_tm_open(c);
 	weft_relay_start(&c->relay);
 }
@@ -614,6 +634,29 @@ static void start_tunnel(dp_conn_t *c)
 	refuse_conn(c, DP_R_TUNNEL_FAILED, NULL);
 }
 
+weft_hbone_stream_t *dp_open_tunnel(struct weft_dp *dp, const weft_av_workload_t *w,
+				    const weft_av_endpoint_t *ep, uint16_t port, uint32_t flags,
+				    const weft_hbone_stream_cbs_t *cbs, void *ud)
+{
+	dial_arg_t da = { .cred = weft_ident_cred(dp->a->ident, w->ns, w->sa) };
+	struct sockaddr_storage dst, src;
+	char key[WEFT_SPIFFE_MAX * 2 + 64], na[64];
+
+	if (!da.cred || !dp_client_ctx(dp))
+		return NULL;
+	da.node_addr = ep->node_addr;
+	da.expect = ep->spiffe;
+	if (weft_sni_format(da.sni, sizeof(da.sni), ep->ns, ep->sa) != WEFT_OK)
+		return NULL;
+	snprintf(key, sizeof(key), "%s|%s|%s", w->spiffe, weft_ip_format(&ep->node_addr, na, sizeof(na)),
+		 ep->spiffe);
+	weft_ip_to_sockaddr(&ep->addr, port, &dst);
+	if (w->naddrs)
+		weft_ip_to_sockaddr(&w->addrs[0], 0, &src);
+	return weft_hbone_pool_open_f(&dp->pool, key, &da, (struct sockaddr *)&dst,
+				      w->naddrs ? (struct sockaddr *)&src : NULL, flags, cbs, ud);
+}
+
 static bool is_loopback(const weft_ip_t *ip)
 {
 	static const uint8_t v6lo[16] = { [15] = 1 };
@@ -638,13 +681,17 @@ static bool owns_ip(const weft_av_workload_t *w, const weft_ip_t *ip)
 	return false;
 }
 
-void weft_dp_outbound(struct weft_dp *dp, const weft_av_workload_t *w, int fd,
-		      const struct sockaddr *orig, socklen_t origlen)
+/* A captured connection: L7 when allowed and the destination is an L7
+ * Service port, else the L4 paths below. first/nfirst: bytes already read
+ * from fd (sent first through the tunnel). */
+static void outbound(struct weft_dp *dp, const weft_av_workload_t *w, int fd,
+		     const struct sockaddr *orig, socklen_t origlen, bool allow_l7,
+		     const uint8_t *first, size_t nfirst)
 {
 	const weft_av_t *v = dp_view(dp);
 	dp_conn_t *c = dp_conn_new(dp, DP_OUT_PASS, w->uid);
 	socklen_t pl = sizeof(struct sockaddr_storage);
-	const weft_av_service_t *svc;
+	const weft_av_service_t *svc = NULL;
 	const weft_av_port_t *sp = NULL;
 	weft_ip_t ip;
 	uint16_t port;
@@ -678,7 +725,27 @@ void weft_dp_outbound(struct weft_dp *dp, const weft_av_workload_t *w, int fd,
 		refuse_conn(c, DP_R_LOOP, w->uid);
 		return;
 	}
-	if (v && (svc = weft_av_service_by_vip(v, &ip, port, &sp)) != NULL) {
+	if (nfirst) {
+		if (!(c->first = malloc(nfirst))) {
+			refuse_conn(c, DP_R_SOCKET, "out of memory");
+			return;
+		}
+		memcpy(c->first, first, nfirst);
+		c->nfirst = nfirst;
+	}
+	if (v && (svc = weft_av_service_by_vip(v, &ip, port, &sp)) != NULL && allow_l7 && sp &&
+	    dp->a->l7 && (sp->l7 || sp->proto != WEFT_AV_TCP)) {
+		/* L7: the same credential rule as a tunnel */
+		if (!weft_ident_cred(dp->a->ident, w->ns, w->sa) || !dp_client_ctx(dp)) {
+			refuse_conn(c, DP_R_NO_CRED, w->spiffe);
+			return;
+		}
+		c->client_fd = -1;
+		dp_conn_free(c, NULL);
+		l7_out_accept(dp->a->l7, w, svc, sp, fd, orig, origlen);
+		return;
+	}
+	if (svc) {
 		c->kind = DP_OUT_TUNNEL;
 		c->svc_uid = strdup(svc->uid);
 		c->target_port = sp && sp->target_port ? sp->target_port : port;
@@ -709,8 +776,27 @@ void weft_dp_outbound(struct weft_dp *dp, const weft_av_workload_t *w, int fd,
 	c->client_fd = -1;
 	weft_relay_set_sock(&c->relay, 1, pfd);
 	c->relay_ready = true;
+	if (c->nfirst) {
+		if (weft_buf_append(&c->relay.s[0].in, c->first, c->nfirst) == 0)
+			c->relay.s[0].bytes_in += c->nfirst;
+		free(c->first);
+		c->first = NULL;
+		c->nfirst = 0;
+	}
 	dp_tm_open(c);
 	weft_relay_start(&c->relay);
+}
+
+void weft_dp_outbound(struct weft_dp *dp, const weft_av_workload_t *w, int fd,
+		      const struct sockaddr *orig, socklen_t origlen)
+{
+	outbound(dp, w, fd, orig, origlen, true, NULL, 0);
+}
+
+void dp_outbound_l4(struct weft_dp *dp, const weft_av_workload_t *w, int fd,
+		    const struct sockaddr *orig, socklen_t origlen, const uint8_t *first, size_t nfirst)
+{
+	outbound(dp, w, fd, orig, origlen, false, first, nfirst);
 }
 
 /* ---- the data path's life ---- */

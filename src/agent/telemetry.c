@@ -20,6 +20,7 @@ enum {
 	L_DW, L_DNS, L_DP, L_DAPP, L_DVER, L_DSVC, L_DSVCN, L_DSVCNS, L_DCL,
 	L_PROTO, L_FLAGS, L_SEC, NL
 };
+_Static_assert(NL == WEFT_TM_NLABELS, "label count");
 
 static const char tcp_labels[] =
 	"reporter,source_workload,source_workload_namespace,source_principal,source_app,"
@@ -147,7 +148,8 @@ static const char *or_unknown(const char *s)
 	return s && *s ? s : "unknown";
 }
 
-static void label_values(const weft_tm_labels_t *l, const char *flags, const char **v)
+void weft_tm_label_values(const weft_tm_labels_t *l, const char *flags, const char *proto,
+			  const char **v)
 {
 	v[L_REPORTER] = l->destination ? "destination" : "source";
 	v[L_SW] = or_unknown(l->src_workload);
@@ -165,7 +167,7 @@ static void label_values(const weft_tm_labels_t *l, const char *flags, const cha
 	v[L_DSVCN] = or_unknown(l->dst_service_name);
 	v[L_DSVCNS] = or_unknown(l->dst_service_ns);
 	v[L_DCL] = or_unknown(l->dst_cluster);
-	v[L_PROTO] = "tcp";
+	v[L_PROTO] = proto;
 	v[L_FLAGS] = flags && *flags ? flags : WEFT_TM_FLAG_NONE;
 	v[L_SEC] = l->mtls ? "mutual_tls" : "none";
 }
@@ -245,7 +247,7 @@ weft_tm_conn_t *weft_tm_conn_open(weft_tm_t *tm, const weft_tm_labels_t *l)
 
 	if (!tm || !l)
 		return NULL;
-	label_values(l, l->response_flags, v);
+	weft_tm_label_values(l, l->response_flags, "tcp", v);
 	e = intern(tm, v);
 	if (!e)
 		return NULL;

@@ -1,4 +1,5 @@
 /* weft agent — the node agent (see docs/agent.md). */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,15 @@ static void usage(FILE *out)
 		"                         are refused (closed) or bypass the mesh (open; ebpf only) [closed]\n"
 		"  --bpf-pin-dir DIR      where eBPF capture is pinned [/sys/fs/bpf/weft/<node>]\n"
 		"  --plaintext-xds ADDR   tests: delta ADS on control's plaintext port, no TLS, no CA\n"
+		"  --l7-max-connections N   L7: open connections per local workload [0: unlimited]\n"
+		"  --l7-max-requests N      L7: requests in flight per local workload [0: unlimited]\n"
+		"  --l7-max-buffer BYTES    L7: request body bytes held per local workload [0: unlimited]\n"
+		"  --path-escaped-slashes M keep, decode or reject %%2F/%%5C in paths [keep]\n"
+		"  --access-log SINK        stderr, stdout, a file path or off [stderr]\n"
+		"  --access-log-fields F    comma list of access log fields [all]\n"
+		"  --access-log-sample P    share of requests logged, 0..1 (errors always) [1]\n"
+		"  --trace-endpoint URL     OTLP/HTTP collector http://ip:port/v1/traces [none]\n"
+		"  --trace-sample P         share of new traces sampled, 0..1 [0.01]\n"
 		"  --log-level LEVEL      debug, info, warn, error [info]\n");
 }
 
@@ -61,6 +71,20 @@ static bool node_name_ok(const char *v)
 	return true;
 }
 
+/* A share 0..1 from v. Returns true with *out set, false when v is not one. */
+static bool share_ok(const char *v, double *out)
+{
+	char *end;
+	double d;
+
+	errno = 0;
+	d = strtod(v, &end);
+	if (!*v || *end || errno || !(d >= 0.0 && d <= 1.0))
+		return false;
+	*out = d;
+	return true;
+}
+
 static int run_agent(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -78,6 +102,15 @@ static int run_agent(int argc, char **argv)
 		{ "bpf-pin-dir", required_argument, NULL, 'B' },
 		{ "plaintext-xds", required_argument, NULL, 'x' },
 		{ "log-level", required_argument, NULL, 'l' },
+		{ "l7-max-connections", required_argument, NULL, 1001 },
+		{ "l7-max-requests", required_argument, NULL, 1002 },
+		{ "l7-max-buffer", required_argument, NULL, 1003 },
+		{ "path-escaped-slashes", required_argument, NULL, 1004 },
+		{ "access-log", required_argument, NULL, 1005 },
+		{ "access-log-fields", required_argument, NULL, 1006 },
+		{ "access-log-sample", required_argument, NULL, 1007 },
+		{ "trace-endpoint", required_argument, NULL, 1008 },
+		{ "trace-sample", required_argument, NULL, 1009 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -160,6 +193,47 @@ static int run_agent(int argc, char **argv)
 				weft_log_set_level(WEFT_LOG_ERR);
 			else
 				return bad("--log-level", optarg, "debug, info, warn or error");
+			break;
+		case 1001:
+		case 1002:
+		case 1003:
+			if (weft_str_to_u64(weft_str_c(optarg), ~0ull, &v) < 0)
+				return bad(ch == 1001 ? "--l7-max-connections" : ch == 1002 ? "--l7-max-requests"
+					   : "--l7-max-buffer", optarg, "a whole number (0: unlimited)");
+			if (ch == 1001)
+				o.l7_max_conns = v;
+			else if (ch == 1002)
+				o.l7_max_requests = v;
+			else
+				o.l7_max_buffer = v;
+			break;
+		case 1004:
+			if (strcmp(optarg, "keep") && strcmp(optarg, "decode") && strcmp(optarg, "reject"))
+				return bad("--path-escaped-slashes", optarg, "keep, decode or reject");
+			o.path_slashes = optarg;
+			break;
+		case 1005:
+			if (!*optarg)
+				return bad("--access-log", optarg, "stderr, stdout, a file path or off");
+			o.access_log = optarg;
+			break;
+		case 1006:
+			if (!*optarg)
+				return bad("--access-log-fields", optarg, "a comma list of field names");
+			o.access_log_fields = optarg;
+			break;
+		case 1007:
+			if (!share_ok(optarg, &o.access_log_sample))
+				return bad("--access-log-sample", optarg, "a number from 0 to 1");
+			break;
+		case 1008:
+			if (strncmp(optarg, "http://", 7) || !optarg[7])
+				return bad("--trace-endpoint", optarg, "http://ip:port/v1/traces");
+			o.trace_endpoint = optarg;
+			break;
+		case 1009:
+			if (!share_ok(optarg, &o.trace_sample))
+				return bad("--trace-sample", optarg, "a number from 0 to 1");
 			break;
 		case 'h':
 			usage(stdout);

@@ -1,7 +1,9 @@
 /* weft — admin server: HTTP/1.1 over the raw transport (an "h1" mux), one
  * weft_h1c_t per connection with a bounded input buffer, strict parsing
  * (src/proto/http1.c), exact-path routes, keep-alive and Connection: close,
- * GET and HEAD only, no request bodies. */
+ * GET and HEAD only, no request bodies. Streaming routes keep a GET's
+ * response open (chunked, Connection: close) and are fed later through
+ * weft_admin_stream_write() until the client goes away. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,10 +21,16 @@ typedef struct weft_h1c {
 	weft_buf_t in;
 	weft_timer_t idle;
 	bool close_after;          /* close once the output is written */
+	bool streaming;            /* a streaming route holds the connection */
+	bool head_sent;            /* the streaming response head is queued */
+	bool in_handler;           /* inside the streaming handler: queue only */
+	void (*on_close)(void *arg);
+	void *on_close_arg;
 	struct weft_h1c *prev, *next;
 } weft_h1c_t;
 
 #define ADMIN_OUT_LIMIT (64u << 20)
+#define ADMIN_STREAM_BACKLOG (1u << 20)   /* a stream's unwritten bytes before lines are dropped */
 
 void weft_admin_init(weft_admin_t *a, weft_loop_t *loop)
 {
@@ -43,8 +51,19 @@ int weft_admin_route(weft_admin_t *a, const char *path, weft_admin_handler fn, v
 	r = &a->routes[a->nroutes++];
 	snprintf(r->path, sizeof(r->path), "%s", path);
 	r->fn = fn;
+	r->sfn = NULL;
 	r->ctx = ctx;
 	return WEFT_OK;
+}
+
+int weft_admin_route_stream(weft_admin_t *a, const char *path, weft_admin_stream_handler fn,
+			    void *ctx)
+{
+	int rc = weft_admin_route(a, path, NULL, ctx);
+
+	if (rc == WEFT_OK)
+		a->routes[a->nroutes - 1].sfn = fn;
+	return rc;
 }
 
 bool weft_admin_query_has(weft_str_t q, const char *key, const char *value)
@@ -99,6 +118,107 @@ static int error_response(weft_h1c_t *c, int status)
 	return rc;
 }
 
+/* Queues the streaming response head once. Returns WEFT_OK or WEFT_ELIMIT. */
+static int stream_head(weft_h1c_t *c, const char *ctype)
+{
+	char h[256];
+	int n;
+
+	if (c->head_sent)
+		return WEFT_OK;
+	c->head_sent = true;
+	n = snprintf(h, sizeof(h), "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\n"
+		     "Cache-Control: no-store\r\nConnection: close\r\n\r\n", ctype);
+	return weft_conn_queue(&c->conn, h, (size_t)n);
+}
+
+/* Runs a streaming route's handler: on 200 the connection becomes the
+ * stream (no more requests are read from it). */
+static int dispatch_stream(weft_h1c_t *c, const weft_admin_route_t *r, weft_admin_req_t *ar)
+{
+	const char *ctype = "application/x-ndjson";
+	weft_buf_t body;
+	int status, rc;
+
+	c->streaming = true;
+	c->close_after = false;
+	c->in_handler = true;
+	weft_buf_init(&body, 0);
+	status = r->sfn(ar, c, &body, &ctype, r->ctx);
+	c->in_handler = false;
+	if (status == 200) {
+		weft_buf_free(&body);
+		weft_timer_stop(c->conn.loop, &c->idle);
+		return stream_head(c, ctype);
+	}
+	c->streaming = false;
+	c->on_close = NULL;
+	c->close_after = true;
+	if (c->head_sent) {          /* the handler wrote, then refused: cut it */
+		weft_buf_free(&body);
+		return WEFT_ECLOSED;
+	}
+	rc = respond(c, status, ctype, &body, false, NULL);
+	weft_buf_free(&body);
+	return rc;
+}
+
+int weft_admin_stream_write(weft_admin_stream_t *c, const void *p, size_t n)
+{
+	char sz[24];
+	int rc, k;
+
+	if (!c->streaming || c->close_after)
+		return WEFT_EFAIL;
+	if (!n)
+		return WEFT_OK;
+	if (weft_buf_len(&c->conn.out) > ADMIN_STREAM_BACKLOG)
+		return WEFT_EAGAIN;
+	k = snprintf(sz, sizeof(sz), "%zx\r\n", n);
+	rc = stream_head(c, "application/x-ndjson");
+	if (rc == WEFT_OK)
+		rc = weft_conn_queue(&c->conn, sz, (size_t)k);
+	if (rc == WEFT_OK)
+		rc = weft_conn_queue(&c->conn, p, n);
+	if (rc == WEFT_OK)
+		rc = weft_conn_queue(&c->conn, "\r\n", 2);
+	if (rc != WEFT_OK)
+		return WEFT_EAGAIN;
+	if (c->in_handler)
+		return WEFT_OK;
+	if (weft_conn_flush(&c->conn) == WEFT_EFAIL) {
+		weft_conn_close(&c->conn);   /* runs on_close, frees c */
+		return WEFT_EFAIL;
+	}
+	return WEFT_OK;
+}
+
+void weft_admin_stream_on_close(weft_admin_stream_t *c, void (*fn)(void *arg), void *arg)
+{
+	c->on_close = fn;
+	c->on_close_arg = arg;
+}
+
+void weft_admin_stream_end(weft_admin_stream_t *c)
+{
+	int rc;
+
+	c->on_close = NULL;
+	if (c->close_after)
+		return;
+	stream_head(c, "application/x-ndjson");
+	weft_conn_queue(&c->conn, "0\r\n\r\n", 5);
+	c->close_after = true;
+	if (c->in_handler)
+		return;
+	rc = weft_conn_flush(&c->conn);
+	if (rc != WEFT_EAGAIN) {
+		weft_conn_close(&c->conn);
+		return;
+	}
+	weft_timer_start(c->conn.loop, &c->idle, c->admin->idle_ms);
+}
+
 static int dispatch(weft_h1c_t *c, const weft_h1_req_t *req)
 {
 	weft_admin_t *a = c->admin;
@@ -123,13 +243,16 @@ static int dispatch(weft_h1c_t *c, const weft_h1_req_t *req)
 		weft_buf_free(&body);
 		return rc;
 	}
-	if (!head && !weft_str_eq_c(req->method, "GET")) {
+	if ((r->sfn || !head) && !weft_str_eq_c(req->method, "GET")) {
 		weft_buf_init(&body, 0);
 		weft_buf_printf(&body, "405 Method Not Allowed\n");
-		rc = respond(c, 405, ctype, &body, false, "Allow: GET, HEAD\r\n");
+		rc = respond(c, 405, ctype, &body, false,
+			     r->sfn ? "Allow: GET\r\n" : "Allow: GET, HEAD\r\n");
 		weft_buf_free(&body);
 		return rc;
 	}
+	if (r->sfn)
+		return dispatch_stream(c, r, &ar);
 	weft_buf_init(&body, 0);
 	status = r->fn(&ar, &body, &ctype, r->ctx);
 	rc = respond(c, status, ctype, &body, head, NULL);
@@ -158,7 +281,17 @@ static int h1_on_io(weft_conn_t *conn, uint32_t ev)
 	weft_admin_t *a = c->admin;
 	int rc;
 
-	if ((ev & (WEFT_IO_READ | WEFT_IO_ERROR)) && !c->close_after) {
+	if ((ev & (WEFT_IO_READ | WEFT_IO_ERROR)) && c->streaming && !c->close_after) {
+		/* a stream reads nothing more: input is dropped, EOF ends it */
+		for (;;) {
+			char junk[4096];
+			ssize_t n = weft_conn_recv(conn, junk, sizeof(junk));
+			if (n == WEFT_EAGAIN)
+				break;
+			if (n <= 0)
+				return WEFT_ECLOSED;
+		}
+	} else if ((ev & (WEFT_IO_READ | WEFT_IO_ERROR)) && !c->close_after) {
 		for (;;) {
 			ssize_t n;
 			if (weft_buf_reserve(&c->in, 4096) < 0) {
@@ -174,7 +307,7 @@ static int h1_on_io(weft_conn_t *conn, uint32_t ev)
 			c->in.wr += (size_t)n;
 		}
 	}
-	while (!c->close_after && weft_buf_len(&c->in)) {
+	while (!c->close_after && !c->streaming && weft_buf_len(&c->in)) {
 		weft_h1_req_t req;
 		int status;
 		int hl = weft_h1_parse_request((const char *)weft_buf_head(&c->in), weft_buf_len(&c->in),
@@ -197,7 +330,8 @@ static int h1_on_io(weft_conn_t *conn, uint32_t ev)
 	if (rc == WEFT_OK && c->close_after)
 		return WEFT_ECLOSED;
 	weft_conn_want_read(conn, !c->close_after);
-	weft_timer_start(conn->loop, &c->idle, a->idle_ms);
+	if (!c->streaming || c->close_after)
+		weft_timer_start(conn->loop, &c->idle, a->idle_ms);
 	return WEFT_OK;
 }
 
@@ -215,6 +349,11 @@ static void h1_destroy(weft_conn_t *conn)
 
 	weft_timer_stop(conn->loop, &c->idle);
 	weft_buf_free(&c->in);
+	if (c->on_close) {
+		void (*fn)(void *) = c->on_close;
+		c->on_close = NULL;
+		fn(c->on_close_arg);
+	}
 	if (c->prev)
 		c->prev->next = c->next;
 	else

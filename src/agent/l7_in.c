@@ -1,0 +1,891 @@
+/* weft — the destination side of the L7 data path (contract:
+ * src/agent/l7_int.h, l7_in_connect).
+ *
+ * A CONNECT flagged WEFT_HBONE_F_H2 to a local workload has passed
+ * inbound.c's destination and identity checks (not L4 authorization). Its
+ * tunnel is served here by an HTTP/2 server codec over weft_xprt_hbone
+ * (one tunnel: a tun_t). Each request stream (a req_t), in order:
+ *
+ *   fairness     in-flight requests of the destination workload
+ *                (l7->tenants) beyond l7->max_requests: 503, flag OL
+ *   path         weft_l7_normalize_path (l7->slash) fails: 400
+ *   authz        weft_authz_eval_l7 with the verified peer, the source
+ *                address, the port and the head: 403 "RBAC: access
+ *                denied" (errors{reason=denied}, authz{decision=deny})
+ *   rate limit   the destination service's policy rate_limit (service
+ *                from x-weft-service, else the one selecting this
+ *                workload on this port); a token bucket per (workload,
+ *                service), or per (workload, x-weft-route) when
+ *                per_route: 429 with Retry-After, flag RL
+ *   identity     every client-sent x-forwarded-client-cert and weft-* /
+ *                x-weft-* field removed; then
+ *                x-forwarded-client-cert: By=<our workload's SPIFFE ID>;
+ *                URI=spiffe://<peer principal>
+ *   delivery     a stream from the deliver pool (key "<wl uid>|<port>|h1"
+ *                or "|h2": HTTP/1.1 for appProtocol http or unknown, h2c
+ *                for http2/grpc), dialled from the workload's netns with
+ *                the agent's mark (not captured again). Connect failure:
+ *                503, flag UF; an upstream reset before the response
+ *                head: 502, flag UC; after it: the stream is reset.
+ *   bodies       both ways with flow control: received bytes are
+ *                acknowledged (consumed) only once the other side took
+ *                them; trailers are passed on.
+ *   telemetry    weft_l7_tel_request (reporter destination, labels from
+ *                dp_tm_labels_in) and a server span continuing the
+ *                source's traceparent.
+ *
+ * Everything here lives in the tunnel's and the request's own records;
+ * the token buckets live in l7->priv_in until l7_in_free. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "l7_int.h"
+#include "weft/arena.h"
+#include "weft/buf.h"
+#include "weft/log.h"
+#include "weft/loop.h"
+#include "weft/net.h"
+#include "weft/str.h"
+#include "weft/metrics.h"
+#include "weft/telemetry.h"
+
+#define CHUNK 16384
+
+/* ---- the destination side's own state (l7->priv_in) ---- */
+
+typedef struct rl_bucket {
+	struct rl_bucket *next;
+	weft_l7_bucket_t b;
+	char key[];
+} rl_bucket_t;
+
+typedef struct tun tun_t;
+
+typedef struct in_state {
+	rl_bucket_t *buckets;
+	tun_t *tuns;                 /* served tunnels */
+	uint64_t next_id;
+} in_state_t;
+
+/* What the deliver pool's dial needs. */
+typedef struct dial_arg {
+	const char *netns;           /* the workload's netns path ("" ours) */
+	struct sockaddr_storage dst; /* the workload's address and port */
+	socklen_t dstlen;
+	bool h2;
+} dial_arg_t;
+
+/* One served tunnel. */
+struct tun {
+	tun_t *prev, *next;
+	weft_l7_t *l7;
+	weft_hconn_t *hc;
+	char *wl_uid;
+	char *principal;             /* without "spiffe://" */
+	char *principal_uri;         /* with it */
+	char *peer_ns;
+	char *svc_uid;               /* the service selecting the workload on dst_port, or NULL */
+	weft_ip_t src;
+	uint16_t dst_port;
+	bool h2;                     /* deliver over h2c */
+	struct sockaddr_storage dst; /* the CONNECT target: where the app listens */
+	socklen_t dstlen;
+	char dst_addr[64];
+	char src_addr[64];
+	char name[80];
+};
+
+/* One direction of a request's body. */
+typedef struct dir {
+	weft_buf_t pend;             /* received, not yet taken by the other side */
+	bool end;                    /* the sender's message is complete */
+	bool done;                   /* its end was passed on */
+	weft_hdr_t *tr;              /* trailers waiting for pend to drain */
+	size_t ntr;
+	uint64_t bytes;
+} dir_t;
+
+typedef struct req {
+	tun_t *t;
+	weft_hstream_t *ds;          /* downstream: the request from the source agent */
+	weft_hstream_t *us;          /* upstream: towards the application */
+	weft_arena_t arena;
+	dir_t rq, rs;                /* request body (ds -> us), response body (us -> ds) */
+	bool counted;                /* holds one in-flight request of the tenant */
+	bool local;                  /* answered here: the request body is dropped */
+	bool resp_head;              /* a response head went downstream */
+	bool grpc;
+	int status, grpc_status;
+	const char *flag;
+	const char *method, *path, *authority, *user_agent, *request_id, *route, *protocol;
+	uint64_t start_us, start_ms;
+	weft_span_t span;
+	bool traced;
+} req_t;
+
+static in_state_t *state(weft_l7_t *l7)
+{
+	if (!l7->priv_in)
+		l7->priv_in = calloc(1, sizeof(in_state_t));
+	return l7->priv_in;
+}
+
+static uint64_t wall_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* ---- fairness: in-flight requests per destination workload ---- */
+
+static l7_tenant_t *tenant(weft_l7_t *l7, const char *uid)
+{
+	l7_tenant_t *tn;
+
+	for (tn = l7->tenants; tn; tn = tn->next)
+		if (!strcmp(tn->uid, uid))
+			return tn;
+	if (!(tn = calloc(1, sizeof(*tn))) || !(tn->uid = strdup(uid))) {
+		free(tn);
+		return NULL;
+	}
+	tn->next = l7->tenants;
+	l7->tenants = tn;
+	return tn;
+}
+
+/* ---- rate limit buckets ---- */
+
+static weft_l7_bucket_t *bucket(in_state_t *st, const char *key)
+{
+	rl_bucket_t *b;
+	size_t len = strlen(key);
+
+	for (b = st->buckets; b; b = b->next)
+		if (!strcmp(b->key, key))
+			return &b->b;
+	if (!(b = calloc(1, sizeof(*b) + len + 1)))
+		return NULL;
+	memcpy(b->key, key, len + 1);
+	b->next = st->buckets;
+	st->buckets = b;
+	return &b->b;
+}
+
+/* ---- which service and protocol a workload port belongs to ---- */
+
+static const weft_av_port_t *svc_port(const weft_av_service_t *s, uint16_t port)
+{
+	for (size_t i = 0; i < s->nports; i++) {
+		const weft_av_port_t *p = &s->ports[i];
+		if ((p->target_port ? p->target_port : p->port) == port)
+			return p;
+	}
+	return NULL;
+}
+
+/* The first service of v with an endpoint that is workload uid and a
+ * port delivering to port (its port in *pp), or NULL. */
+static const weft_av_service_t *service_of(const weft_av_t *v, const char *uid, uint16_t port,
+					   const weft_av_port_t **pp)
+{
+	for (size_t i = 0; v && i < v->nservices; i++) {
+		const weft_av_service_t *s = &v->services[i];
+		const weft_av_port_t *p = svc_port(s, port);
+		if (!p)
+			continue;
+		for (size_t j = 0; j < s->nendpoints; j++)
+			if (s->endpoints[j].workload && !strcmp(s->endpoints[j].workload, uid)) {
+				*pp = p;
+				return s;
+			}
+	}
+	return NULL;
+}
+
+/* ---- body plumbing ---- */
+
+static void dir_init(dir_t *d)
+{
+	weft_buf_init(&d->pend, 0);
+}
+
+/* Passes d's pending bytes (and then its end or trailers) to stream to,
+ * acknowledging each chunk to from. Returns WEFT_OK (all passed or
+ * waiting for on_writable) or WEFT_ECLOSED (to is gone). */
+static int dir_flush(dir_t *d, weft_hstream_t *to, weft_hstream_t *from)
+{
+	while (weft_buf_len(&d->pend)) {
+		size_t len = weft_buf_len(&d->pend), n = len < CHUNK ? len : CHUNK;
+		bool last = d->end && !d->ntr && n == len;
+		ssize_t rc = to->ops->send_data(to, weft_buf_head(&d->pend), n, last);
+		if (rc == WEFT_EAGAIN)
+			return WEFT_OK;
+		if (rc < 0)
+			return WEFT_ECLOSED;
+		weft_buf_consume(&d->pend, n);
+		if (from)
+			from->ops->consumed(from, n);
+		if (last)
+			d->done = true;
+	}
+	if (d->end && !d->done) {
+		d->done = true;
+		if (d->ntr)
+			return to->ops->send_trailers(to, d->tr, d->ntr) == WEFT_OK ? WEFT_OK : WEFT_ECLOSED;
+		if (to->ops->send_data(to, "", 0, true) < 0)
+			return WEFT_ECLOSED;
+	}
+	return WEFT_OK;
+}
+
+/* Body bytes p[0..n) from `from` for `to` (NULL: dropped). */
+static int dir_data(dir_t *d, weft_hstream_t *to, weft_hstream_t *from, const uint8_t *p, size_t n)
+{
+	d->bytes += n;
+	if (!to) {
+		from->ops->consumed(from, n);
+		return WEFT_OK;
+	}
+	if (!weft_buf_len(&d->pend)) {
+		ssize_t rc = to->ops->send_data(to, p, n, false);
+		if (rc >= 0) {
+			from->ops->consumed(from, n);
+			return WEFT_OK;
+		}
+		if (rc != WEFT_EAGAIN)
+			return WEFT_ECLOSED;
+	}
+	/* held until on_writable; the sender's window stays closed for them */
+	if (weft_buf_append(&d->pend, p, n) < 0)
+		return WEFT_ECLOSED;
+	return WEFT_OK;
+}
+
+/* Keeps a copy of trailers t (in arena) for after the pending bytes. */
+static void dir_trailers(dir_t *d, weft_arena_t *a, const weft_hdr_t *t, size_t n)
+{
+	d->tr = weft_arena_calloc(a, n ? n : 1, sizeof(*d->tr));
+	if (!d->tr) {
+		d->ntr = 0;
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		d->tr[i].name = weft_arena_strdup(a, t[i].name);
+		d->tr[i].value = weft_arena_strdup(a, t[i].value);
+	}
+	d->ntr = n;
+}
+
+/* ---- local answers ---- */
+
+/* Answers the request here: status with a text body (and Retry-After
+ * when retry_after_s > 0). The request body that follows is dropped. */
+static void reply(req_t *r, int status, const char *flag, const char *body, uint32_t retry_after_s)
+{
+	weft_http_head_t h;
+	weft_hdr_t hd[3];
+	char len[24], ra[24];
+	size_t blen = strlen(body), n = 0;
+
+	r->local = true;
+	r->status = status;
+	if (weft_buf_len(&r->rq.pend)) {   /* held request bytes are dropped now */
+		r->ds->ops->consumed(r->ds, weft_buf_len(&r->rq.pend));
+		weft_buf_reset(&r->rq.pend);
+	}
+	if (flag && !r->flag)
+		r->flag = flag;
+	if (r->resp_head)
+		return;
+	snprintf(len, sizeof(len), "%zu", blen);
+	hd[n++] = (weft_hdr_t){ weft_str_c("content-type"), weft_str_c("text/plain") };
+	hd[n++] = (weft_hdr_t){ weft_str_c("content-length"), weft_str_c(len) };
+	if (retry_after_s) {
+		snprintf(ra, sizeof(ra), "%u", retry_after_s);
+		hd[n++] = (weft_hdr_t){ weft_str_c("retry-after"), weft_str_c(ra) };
+	}
+	memset(&h, 0, sizeof(h));
+	h.ver = WEFT_HTTP_2;
+	h.status = status;
+	h.nhdrs = n;
+	h.hdrs = hd;
+	h.content_length = (int64_t)blen;
+	r->resp_head = true;
+	if (r->ds->ops->send_head(r->ds, &h, blen == 0) == WEFT_OK && blen)
+		r->ds->ops->send_data(r->ds, body, blen, true);
+	r->rs.end = r->rs.done = true;
+}
+
+/* ---- the upstream stream (towards the application) ---- */
+
+static void up_head(weft_hstream_t *s, const weft_http_head_t *h, bool end)
+{
+	req_t *r = s->ud;
+	const weft_hdr_t *g;
+
+	if (!r || r->resp_head)
+		return;
+	r->status = h->status;
+	if ((g = weft_http_hdr(h, "grpc-status"))) {
+		weft_str_t gv = weft_arena_strdup(&r->arena, g->value);
+		r->grpc_status = gv.p ? atoi(gv.p) : -1;
+	}
+	r->resp_head = true;
+	if (end)
+		r->rs.end = r->rs.done = true;
+	if (r->ds->ops->send_head(r->ds, h, end) != WEFT_OK)
+		s->ops->reset(s, WEFT_HS_CANCEL);
+}
+
+static void up_data(weft_hstream_t *s, const uint8_t *p, size_t n)
+{
+	req_t *r = s->ud;
+
+	if (!r)
+		return;
+	if (dir_data(&r->rs, r->local ? NULL : r->ds, s, p, n) != WEFT_OK)
+		s->ops->reset(s, WEFT_HS_CANCEL);
+}
+
+static void up_trailers(weft_hstream_t *s, const weft_hdr_t *t, size_t n)
+{
+	req_t *r = s->ud;
+
+	if (!r)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (weft_hdr_is(t[i].name, "grpc-status")) {
+			weft_str_t v = weft_arena_strdup(&r->arena, t[i].value);
+			r->grpc_status = v.p ? atoi(v.p) : -1;
+		}
+	dir_trailers(&r->rs, &r->arena, t, n);
+}
+
+static void up_end(weft_hstream_t *s)
+{
+	req_t *r = s->ud;
+
+	if (!r || r->local)
+		return;
+	r->rs.end = true;
+	if (dir_flush(&r->rs, r->ds, s) != WEFT_OK)
+		s->ops->reset(s, WEFT_HS_CANCEL);
+}
+
+/* The application can take more of the request body. */
+static void up_writable(weft_hstream_t *s)
+{
+	req_t *r = s->ud;
+
+	if (r && dir_flush(&r->rq, s, r->ds) != WEFT_OK)
+		s->ops->reset(s, WEFT_HS_CANCEL);
+}
+
+static void up_close(weft_hstream_t *s, weft_hs_err_t err)
+{
+	req_t *r = s->ud;
+
+	if (!r)
+		return;
+	r->us = NULL;
+	if (err == WEFT_HS_OK)
+		return;
+	if (!r->resp_head) {
+		if (err == WEFT_HS_CONNECT_FAILED)
+			reply(r, 503, WEFT_TM_FLAG_UF, "upstream connect error", 0);
+		else
+			reply(r, 502, WEFT_TM_FLAG_UC, "upstream reset before response", 0);
+		return;
+	}
+	if (!r->rs.done) {
+		if (!r->flag)
+			r->flag = WEFT_TM_FLAG_UC;
+		r->ds->ops->reset(r->ds, WEFT_HS_RESET);
+	}
+}
+
+static const weft_hstream_cbs_t up_cbs = {
+	.on_head = up_head, .on_data = up_data, .on_trailers = up_trailers,
+	.on_end = up_end, .on_writable = up_writable, .on_close = up_close,
+};
+
+/* ---- the deliver pool's dial ---- */
+
+static weft_hconn_t *deliver_dial(void *ud, const char *key, const void *argp)
+{
+	weft_l7_t *l7 = ud;
+	struct weft_dp *dp = l7->dp;
+	const dial_arg_t *arg = argp;
+	weft_netns_t *ns = NULL;
+	char name[96];
+	int fd;
+
+	if (arg->netns[0] && !(ns = weft_netns_open(&dp->nss, arg->netns))) {
+		dp_count(dp, DP_R_DELIVER_FAILED, key, strerror(errno));
+		return NULL;
+	}
+	fd = weft_netns_connect(&dp->nss, ns, (const struct sockaddr *)&arg->dst, arg->dstlen,
+				dp->a->o.mark);
+	weft_netns_release(&dp->nss, ns);   /* the socket keeps its namespace */
+	if (fd < 0) {
+		dp_count(dp, DP_R_DELIVER_FAILED, key, strerror(errno));
+		return NULL;
+	}
+	snprintf(name, sizeof(name), "l7-deliver %s", key);
+	return arg->h2 ? weft_h2_client_new(dp->a->loop, fd, &weft_xprt_raw, NULL, &l7->lim,
+					    &l7_pool_conn_cbs, &l7->deliver, name)
+		       : weft_h1_client_new(dp->a->loop, fd, &weft_xprt_raw, NULL, &l7->lim,
+					    &l7_pool_conn_cbs, &l7->deliver, name);
+}
+
+static void deliver_pool(weft_l7_t *l7)
+{
+	if (!l7->deliver.dial)
+		l7_pool_init(&l7->deliver, l7->dp->a->loop, deliver_dial, l7);
+}
+
+/* ---- the downstream stream (from the source agent) ---- */
+
+static bool strip_field(weft_str_t n)
+{
+	static const weft_str_t weft = { "weft-", 5 }, xweft = { "x-weft-", 7 };
+
+	return weft_hdr_is(n, "x-forwarded-client-cert") || (n.len >= 5 && weft_str_ieq(weft_str(n.p, 5), weft)) ||
+	       (n.len >= 7 && weft_str_ieq(weft_str(n.p, 7), xweft));
+}
+
+static const char *hdr_cstr(req_t *r, const weft_http_head_t *h, const char *name)
+{
+	const weft_hdr_t *f = weft_http_hdr(h, name);
+	weft_str_t s;
+
+	if (!f)
+		return NULL;
+	s = weft_arena_strdup(&r->arena, f->value);
+	return s.p;
+}
+
+static const char *str_cstr(req_t *r, weft_str_t v)
+{
+	return weft_arena_strdup(&r->arena, v).p;
+}
+
+/* Rate limit for the request: true to go on; false when answered 429. */
+static bool rate_limit(req_t *r, const weft_av_t *v, const weft_http_head_t *h)
+{
+	tun_t *t = r->t;
+	in_state_t *st = state(t->l7);
+	const weft_av_service_t *s = NULL;
+	const char *svc = hdr_cstr(r, h, "x-weft-service");
+	const weft_dest_policy_t *pol;
+	weft_l7_bucket_t *b;
+	uint32_t ra = 0;
+	char key[512];
+
+	if (svc)
+		s = weft_av_service(v, svc);
+	if (!s && t->svc_uid)
+		s = weft_av_service(v, t->svc_uid);
+	if (!s || !(pol = s->policy) || !pol->rate_limit.set || !st)
+		return true;
+	if (pol->rate_limit.per_route && r->route)
+		snprintf(key, sizeof(key), "%s|route|%s", t->wl_uid, r->route);
+	else
+		snprintf(key, sizeof(key), "%s|svc|%s", t->wl_uid, s->uid);
+	if (!(b = bucket(st, key)))
+		return true;
+	if (weft_l7_bucket_take(b, pol, weft_loop_now(t->l7->dp->a->loop), &ra))
+		return true;
+	reply(r, 429, WEFT_TM_FLAG_RL, "local_rate_limited", ra ? ra : 1);
+	return false;
+}
+
+/* Builds the head for the application and opens the upstream stream. */
+static void deliver(req_t *r, const weft_av_workload_t *w, const weft_http_head_t *h, bool end)
+{
+	tun_t *t = r->t;
+	weft_l7_t *l7 = t->l7;
+	weft_hmsg_t m;
+	dial_arg_t arg;
+	char key[256], tp[56];
+	char *xfcc;
+	size_t k = 0;
+
+	if (weft_hmsg_copy(&m, &r->arena, h) != WEFT_OK) {
+		reply(r, 503, NULL, "out of memory", 0);
+		return;
+	}
+	for (size_t i = 0; i < m.h.nhdrs; i++)
+		if (!strip_field(m.h.hdrs[i].name))
+			m.h.hdrs[k++] = m.h.hdrs[i];
+	m.h.nhdrs = k;
+	xfcc = weft_arena_printf(&r->arena, "By=%s;URI=%s", w->spiffe, t->principal_uri);
+	if (!xfcc || weft_hmsg_set(&m, weft_str_c("x-forwarded-client-cert"), weft_str_c(xfcc)) != WEFT_OK) {
+		reply(r, 503, NULL, "out of memory", 0);
+		return;
+	}
+	if (r->traced) {
+		weft_trace_header(&r->span, tp);
+		weft_hmsg_set(&m, weft_str_c("traceparent"), weft_str_c(tp));
+	}
+	m.h.ver = t->h2 ? WEFT_HTTP_2 : WEFT_HTTP_11;
+	memset(&arg, 0, sizeof(arg));
+	arg.netns = dp_wl_netns(l7->dp, w);
+	memcpy(&arg.dst, &t->dst, t->dstlen);
+	arg.dstlen = t->dstlen;
+	arg.h2 = t->h2;
+	snprintf(key, sizeof(key), "%s|%u|%s", t->wl_uid, t->dst_port, t->h2 ? "h2" : "h1");
+	deliver_pool(l7);
+	r->us = l7_pool_open(&l7->deliver, key, &arg, &up_cbs, r);
+	if (!r->us) {
+		reply(r, 503, WEFT_TM_FLAG_UF, "upstream connect error", 0);
+		return;
+	}
+	if (end)
+		r->rq.end = r->rq.done = true;
+	if (r->us->ops->send_head(r->us, &m.h, end) != WEFT_OK) {
+		weft_hstream_t *us = r->us;
+		r->us = NULL;
+		us->ud = NULL;
+		us->ops->reset(us, WEFT_HS_CANCEL);
+		reply(r, 503, WEFT_TM_FLAG_UF, "upstream connect error", 0);
+	}
+}
+
+static void ds_head(weft_hstream_t *s, const weft_http_head_t *h, bool end)
+{
+	req_t *r = s->ud;
+	tun_t *t = r->t;
+	weft_l7_t *l7 = t->l7;
+	struct weft_dp *dp = l7->dp;
+	const weft_av_t *v = dp_view(dp);
+	const weft_av_workload_t *w = v ? weft_av_workload(v, t->wl_uid) : NULL;
+	const weft_hdr_t *ct = weft_http_hdr(h, "content-type");
+	weft_str_t path = h->path, npath;
+	weft_authz_input_t in;
+	weft_authz_l7_t al7;
+	weft_authz_result_t res;
+	l7_tenant_t *tn;
+	const char *q;
+
+	r->method = str_cstr(r, h->method);
+	r->path = str_cstr(r, h->path);
+	r->authority = str_cstr(r, h->authority);
+	r->user_agent = hdr_cstr(r, h, "user-agent");
+	r->request_id = hdr_cstr(r, h, "x-request-id");
+	r->route = hdr_cstr(r, h, "x-weft-route");
+	r->protocol = h->ver == WEFT_HTTP_2 ? "HTTP/2" : h->ver == WEFT_HTTP_10 ? "HTTP/1.0" : "HTTP/1.1";
+	r->grpc = ct && ct->value.len >= 16 && !strncasecmp(ct->value.p, "application/grpc", 16);
+	if (end)
+		r->rq.end = true;
+	if (l7->tel) {
+		weft_trace_start(l7->tel, h, &r->span, &l7->rnd);
+		r->traced = true;
+	}
+	if (!w) {
+		dp_count(dp, DP_R_NOT_LOCAL, t->name, "workload left");
+		reply(r, 503, WEFT_TM_FLAG_UH, "no local workload", 0);
+		return;
+	}
+	/* fairness */
+	if ((tn = tenant(l7, t->wl_uid))) {
+		if (l7->max_requests && tn->requests >= l7->max_requests) {
+			if (l7->tel)
+				weft_l7_tel_limit_hit(l7->tel, t->wl_uid, "requests");
+			reply(r, 503, WEFT_TM_FLAG_OL, "workload request limit", 0);
+			return;
+		}
+		tn->requests++;
+		r->counted = true;
+	}
+	/* path (without the query) */
+	if ((q = memchr(path.p, '?', path.len)))
+		path.len = (size_t)(q - path.p);
+	if (weft_l7_normalize_path(path, l7->slash, &r->arena, &npath) != WEFT_OK) {
+		reply(r, 400, NULL, "bad request path", 0);
+		return;
+	}
+	/* authorization */
+	memset(&in, 0, sizeof(in));
+	in.principal = t->principal;
+	in.ns = t->peer_ns;
+	in.src = t->src;
+	in.dst_port = t->dst_port;
+	al7.h = h;
+	al7.path = npath;
+	memset(&res, 0, sizeof(res));
+	weft_authz_eval_l7(w, &in, &al7, &res);
+	if (dp->a->tm)
+		weft_series_inc(weft_metric_with(weft_tm_metrics(dp->a->tm)->authz,
+						 res.allow ? "allow" : "deny"));
+	if (!res.allow) {
+		dp_count(dp, DP_R_DENIED, t->name, res.reason);
+		reply(r, 403, WEFT_TM_FLAG_DENIED, "RBAC: access denied", 0);
+		return;
+	}
+	if (!rate_limit(r, v, h))
+		return;
+	deliver(r, w, h, end);
+}
+
+static void ds_data(weft_hstream_t *s, const uint8_t *p, size_t n)
+{
+	req_t *r = s->ud;
+
+	if (dir_data(&r->rq, r->local ? NULL : r->us, s, p, n) != WEFT_OK && r->us)
+		r->us->ops->reset(r->us, WEFT_HS_CANCEL);
+}
+
+static void ds_trailers(weft_hstream_t *s, const weft_hdr_t *t, size_t n)
+{
+	req_t *r = s->ud;
+
+	if (!r->local)
+		dir_trailers(&r->rq, &r->arena, t, n);
+}
+
+static void ds_end(weft_hstream_t *s)
+{
+	req_t *r = s->ud;
+
+	r->rq.end = true;
+	if (r->local || !r->us)
+		return;
+	if (dir_flush(&r->rq, r->us, s) != WEFT_OK)
+		r->us->ops->reset(r->us, WEFT_HS_CANCEL);
+}
+
+/* The source agent can take more of the response body. */
+static void ds_writable(weft_hstream_t *s)
+{
+	req_t *r = s->ud;
+
+	if (!r->local && dir_flush(&r->rs, s, r->us) != WEFT_OK && r->us)
+		r->us->ops->reset(r->us, WEFT_HS_CANCEL);
+}
+
+static void record(req_t *r, weft_hs_err_t err)
+{
+	tun_t *t = r->t;
+	weft_l7_t *l7 = t->l7;
+	const weft_av_t *v = dp_view(l7->dp);
+	const weft_av_workload_t *w = v ? weft_av_workload(v, t->wl_uid) : NULL;
+	const weft_av_service_t *s = v && t->svc_uid ? weft_av_service(v, t->svc_uid) : NULL;
+	weft_l7_rec_t rec;
+
+	if (!l7->tel)
+		return;
+	memset(&rec, 0, sizeof(rec));
+	dp_tm_labels_in(v, w, t->principal, t->principal_uri, t->peer_ns, &t->src, &rec.l);
+	if (s) {
+		rec.l.dst_service = s->hostname;
+		rec.l.dst_service_name = s->name;
+		rec.l.dst_service_ns = s->ns;
+	}
+	rec.l.mtls = true;
+	rec.l.src_addr = t->src_addr;
+	rec.l.dst_addr = t->dst_addr;
+	rec.l.orig_dst = t->dst_addr;
+	if (!r->flag && err != WEFT_HS_OK && !r->rs.done)
+		r->flag = WEFT_TM_FLAG_DC;
+	rec.l.response_flags = r->flag;
+	rec.grpc = r->grpc;
+	rec.status = r->resp_head ? r->status : 0;
+	rec.grpc_status = r->grpc_status;
+	rec.start_us = r->start_us;
+	rec.duration_us = (weft_loop_now(l7->dp->a->loop) - r->start_ms) * 1000u;
+	rec.req_bytes = r->rq.bytes;
+	rec.resp_bytes = r->rs.bytes;
+	rec.method = r->method;
+	rec.path = r->path;
+	rec.authority = r->authority;
+	rec.user_agent = r->user_agent;
+	rec.request_id = r->request_id;
+	rec.protocol = r->protocol;
+	rec.route = r->route;
+	rec.upstream = r->local ? NULL : t->dst_addr;
+	rec.attempts = 1;
+	if (r->traced) {
+		rec.trace_id = r->span.trace_id;
+		rec.span_id = r->span.span_id;
+	}
+	weft_l7_tel_request(l7->tel, &rec);
+	if (r->traced)
+		weft_trace_end(l7->tel, &r->span, &rec);
+}
+
+static void ds_close(weft_hstream_t *s, weft_hs_err_t err)
+{
+	req_t *r = s->ud;
+	weft_l7_t *l7 = r->t->l7;
+
+	if (r->us) {
+		weft_hstream_t *us = r->us;
+		r->us = NULL;
+		us->ud = NULL;
+		/* a finished exchange leaves the connection to the pool */
+		if (!(r->rq.done && r->rs.end))
+			us->ops->reset(us, WEFT_HS_CANCEL);
+	}
+	record(r, err);
+	if (r->counted) {
+		l7_tenant_t *tn = tenant(l7, r->t->wl_uid);
+		if (tn && tn->requests)
+			tn->requests--;
+	}
+	weft_buf_free(&r->rq.pend);
+	weft_buf_free(&r->rs.pend);
+	weft_arena_destroy(&r->arena);
+	free(r);
+}
+
+static const weft_hstream_cbs_t ds_cbs = {
+	.on_head = ds_head, .on_data = ds_data, .on_trailers = ds_trailers,
+	.on_end = ds_end, .on_writable = ds_writable, .on_close = ds_close,
+};
+
+/* ---- the tunnel's codec connection ---- */
+
+static void tun_stream(weft_hconn_t *hc, weft_hstream_t *s)
+{
+	tun_t *t = hc->ud;
+	req_t *r = calloc(1, sizeof(*r));
+
+	if (!r) {
+		s->ops->reset(s, WEFT_HS_REFUSED);
+		return;
+	}
+	r->t = t;
+	r->ds = s;
+	r->grpc_status = -1;
+	r->start_us = wall_us();
+	r->start_ms = weft_loop_now(t->l7->dp->a->loop);
+	weft_arena_init(&r->arena, 4096);
+	dir_init(&r->rq);
+	dir_init(&r->rs);
+	s->cbs = &ds_cbs;
+	s->ud = r;
+}
+
+static void tun_free(tun_t *t)
+{
+	in_state_t *st = t->l7->priv_in;
+
+	if (st) {
+		if (t->prev)
+			t->prev->next = t->next;
+		else if (st->tuns == t)
+			st->tuns = t->next;
+		if (t->next)
+			t->next->prev = t->prev;
+	}
+	free(t->wl_uid);
+	free(t->principal);
+	free(t->principal_uri);
+	free(t->peer_ns);
+	free(t->svc_uid);
+	free(t);
+}
+
+static void tun_close(weft_hconn_t *hc)
+{
+	tun_t *t = hc->ud;
+
+	weft_debug(t->name, "tunnel closed after %llu requests", (unsigned long long)hc->nrequests);
+	tun_free(t);
+}
+
+static void tun_noop(weft_hconn_t *hc)
+{
+}
+
+static const weft_hconn_cbs_t tun_cbs = {
+	.on_stream = tun_stream, .on_ready = tun_noop, .on_idle = tun_noop, .on_close = tun_close,
+};
+
+int l7_in_connect(weft_l7_t *l7, weft_hbone_stream_t *hs, const weft_av_workload_t *w,
+		  uint16_t dst_port, const char *principal, const char *peer_ns,
+		  const weft_ip_t *src)
+{
+	struct weft_dp *dp = l7->dp;
+	in_state_t *st = state(l7);
+	const weft_av_port_t *p = NULL;
+	const weft_av_service_t *s;
+	void *xctx;
+	tun_t *t;
+
+	if (!st || !(t = calloc(1, sizeof(*t))))
+		return 503;
+	t->l7 = l7;
+	t->wl_uid = strdup(w->uid);
+	t->principal = strdup(principal);
+	t->peer_ns = strdup(peer_ns ? peer_ns : "");
+	if (asprintf(&t->principal_uri, "spiffe://%s", principal) < 0)
+		t->principal_uri = NULL;
+	if (!t->wl_uid || !t->principal || !t->peer_ns || !t->principal_uri) {
+		tun_free(t);
+		return 503;
+	}
+	t->src = *src;
+	t->dst_port = dst_port;
+	memcpy(&t->dst, &hs->req.dst, hs->req.dstlen);
+	t->dstlen = hs->req.dstlen;
+	weft_net_format_addr((struct sockaddr *)&t->dst, t->dst_addr, sizeof(t->dst_addr));
+	weft_ip_format(src, t->src_addr, sizeof(t->src_addr));
+	s = service_of(dp_view(dp), w->uid, dst_port, &p);
+	if (s)
+		t->svc_uid = strdup(s->uid);
+	t->h2 = p && (p->proto == WEFT_AV_HTTP2 || p->proto == WEFT_AV_GRPC);
+	snprintf(t->name, sizeof(t->name), "l7-in %s:%u t%llu", w->uid, dst_port,
+		 (unsigned long long)++st->next_id);
+	/* linked before the codec exists: its failure frees t through tun_free */
+	t->next = st->tuns;
+	if (st->tuns)
+		st->tuns->prev = t;
+	st->tuns = t;
+	xctx = weft_xprt_hbone_wrap(hs);
+	if (!xctx) {
+		tun_free(t);
+		return 503;
+	}
+	t->hc = weft_h2_server_new(dp->a->loop, -1, &weft_xprt_hbone, xctx, &l7->lim, &tun_cbs, t,
+				   t->name);
+	if (!t->hc) {
+		tun_free(t);
+		return 503;
+	}
+	weft_debug(t->name, "L7 tunnel from %s (%s)", principal, t->h2 ? "h2c" : "http/1.1");
+	return 200;
+}
+
+void l7_in_free(weft_l7_t *l7)
+{
+	in_state_t *st = l7->priv_in;
+
+	if (!st) {
+		l7_pool_destroy(&l7->deliver);
+		return;
+	}
+	/* tunnels first: their requests hold streams of the deliver pool */
+	while (st->tuns) {
+		tun_t *t = st->tuns;
+		weft_hconn_t *hc = t->hc;
+		if (hc)
+			hc->ops->close(hc);   /* on_close frees t */
+		if (st->tuns == t)
+			tun_free(t);
+	}
+	l7_pool_destroy(&l7->deliver);
+	while (st->buckets) {
+		rl_bucket_t *b = st->buckets;
+		st->buckets = b->next;
+		free(b);
+	}
+	free(st);
+	l7->priv_in = NULL;
+}

@@ -1,0 +1,894 @@
+/* weft — L7 telemetry: Istio's HTTP/gRPC request metrics, one JSON access
+ * log line per request, the tap feed behind `weft tap` and the per-route
+ * statistics behind `weft top` (include/weft/l7tel.h). Tracing lives in
+ * trace.c.
+ *
+ * Metrics: label sets are interned as in telemetry.c (a chained hash map
+ * from the 21 label values to the four series of one request), capped at
+ * L7_MAX_SERIES label sets; a request whose label set is new past the cap
+ * is not counted and bumps weft_agent_metric_series_dropped_total.
+ *
+ * Tap: the last TAP_RING requests are kept as rendered JSON lines with
+ * their filter keys (replayed on ?recent=N), and every finished request
+ * is written to the subscribers whose filter it matches.
+ *
+ * Routes: one row per (reporter, route) — or per destination service when
+ * no route was taken — with 60 one-second buckets of requests/successes
+ * and a ring of the last ROUTE_SAMPLES latencies for p50/p99. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "weft/admin.h"
+#include "weft/agent.h"
+#include "weft/buf.h"
+#include "weft/json.h"
+#include "weft/l7tel.h"
+#include "weft/loop.h"
+#include "weft/metrics.h"
+#include "weft/str.h"
+#include "l7_tel_int.h"
+
+#define NL7 (WEFT_TM_NLABELS + 2)
+#define L7_MAX_SERIES 10000u
+#define TAP_RING 256u
+#define ROUTE_WINDOW 60u
+#define ROUTE_SAMPLES 256u
+#define ROUTE_MAX 1000u
+
+static const char l7_labels[] =
+	"reporter,source_workload,source_workload_namespace,source_principal,source_app,"
+	"source_version,source_cluster,destination_workload,destination_workload_namespace,"
+	"destination_principal,destination_app,destination_version,destination_service,"
+	"destination_service_name,destination_service_namespace,destination_cluster,"
+	"request_protocol,response_code,grpc_response_status,response_flags,"
+	"connection_security_policy";
+
+/* Istio's default request duration buckets (ms) and byte-size buckets. */
+static const double dur_bounds[] = { 0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000,
+				     10000, 30000, 60000, 300000, 600000, 1800000, 3600000 };
+static const double byte_bounds[] = { 1, 10, 100, 1000, 10000, 100000, 1000000, 10000000,
+				      100000000, 1000000000 };
+
+/* ---- access log fields ---- */
+
+enum {
+	F_START, F_METHOD, F_PATH, F_PROTOCOL, F_CODE, F_GRPC, F_FLAGS, F_DURATION, F_BYTES_RX,
+	F_BYTES_TX, F_AUTHORITY, F_UA, F_REQID, F_TRACEID, F_UPSTREAM, F_ROUTE, F_ATTEMPTS,
+	F_SW, F_SNS, F_SP, F_DW, F_DNS, F_DP, F_REPORTER, NF
+};
+
+static const char *const field_names[NF] = {
+	"start_time", "method", "path", "protocol", "response_code", "grpc_status",
+	"response_flags", "duration_ms", "bytes_received", "bytes_sent", "authority",
+	"user_agent", "request_id", "trace_id", "upstream_host", "route", "attempts",
+	"source_workload", "source_namespace", "source_principal", "destination_workload",
+	"destination_namespace", "destination_principal", "reporter",
+};
+
+typedef struct l7_ent {
+	struct l7_ent *next;
+	uint64_t hash;
+	const char *v[NL7];
+	weft_series_t *total, *dur, *req, *resp;
+	size_t len;
+	char data[];
+} l7_ent_t;
+
+typedef struct tap_ev {
+	char *line;                  /* one JSON line with its '\n' */
+	size_t len;
+	char *src, *dst, *svc;       /* "ns/name" filter keys, into the same block */
+} tap_ev_t;
+
+typedef struct tap_sub {
+	struct tap_sub *prev, *next;
+	weft_l7_tel_t *t;
+	weft_admin_stream_t *s;
+	bool service;                /* filter on the destination service, else workload */
+	char key[256];
+} tap_sub_t;
+
+typedef struct route_st {
+	struct route_st *next;
+	bool dst_reporter;
+	char key[256];               /* route "ns/name", or "service:<host>" */
+	struct {
+		uint64_t sec;
+		uint32_t n, ok;
+	} b[ROUTE_WINDOW];
+	struct {
+		uint64_t ms;             /* loop time of the request's end */
+		uint32_t lat_us;
+	} s[ROUTE_SAMPLES];
+	size_t si;
+} route_st_t;
+
+struct weft_l7_tel {
+	weft_loop_t *loop;
+	weft_metrics_t *reg;
+	weft_metric_t *total, *dur, *req, *resp, *dropped;
+	weft_metric_t *limit_rej, *wl_conns, *wl_reqs, *wl_buf;
+	l7_ent_t **b;
+	size_t nb, n, max_series;
+	/* log */
+	FILE *log;
+	bool log_own;
+	uint32_t log_mask;
+	double log_sample;
+	uint64_t rnd;
+	/* tap */
+	tap_ev_t ring[TAP_RING];
+	size_t ring_next;
+	tap_sub_t *subs;
+	/* top */
+	route_st_t *routes;
+	size_t nroutes;
+	struct l7_trace *trace;
+};
+
+struct l7_trace *l7_tel_trace(weft_l7_tel_t *t)
+{
+	return t ? t->trace : NULL;
+}
+
+static uint64_t xorshift(uint64_t *s)
+{
+	uint64_t x = *s ? *s : 0x9e3779b97f4a7c15ull;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *s = x;
+}
+
+/* Parses the comma list of field names into a mask. Returns 0, or -1
+ * with the offending name in err. */
+static int parse_fields(const char *list, uint32_t *mask, char *err, size_t errlen)
+{
+	const char *p = list;
+
+	if (!list) {
+		*mask = (1u << NF) - 1;
+		return 0;
+	}
+	*mask = 0;
+	while (*p) {
+		const char *e = strchr(p, ',');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		int i;
+		for (i = 0; i < NF; i++)
+			if (strlen(field_names[i]) == n && !memcmp(field_names[i], p, n))
+				break;
+		if (n && i == NF) {
+			snprintf(err, errlen, "access log: unknown field \"%.*s\"", (int)n, p);
+			return -1;
+		}
+		if (n)
+			*mask |= 1u << i;
+		p += n + (e ? 1 : 0);
+	}
+	if (!*mask) {
+		snprintf(err, errlen, "access log: empty field list");
+		return -1;
+	}
+	return 0;
+}
+
+weft_l7_tel_t *weft_l7_tel_new(weft_loop_t *loop, weft_metrics_t *m, const weft_l7_tel_opts_t *o,
+			       char *err, size_t errlen)
+{
+	static const weft_l7_tel_opts_t defaults = { .log_sample = 1, .trace_sample = 0.01 };
+	weft_l7_tel_t *t;
+	const char *sink;
+
+	if (!o)
+		o = &defaults;
+	if (!(o->log_sample >= 0 && o->log_sample <= 1)) {
+		snprintf(err, errlen, "access log sample %g is not in 0..1", o->log_sample);
+		return NULL;
+	}
+	if (!(t = calloc(1, sizeof(*t)))) {
+		snprintf(err, errlen, "no memory");
+		return NULL;
+	}
+	t->loop = loop;
+	t->reg = m;
+	t->max_series = L7_MAX_SERIES;
+	t->log_sample = o->log_sample;
+	t->rnd = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)t;
+	if (parse_fields(o->log_fields, &t->log_mask, err, errlen) < 0)
+		goto fail;
+	sink = o->log_sink && *o->log_sink ? o->log_sink : "stderr";
+	if (!strcmp(sink, "stderr")) {
+		t->log = stderr;
+	} else if (!strcmp(sink, "stdout")) {
+		t->log = stdout;
+	} else if (strcmp(sink, "off")) {
+		if (!(t->log = fopen(sink, "ae"))) {
+			snprintf(err, errlen, "access log %s: %s", sink, strerror(errno));
+			goto fail;
+		}
+		t->log_own = true;
+	}
+	t->nb = 64;
+	if (!(t->b = calloc(t->nb, sizeof(*t->b))))
+		goto nomem;
+	t->total = weft_metrics_counter(m, "istio_requests_total", "Total number of requests",
+					l7_labels);
+	t->dur = weft_metrics_histogram(m, "istio_request_duration_milliseconds",
+					"Duration of requests in milliseconds", l7_labels, dur_bounds,
+					sizeof(dur_bounds) / sizeof(dur_bounds[0]));
+	t->req = weft_metrics_histogram(m, "istio_request_bytes", "Size of request bodies in bytes",
+					l7_labels, byte_bounds, sizeof(byte_bounds) / sizeof(byte_bounds[0]));
+	t->resp = weft_metrics_histogram(m, "istio_response_bytes", "Size of response bodies in bytes",
+					 l7_labels, byte_bounds, sizeof(byte_bounds) / sizeof(byte_bounds[0]));
+	t->dropped = weft_metrics_counter(m, "weft_agent_metric_series_dropped_total",
+					  "Requests not counted because their metric's series cap was reached, by metric",
+					  "metric");
+	t->limit_rej = weft_metrics_counter(m, "weft_agent_l7_limit_rejections_total",
+					    "Requests and connections refused by a per-workload fairness limit",
+					    "workload,limit");
+	t->wl_conns = weft_metrics_gauge(m, "weft_agent_l7_workload_connections",
+					 "Open L7 connections of a local workload", "workload");
+	t->wl_reqs = weft_metrics_gauge(m, "weft_agent_l7_workload_requests",
+					"L7 requests in flight of a local workload", "workload");
+	t->wl_buf = weft_metrics_gauge(m, "weft_agent_l7_workload_buffer_bytes",
+				       "Body bytes held for a local workload", "workload");
+	if (!t->total || !t->dur || !t->req || !t->resp || !t->dropped || !t->limit_rej ||
+	    !t->wl_conns || !t->wl_reqs || !t->wl_buf) {
+		snprintf(err, errlen, "cannot register the L7 metrics (registered twice?)");
+		goto fail;
+	}
+	if (!(t->trace = l7_trace_new(loop, m, o, err, errlen)))
+		goto fail;
+	return t;
+nomem:
+	snprintf(err, errlen, "no memory");
+fail:
+	weft_l7_tel_free(t);
+	return NULL;
+}
+
+static void sub_closed(void *arg)
+{
+	tap_sub_t *s = arg;
+
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		s->t->subs = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	free(s);
+}
+
+void weft_l7_tel_free(weft_l7_tel_t *t)
+{
+	if (!t)
+		return;
+	while (t->subs) {
+		tap_sub_t *s = t->subs;
+		t->subs = s->next;
+		weft_admin_stream_end(s->s);
+		free(s);
+	}
+	for (size_t i = 0; i < TAP_RING; i++)
+		free(t->ring[i].line);
+	while (t->routes) {
+		route_st_t *r = t->routes;
+		t->routes = r->next;
+		free(r);
+	}
+	for (size_t i = 0; t->b && i < t->nb; i++)
+		for (l7_ent_t *e = t->b[i], *nx; e; e = nx) {
+			nx = e->next;
+			free(e);
+		}
+	free(t->b);
+	if (t->log_own)
+		fclose(t->log);
+	l7_trace_free(t->trace);
+	free(t);
+}
+
+/* ---- metrics ---- */
+
+static void grow(weft_l7_tel_t *t)
+{
+	size_t nb = t->nb * 2;
+	l7_ent_t **b = calloc(nb, sizeof(*b));
+
+	if (!b)
+		return;
+	for (size_t i = 0; i < t->nb; i++)
+		for (l7_ent_t *e = t->b[i], *nx; e; e = nx) {
+			nx = e->next;
+			e->next = b[e->hash & (nb - 1)];
+			b[e->hash & (nb - 1)] = e;
+		}
+	free(t->b);
+	t->b = b;
+	t->nb = nb;
+}
+
+/* The entry for these label values, created with its series on first use.
+ * Returns NULL on no memory or when the series cap is reached (counted). */
+static l7_ent_t *intern(weft_l7_tel_t *t, const char *const *v)
+{
+	size_t lens[NL7], len = 0;
+	uint64_t h = WEFT_FNV1A64_INIT;
+	l7_ent_t *e;
+	char *p;
+
+	for (int i = 0; i < NL7; i++) {
+		lens[i] = strlen(v[i]);
+		h = weft_fnv1a64(h, v[i], lens[i] + 1);
+		len += lens[i] + 1;
+	}
+	for (e = t->b[h & (t->nb - 1)]; e; e = e->next) {
+		int i;
+		if (e->hash != h || e->len != len)
+			continue;
+		for (i = 0; i < NL7; i++)
+			if (strcmp(e->v[i], v[i]))
+				break;
+		if (i == NL7)
+			return e;
+	}
+	if (t->n >= t->max_series) {
+		weft_series_inc(weft_metric_with(t->dropped, "istio_requests_total"));
+		weft_series_inc(weft_metric_with(t->dropped, "istio_request_duration_milliseconds"));
+		weft_series_inc(weft_metric_with(t->dropped, "istio_request_bytes"));
+		weft_series_inc(weft_metric_with(t->dropped, "istio_response_bytes"));
+		return NULL;
+	}
+	if (!(e = malloc(sizeof(*e) + len)))
+		return NULL;
+	e->hash = h;
+	e->len = len;
+	p = e->data;
+	for (int i = 0; i < NL7; i++) {
+		memcpy(p, v[i], lens[i] + 1);
+		e->v[i] = p;
+		p += lens[i] + 1;
+	}
+	e->total = weft_metric_withv(t->total, e->v);
+	e->dur = weft_metric_withv(t->dur, e->v);
+	e->req = weft_metric_withv(t->req, e->v);
+	e->resp = weft_metric_withv(t->resp, e->v);
+	e->next = t->b[h & (t->nb - 1)];
+	t->b[h & (t->nb - 1)] = e;
+	if (++t->n > t->nb * 2)
+		grow(t);
+	return e;
+}
+
+static const char *flags_of(const weft_l7_rec_t *r)
+{
+	return r->l.response_flags && *r->l.response_flags ? r->l.response_flags : WEFT_TM_FLAG_NONE;
+}
+
+static void count(weft_l7_tel_t *t, const weft_l7_rec_t *r)
+{
+	const char *v4[WEFT_TM_NLABELS], *v[NL7];
+	char code[16], grpc[16];
+	l7_ent_t *e;
+
+	weft_tm_label_values(&r->l, r->l.response_flags, r->grpc ? "grpc" : "http", v4);
+	snprintf(code, sizeof(code), "%d", r->status);
+	if (r->grpc_status >= 0)
+		snprintf(grpc, sizeof(grpc), "%d", r->grpc_status);
+	else
+		grpc[0] = 0;
+	memcpy(v, v4, 17 * sizeof(*v));         /* reporter .. request_protocol */
+	v[17] = code;
+	v[18] = grpc;
+	v[19] = v4[17];                         /* response_flags */
+	v[20] = v4[18];                         /* connection_security_policy */
+	if (!(e = intern(t, v)))
+		return;
+	weft_series_inc(e->total);
+	weft_series_observe(e->dur, (double)r->duration_us / 1000.0);
+	weft_series_observe(e->req, (double)r->req_bytes);
+	weft_series_observe(e->resp, (double)r->resp_bytes);
+}
+
+/* ---- access log ---- */
+
+/* "2024-05-01T12:00:00.123Z" for us microseconds since the epoch. */
+static void rfc3339_us(uint64_t us, char *out, size_t n)
+{
+	time_t s = (time_t)(us / 1000000);
+	struct tm tm;
+	char base[32];
+
+	gmtime_r(&s, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, n, "%s.%03uZ", base, (unsigned)(us % 1000000 / 1000));
+}
+
+static uint64_t wall_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static bool is_error(const weft_l7_rec_t *r)
+{
+	return r->status >= 500 || r->status == 0 || strcmp(flags_of(r), WEFT_TM_FLAG_NONE);
+}
+
+static void jkey(weft_buf_t *b, bool *first, const char *k)
+{
+	weft_buf_printf(b, "%s\"%s\":", *first ? "" : ",", k);
+	*first = false;
+}
+
+static void jstr(weft_buf_t *b, bool *first, const char *k, const char *v)
+{
+	jkey(b, first, k);
+	weft_json_cstr(b, v);
+}
+
+/* Appends the selected fields of r as one JSON object and '\n'. */
+static void log_line(const weft_l7_tel_t *t, const weft_l7_rec_t *r, weft_buf_t *b)
+{
+	const weft_tm_labels_t *l = &r->l;
+	uint32_t m = t->log_mask;
+	bool first = true;
+	char ts[48];
+
+	weft_buf_append(b, "{", 1);
+	for (int f = 0; f < NF; f++) {
+		if (!(m & (1u << f)))
+			continue;
+		switch (f) {
+		case F_START:
+			rfc3339_us(r->start_us ? r->start_us : wall_us(), ts, sizeof(ts));
+			jstr(b, &first, "start_time", ts);
+			break;
+		case F_METHOD: jstr(b, &first, "method", r->method); break;
+		case F_PATH: jstr(b, &first, "path", r->path); break;
+		case F_PROTOCOL: jstr(b, &first, "protocol", r->protocol); break;
+		case F_CODE:
+			jkey(b, &first, "response_code");
+			weft_buf_printf(b, "%d", r->status);
+			break;
+		case F_GRPC:
+			jkey(b, &first, "grpc_status");
+			if (r->grpc_status >= 0)
+				weft_buf_printf(b, "%d", r->grpc_status);
+			else
+				weft_buf_printf(b, "null");
+			break;
+		case F_FLAGS: jstr(b, &first, "response_flags", flags_of(r)); break;
+		case F_DURATION:
+			jkey(b, &first, "duration_ms");
+			weft_buf_printf(b, "%.3f", (double)r->duration_us / 1000.0);
+			break;
+		case F_BYTES_RX:
+			jkey(b, &first, "bytes_received");
+			weft_buf_printf(b, "%llu", (unsigned long long)r->req_bytes);
+			break;
+		case F_BYTES_TX:
+			jkey(b, &first, "bytes_sent");
+			weft_buf_printf(b, "%llu", (unsigned long long)r->resp_bytes);
+			break;
+		case F_AUTHORITY: jstr(b, &first, "authority", r->authority); break;
+		case F_UA: jstr(b, &first, "user_agent", r->user_agent); break;
+		case F_REQID: jstr(b, &first, "request_id", r->request_id); break;
+		case F_TRACEID: jstr(b, &first, "trace_id", r->trace_id); break;
+		case F_UPSTREAM: jstr(b, &first, "upstream_host", r->upstream); break;
+		case F_ROUTE: jstr(b, &first, "route", r->route); break;
+		case F_ATTEMPTS:
+			jkey(b, &first, "attempts");
+			weft_buf_printf(b, "%u", r->attempts);
+			break;
+		case F_SW: jstr(b, &first, "source_workload", l->src_workload); break;
+		case F_SNS: jstr(b, &first, "source_namespace", l->src_ns); break;
+		case F_SP: jstr(b, &first, "source_principal", l->src_principal); break;
+		case F_DW: jstr(b, &first, "destination_workload", l->dst_workload); break;
+		case F_DNS: jstr(b, &first, "destination_namespace", l->dst_ns); break;
+		case F_DP: jstr(b, &first, "destination_principal", l->dst_principal); break;
+		case F_REPORTER:
+			jstr(b, &first, "reporter", l->destination ? "destination" : "source");
+			break;
+		}
+	}
+	weft_buf_append(b, "}\n", 2);
+}
+
+static void access_log(weft_l7_tel_t *t, const weft_l7_rec_t *r)
+{
+	weft_buf_t b;
+
+	if (!t->log)
+		return;
+	if (!is_error(r) && t->log_sample < 1 &&
+	    (double)(xorshift(&t->rnd) >> 11) * 0x1p-53 >= t->log_sample)
+		return;
+	weft_buf_init(&b, 64 * 1024);
+	log_line(t, r, &b);
+	fwrite(weft_buf_head(&b), 1, weft_buf_len(&b), t->log);
+	fflush(t->log);
+	weft_buf_free(&b);
+}
+
+/* ---- tap ---- */
+
+static bool sub_match(const tap_sub_t *s, const tap_ev_t *e)
+{
+	if (s->service)
+		return !strcmp(s->key, e->svc);
+	return !strcmp(s->key, e->src) || !strcmp(s->key, e->dst);
+}
+
+static void id_json(weft_buf_t *b, const char *wl, const char *ns, const char *principal)
+{
+	bool first = true;
+
+	weft_buf_append(b, "{", 1);
+	jstr(b, &first, "workload", wl);
+	jstr(b, &first, "namespace", ns);
+	jstr(b, &first, "principal", principal);
+	weft_buf_append(b, "}", 1);
+}
+
+/* Renders r as a tap event into the ring slot; returns the slot or NULL. */
+static tap_ev_t *tap_event(weft_l7_tel_t *t, const weft_l7_rec_t *r)
+{
+	const weft_tm_labels_t *l = &r->l;
+	tap_ev_t *e = &t->ring[t->ring_next];
+	char keys[3][256], ts[48];
+	size_t kl[3];
+	bool first = true;
+	weft_buf_t b;
+	char *p;
+
+	weft_buf_init(&b, 64 * 1024);
+	rfc3339_us(r->start_us ? r->start_us : wall_us(), ts, sizeof(ts));
+	weft_buf_append(&b, "{", 1);
+	jstr(&b, &first, "time", ts);
+	jstr(&b, &first, "reporter", l->destination ? "destination" : "source");
+	jstr(&b, &first, "method", r->method);
+	jstr(&b, &first, "path", r->path);
+	jstr(&b, &first, "authority", r->authority);
+	jkey(&b, &first, "status");
+	weft_buf_printf(&b, "%d", r->status);
+	jkey(&b, &first, "grpc_status");
+	if (r->grpc_status >= 0)
+		weft_buf_printf(&b, "%d", r->grpc_status);
+	else
+		weft_buf_printf(&b, "null");
+	jkey(&b, &first, "latency_ms");
+	weft_buf_printf(&b, "%.3f", (double)r->duration_us / 1000.0);
+	jstr(&b, &first, "flags", flags_of(r));
+	jstr(&b, &first, "route", r->route);
+	jstr(&b, &first, "service", l->dst_service);
+	jkey(&b, &first, "source");
+	id_json(&b, l->src_workload, l->src_ns, l->src_principal);
+	jkey(&b, &first, "destination");
+	id_json(&b, l->dst_workload, l->dst_ns, l->dst_principal);
+	weft_buf_append(&b, "}\n", 2);
+
+	snprintf(keys[0], sizeof(keys[0]), "%s/%s", l->src_ns ? l->src_ns : "",
+		 l->src_workload ? l->src_workload : "");
+	snprintf(keys[1], sizeof(keys[1]), "%s/%s", l->dst_ns ? l->dst_ns : "",
+		 l->dst_workload ? l->dst_workload : "");
+	snprintf(keys[2], sizeof(keys[2]), "%s/%s", l->dst_service_ns ? l->dst_service_ns : "",
+		 l->dst_service_name ? l->dst_service_name : "");
+	for (int i = 0; i < 3; i++)
+		kl[i] = strlen(keys[i]) + 1;
+	free(e->line);
+	memset(e, 0, sizeof(*e));
+	p = malloc(weft_buf_len(&b) + kl[0] + kl[1] + kl[2]);
+	if (!p) {
+		weft_buf_free(&b);
+		return NULL;
+	}
+	e->line = p;
+	e->len = weft_buf_len(&b);
+	memcpy(p, weft_buf_head(&b), e->len);
+	p += e->len;
+	char **dst[3] = { &e->src, &e->dst, &e->svc };
+	for (int i = 0; i < 3; i++) {
+		memcpy(p, keys[i], kl[i]);
+		*dst[i] = p;
+		p += kl[i];
+	}
+	weft_buf_free(&b);
+	t->ring_next = (t->ring_next + 1) % TAP_RING;
+	return e;
+}
+
+static void tap(weft_l7_tel_t *t, const weft_l7_rec_t *r)
+{
+	tap_ev_t *e = tap_event(t, r);
+
+	if (!e)
+		return;
+	for (tap_sub_t *s = t->subs, *nx; s; s = nx) {
+		nx = s->next;    /* a failed write frees s (sub_closed) */
+		if (sub_match(s, e))
+			weft_admin_stream_write(s->s, e->line, e->len);
+	}
+}
+
+/* ---- routes (weft top) ---- */
+
+static bool success(const weft_l7_rec_t *r)
+{
+	if (r->status == 0 || r->status >= 500)
+		return false;
+	return !r->grpc || r->grpc_status <= 0;
+}
+
+static route_st_t *route_for(weft_l7_tel_t *t, const weft_l7_rec_t *r)
+{
+	char key[256];
+	route_st_t *rs;
+
+	if (r->route && *r->route)
+		snprintf(key, sizeof(key), "%s", r->route);
+	else
+		snprintf(key, sizeof(key), "service:%s",
+			 r->l.dst_service && *r->l.dst_service ? r->l.dst_service : "unknown");
+	for (rs = t->routes; rs; rs = rs->next)
+		if (rs->dst_reporter == r->l.destination && !strcmp(rs->key, key))
+			return rs;
+	if (t->nroutes >= ROUTE_MAX) {
+		weft_series_inc(weft_metric_with(t->dropped, "routes"));
+		return NULL;
+	}
+	if (!(rs = calloc(1, sizeof(*rs))))
+		return NULL;
+	rs->dst_reporter = r->l.destination;
+	memcpy(rs->key, key, sizeof(key));
+	rs->next = t->routes;
+	t->routes = rs;
+	t->nroutes++;
+	return rs;
+}
+
+static void route_stat(weft_l7_tel_t *t, const weft_l7_rec_t *r)
+{
+	uint64_t now = weft_loop_update_time(t->loop), sec = now / 1000;
+	route_st_t *rs = route_for(t, r);
+	size_t i;
+
+	if (!rs)
+		return;
+	i = sec % ROUTE_WINDOW;
+	if (rs->b[i].sec != sec) {
+		rs->b[i].sec = sec;
+		rs->b[i].n = rs->b[i].ok = 0;
+	}
+	rs->b[i].n++;
+	rs->b[i].ok += success(r);
+	rs->s[rs->si].ms = now ? now : 1;
+	rs->s[rs->si].lat_us = r->duration_us > UINT32_MAX ? UINT32_MAX : (uint32_t)r->duration_us;
+	rs->si = (rs->si + 1) % ROUTE_SAMPLES;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile q (0..1) of n sorted values, in ms. */
+static double pct(const uint32_t *v, size_t n, double q)
+{
+	size_t k;
+
+	if (!n)
+		return 0;
+	k = (size_t)(q * (double)n + 0.999999);
+	if (k < 1)
+		k = 1;
+	if (k > n)
+		k = n;
+	return (double)v[k - 1] / 1000.0;
+}
+
+/* Appends the JSON array of route rows with requests in the last 60 s. */
+static void routes_json(weft_l7_tel_t *t, weft_buf_t *b)
+{
+	uint64_t now = weft_loop_update_time(t->loop), sec = now / 1000;
+	bool any = false;
+
+	weft_buf_append(b, "[", 1);
+	for (route_st_t *rs = t->routes; rs; rs = rs->next) {
+		uint64_t n = 0, ok = 0;
+		uint32_t lat[ROUTE_SAMPLES];
+		size_t nl = 0;
+		bool first = true;
+
+		for (size_t i = 0; i < ROUTE_WINDOW; i++)
+			if (rs->b[i].sec + ROUTE_WINDOW > sec && rs->b[i].sec <= sec && rs->b[i].n) {
+				n += rs->b[i].n;
+				ok += rs->b[i].ok;
+			}
+		if (!n)
+			continue;
+		for (size_t i = 0; i < ROUTE_SAMPLES; i++)
+			if (rs->s[i].ms && rs->s[i].ms + ROUTE_WINDOW * 1000 > now)
+				lat[nl++] = rs->s[i].lat_us;
+		qsort(lat, nl, sizeof(lat[0]), cmp_u32);
+		weft_buf_printf(b, "%s{", any ? "," : "");
+		any = true;
+		if (!strncmp(rs->key, "service:", 8)) {
+			jkey(b, &first, "route");
+			weft_buf_printf(b, "null");
+			jstr(b, &first, "service", rs->key + 8);
+		} else {
+			jstr(b, &first, "route", rs->key);
+			jkey(b, &first, "service");
+			weft_buf_printf(b, "null");
+		}
+		jstr(b, &first, "reporter", rs->dst_reporter ? "destination" : "source");
+		weft_buf_printf(b, ",\"requests\":%llu,\"rps\":%.3f,\"success_rate\":%.4f,"
+				"\"p50_ms\":%.3f,\"p99_ms\":%.3f}",
+				(unsigned long long)n, (double)n / ROUTE_WINDOW, (double)ok / (double)n,
+				pct(lat, nl, 0.5), pct(lat, nl, 0.99));
+	}
+	weft_buf_append(b, "]\n", 2);
+}
+
+/* ---- entry points ---- */
+
+void weft_l7_tel_request(weft_l7_tel_t *t, const weft_l7_rec_t *r)
+{
+	if (!t || !r)
+		return;
+	count(t, r);
+	access_log(t, r);
+	tap(t, r);
+	route_stat(t, r);
+}
+
+void weft_l7_tel_limit_hit(weft_l7_tel_t *t, const char *workload, const char *limit)
+{
+	if (t)
+		weft_series_inc(weft_metric_with(t->limit_rej, workload && *workload ? workload : "unknown",
+						 limit && *limit ? limit : "unknown"));
+}
+
+void weft_l7_tel_workload_gauges(weft_l7_tel_t *t, const char *workload, uint64_t conns,
+				 uint64_t requests, uint64_t buffer_bytes)
+{
+	const char *w = workload && *workload ? workload : "unknown";
+
+	if (!t)
+		return;
+	weft_series_set(weft_metric_with(t->wl_conns, w), (double)conns);
+	weft_series_set(weft_metric_with(t->wl_reqs, w), (double)requests);
+	weft_series_set(weft_metric_with(t->wl_buf, w), (double)buffer_bytes);
+}
+
+/* ---- admin endpoints ---- */
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* The value of key in query, percent-decoded into out. Returns its length,
+ * or -1 when absent, too long or badly escaped. */
+static int query_get(weft_str_t q, const char *key, char *out, size_t outlen)
+{
+	size_t i = 0, kl = strlen(key);
+
+	while (i < q.len) {
+		const char *amp = memchr(q.p + i, '&', q.len - i);
+		size_t e = amp ? (size_t)(amp - q.p) : q.len, o = 0;
+		if (e - i > kl && !memcmp(q.p + i, key, kl) && q.p[i + kl] == '=') {
+			for (size_t j = i + kl + 1; j < e; j++) {
+				int c = (unsigned char)q.p[j];
+				if (c == '%') {
+					int hi, lo;
+					if (j + 2 >= e)
+						return -1;
+					hi = hexval(q.p[j + 1]);
+					lo = hexval(q.p[j + 2]);
+					if (hi < 0 || lo < 0)
+						return -1;
+					c = hi << 4 | lo;
+					j += 2;
+				} else if (c == '+') {
+					c = ' ';
+				}
+				if (o + 1 >= outlen || c == 0)
+					return -1;
+				out[o++] = (char)c;
+			}
+			out[o] = 0;
+			return (int)o;
+		}
+		i = e + 1;
+	}
+	return -1;
+}
+
+/* GET /debug/tap?workload=ns/name | ?service=ns/name [&recent=N] */
+static int h_tap(const weft_admin_req_t *req, weft_admin_stream_t *st, weft_buf_t *body,
+		 const char **ctype, void *ctx)
+{
+	weft_l7_tel_t *t = ctx;
+	char key[256], rec[16];
+	bool service = false;
+	int n = query_get(req->query, "workload", key, sizeof(key));
+	long recent = 0;
+	tap_sub_t *s;
+
+	if (n < 0) {
+		n = query_get(req->query, "service", key, sizeof(key));
+		service = true;
+	}
+	if (n < 3 || !strchr(key, '/') || key[0] == '/' || key[n - 1] == '/') {
+		weft_buf_printf(body, "usage: /debug/tap?workload=NAMESPACE/NAME or ?service=NAMESPACE/NAME\n");
+		return 400;
+	}
+	if (query_get(req->query, "recent", rec, sizeof(rec)) > 0) {
+		char *end;
+		recent = strtol(rec, &end, 10);
+		if (*end || recent < 0) {
+			weft_buf_printf(body, "recent: not a count\n");
+			return 400;
+		}
+	}
+	if (!(s = calloc(1, sizeof(*s)))) {
+		weft_buf_printf(body, "no memory\n");
+		return 503;
+	}
+	s->t = t;
+	s->s = st;
+	s->service = service;
+	snprintf(s->key, sizeof(s->key), "%s", key);
+	*ctype = "application/x-ndjson";
+	/* replay up to `recent` matching events, oldest first */
+	if (recent > 0) {
+		size_t idx[TAP_RING], m = 0;
+		for (size_t i = 0; i < TAP_RING; i++) {
+			size_t k = (t->ring_next + TAP_RING - 1 - i) % TAP_RING;
+			if (t->ring[k].line && sub_match(s, &t->ring[k]) && m < (size_t)recent)
+				idx[m++] = k;
+		}
+		while (m--)
+			weft_admin_stream_write(st, t->ring[idx[m]].line, t->ring[idx[m]].len);
+	}
+	s->next = t->subs;
+	if (s->next)
+		s->next->prev = s;
+	t->subs = s;
+	weft_admin_stream_on_close(st, sub_closed, s);
+	return 200;
+}
+
+/* GET /debug/routes */
+static int h_routes(const weft_admin_req_t *req, weft_buf_t *body, const char **ctype, void *ctx)
+{
+	*ctype = "application/json";
+	routes_json(ctx, body);
+	return 200;
+}
+
+void weft_l7_tel_admin(weft_l7_tel_t *t, struct weft_agent_admin *ad)
+{
+	if (!t || !ad)
+		return;
+	weft_agent_admin_route_stream(ad, "/debug/tap", h_tap, t);
+	weft_agent_admin_route(ad, "/debug/routes", h_routes, t);
+}
