@@ -52,7 +52,7 @@ typedef struct weft_agent_opts {
 	uint64_t l7_max_conns;       /* --l7-max-connections: per local workload (0 = unlimited) */
 	uint64_t l7_max_requests;    /* --l7-max-requests: in flight per local workload */
 	uint64_t l7_max_buffer;      /* --l7-max-buffer: body bytes held per local workload */
-	const char *path_slashes;    /* --path-escaped-slashes keep|decode|reject (default keep) */
+	const char *path_slashes;    /* --path-escaped-slashes keep|decode|reject (default decode) */
 	const char *access_log;      /* --access-log stderr|stdout|PATH|off */
 	const char *access_log_fields;   /* --access-log-fields a,b,c */
 	double access_log_sample;    /* --access-log-sample 0..1 (default 1) */

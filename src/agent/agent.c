@@ -40,7 +40,7 @@ void weft_agent_opts_default(weft_agent_opts_t *o)
 	o->capture = "auto";
 	o->mark = WEFT_AGENT_MARK;
 	o->log_format = "text";
-	o->path_slashes = "keep";
+	o->path_slashes = "decode";
 	o->access_log_sample = 1.0;
 	o->trace_sample = 0.01;
 }

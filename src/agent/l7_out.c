@@ -396,9 +396,9 @@ weft_l7_t *l7_new(struct weft_dp *dp)
 	l7->max_conns = o->l7_max_conns;
 	l7->max_requests = o->l7_max_requests;
 	l7->max_buffer = o->l7_max_buffer;
-	l7->slash = !o->path_slashes || !strcmp(o->path_slashes, "keep") ? WEFT_L7_SLASH_KEEP
-		    : !strcmp(o->path_slashes, "decode") ? WEFT_L7_SLASH_DECODE
-		    : WEFT_L7_SLASH_REJECT;
+	l7->slash = o->path_slashes && !strcmp(o->path_slashes, "keep") ? WEFT_L7_SLASH_KEEP
+		    : o->path_slashes && !strcmp(o->path_slashes, "reject") ? WEFT_L7_SLASH_REJECT
+		    : WEFT_L7_SLASH_DECODE;
 	l7->rnd = a->rnd ^ 0x9e3779b97f4a7c15ull;
 	if (!l7->rnd)
 		l7->rnd = 1;

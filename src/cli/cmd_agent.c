@@ -35,7 +35,7 @@ static void usage(FILE *out)
 		"  --l7-max-connections N   L7: open connections per local workload [0: unlimited]\n"
 		"  --l7-max-requests N      L7: requests in flight per local workload [0: unlimited]\n"
 		"  --l7-max-buffer BYTES    L7: request body bytes held per local workload [0: unlimited]\n"
-		"  --path-escaped-slashes M keep, decode or reject %%2F/%%5C in paths [keep]\n"
+		"  --path-escaped-slashes M keep, decode or reject %%2F/%%5C in paths [decode]\n"
 		"  --access-log SINK        stderr, stdout, a file path or off [stderr]\n"
 		"  --access-log-fields F    comma list of access log fields [all]\n"
 		"  --access-log-sample P    share of requests logged, 0..1 (errors always) [1]\n"

@@ -22,8 +22,10 @@
  *     parentRef names the service with port 0 or that port, by the route's
  *     rank among the service's routes (route_order: their file order, the
  *     model's), then rule order; backends are "ns/name" + port + weight;
- *   - a port is l7 when its appProtocol is http/http2/grpc, a rule is
- *     attached to it, or the DestinationPolicy needs L7 (policy_l7());
+ *   - a port is l7 when its appProtocol is http/http2/grpc or a rule is
+ *     attached to it (a route says the port speaks HTTP); a
+ *     DestinationPolicy alone never turns a tcp port into L7 (its L7-only
+ *     parts then simply do not apply to that port);
  *   - the DestinationPolicy goes whole into Service.policy (blocks it does
  *     not set are absent).
  *
@@ -401,18 +403,6 @@ _Static_assert(WEFT__AGENT__V1__PATH_MOD__PATH_MOD_PREFIX == (int)WEFT_PATH_MOD_
 _Static_assert(WEFT__AGENT__V1__LB_TYPE__LB_MAGLEV == (int)WEFT_LB_MAGLEV &&
 	       WEFT__AGENT__V1__LB_TYPE__LB_RANDOM == (int)WEFT_LB_RANDOM, "LbType");
 
-/* True when the policy sets something only the L7 data path does:
- * retries, faults, a rate limit, health checks, outlier detection, a hash
- * key, or a load balancer type other than the agent's default. */
-static bool policy_l7(const weft_dest_policy_t *p)
-{
-	if (!p)
-		return false;
-	return p->retry.set || p->fault.set || p->rate_limit.set || p->health.set || p->outlier.set ||
-	       (p->lb.type_set && p->lb.type != WEFT_LB_LEAST_REQUEST) || p->lb.hash_header.len ||
-	       p->lb.hash_cookie.len || p->lb.hash_source_ip;
-}
-
 /* True when some parentRef of rt names service s with port 0 or port. */
 static bool route_on_port(const weft_route_t *rt, const weft_service_t *s, uint16_t port)
 {
@@ -709,7 +699,7 @@ static void port_l7(weft_xds_tx_t *tx, const weft_service_t *s, const weft_svc_p
 		for (size_t j = 0; j < rt->nrules; j++)
 			p->rules[p->n_rules++] = rule_msg(tx, rt, i, j);
 	}
-	p->l7 = sp->proto != WEFT_APP_TCP || p->n_rules != 0 || policy_l7(s->policy);
+	p->l7 = sp->proto != WEFT_APP_TCP || p->n_rules != 0;
 }
 
 static Weft__Agent__V1__DestinationPolicy *policy_msg(weft_xds_tx_t *tx, const weft_dest_policy_t *p)

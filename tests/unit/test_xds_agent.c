@@ -635,9 +635,9 @@ static void test_l7_policy(void **st)
 	assert_null(v->policy->rate_limit);
 	assert_null(v->policy->health);
 	weft__agent__v1__service__free_unpacked(v, NULL);
-	/* a hash key needs L7 */
+	/* a policy alone (here a hash key) never turns a tcp port into L7 */
 	v = service(s, "shop/hashed");
-	assert_true(v->ports[0]->l7);
+	assert_false(v->ports[0]->l7);
 	assert_false(v->policy->lb->type_set);
 	assert_string_equal(v->policy->lb->hash_cookie, "sticky");
 	weft__agent__v1__service__free_unpacked(v, NULL);
