@@ -359,7 +359,7 @@ void l7_out_upgrade(l7_dconn_t *dc, const weft_http_head_t *h)
 	weft_buf_append(&b, " ", 1);
 	weft_buf_append(&b, h->path.p, h->path.len);
 	weft_buf_append(&b, h->ver == WEFT_HTTP_10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n", 11);
-	if (h->authority.len)
+	if (h->authority.len && !weft_http_hdr(h, "host"))   /* HTTP/1 heads keep their host field */
 		put_field(&b, weft_str_c("host"), h->authority);
 	for (size_t i = 0; i < h->nhdrs; i++)
 		put_field(&b, h->hdrs[i].name, h->hdrs[i].value);
