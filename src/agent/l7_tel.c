@@ -837,6 +837,7 @@ static int h_tap(const weft_admin_req_t *req, weft_admin_stream_t *st, weft_buf_
 		n = query_get(req->query, "service", key, sizeof(key));
 		service = true;
 	}
+	*ctype = "text/plain; charset=utf-8";
 	if (n < 3 || !strchr(key, '/') || key[0] == '/' || key[n - 1] == '/') {
 		weft_buf_printf(body, "usage: /debug/tap?workload=NAMESPACE/NAME or ?service=NAMESPACE/NAME\n");
 		return 400;
