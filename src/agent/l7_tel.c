@@ -213,6 +213,9 @@ weft_l7_tel_t *weft_l7_tel_new(weft_loop_t *loop, weft_metrics_t *m, const weft_
 		}
 		t->log_own = true;
 	}
+	/* options first, so a refusal leaves the registry untouched */
+	if (!(t->trace = l7_trace_new(loop, m, o, err, errlen)))
+		goto fail;
 	t->nb = 64;
 	if (!(t->b = calloc(t->nb, sizeof(*t->b))))
 		goto nomem;
@@ -242,8 +245,6 @@ weft_l7_tel_t *weft_l7_tel_new(weft_loop_t *loop, weft_metrics_t *m, const weft_
 		snprintf(err, errlen, "cannot register the L7 metrics (registered twice?)");
 		goto fail;
 	}
-	if (!(t->trace = l7_trace_new(loop, m, o, err, errlen)))
-		goto fail;
 	return t;
 nomem:
 	snprintf(err, errlen, "no memory");
