@@ -213,6 +213,9 @@ weft_l7_tel_t *weft_l7_tel_new(weft_loop_t *loop, weft_metrics_t *m, const weft_
 		}
 		t->log_own = true;
 	}
+	/* options first, so a refusal leaves the registry untouched */
+	if (!(t->trace = l7_trace_new(loop, m, o, err, errlen)))
+		goto fail;
 	t->nb = 64;
 	if (!(t->b = calloc(t->nb, sizeof(*t->b))))
 		goto nomem;
@@ -242,8 +245,6 @@ weft_l7_tel_t *weft_l7_tel_new(weft_loop_t *loop, weft_metrics_t *m, const weft_
 		snprintf(err, errlen, "cannot register the L7 metrics (registered twice?)");
 		goto fail;
 	}
-	if (!(t->trace = l7_trace_new(loop, m, o, err, errlen)))
-		goto fail;
 	return t;
 nomem:
 	snprintf(err, errlen, "no memory");
@@ -837,6 +838,7 @@ static int h_tap(const weft_admin_req_t *req, weft_admin_stream_t *st, weft_buf_
 		n = query_get(req->query, "service", key, sizeof(key));
 		service = true;
 	}
+	*ctype = "text/plain; charset=utf-8";
 	if (n < 3 || !strchr(key, '/') || key[0] == '/' || key[n - 1] == '/') {
 		weft_buf_printf(body, "usage: /debug/tap?workload=NAMESPACE/NAME or ?service=NAMESPACE/NAME\n");
 		return 400;
