@@ -120,6 +120,8 @@ typedef struct req {
 	int status, grpc_status;
 	const char *flag;
 	const char *method, *path, *authority, *user_agent, *request_id, *route, *protocol;
+	const char *svc;             /* x-weft-service as the source agent set it, or NULL */
+	weft_str_t npath;            /* the normalized path + query: what the application gets */
 	uint64_t start_us, start_ms;
 	weft_span_t span;
 	bool traced;
@@ -520,6 +522,8 @@ static void deliver(req_t *r, const weft_av_workload_t *w, const weft_http_head_
 		reply(r, 503, NULL, "out of memory", 0);
 		return;
 	}
+	if (r->npath.len)
+		m.h.path = r->npath;
 	for (size_t i = 0; i < m.h.nhdrs; i++)
 		if (!strip_field(m.h.hdrs[i].name))
 			m.h.hdrs[k++] = m.h.hdrs[i];
@@ -579,6 +583,9 @@ static void ds_head(weft_hstream_t *s, const weft_http_head_t *h, bool end)
 	r->user_agent = hdr_cstr(r, h, "user-agent");
 	r->request_id = hdr_cstr(r, h, "x-request-id");
 	r->route = hdr_cstr(r, h, "x-weft-route");
+	r->svc = hdr_cstr(r, h, "x-weft-service");   /* the service the source chose (labels, rate limit) */
+	if (r->svc && (!v || !weft_av_service(v, r->svc)))
+		r->svc = NULL;
 	r->protocol = h->ver == WEFT_HTTP_2 ? "HTTP/2" : h->ver == WEFT_HTTP_10 ? "HTTP/1.0" : "HTTP/1.1";
 	r->grpc = ct && ct->value.len >= 16 && !strncasecmp(ct->value.p, "application/grpc", 16);
 	if (end)
@@ -609,6 +616,16 @@ static void ds_head(weft_hstream_t *s, const weft_http_head_t *h, bool end)
 	if (weft_l7_normalize_path(path, l7->slash, &r->arena, &npath) != WEFT_OK) {
 		reply(r, 400, NULL, "bad request path", 0);
 		return;
+	}
+	/* the application gets the path that was authorized (as Envoy's
+	 * normalize_path): it cannot read "/a/../admin" differently */
+	if (q) {
+		weft_str_t query = { q, (size_t)(h->path.p + h->path.len - q) };
+		char *np = weft_arena_printf(&r->arena, "%.*s%.*s", (int)npath.len, npath.p,
+					     (int)query.len, query.p);
+		r->npath = np ? weft_str_c(np) : npath;
+	} else {
+		r->npath = npath;
 	}
 	/* authorization */
 	memset(&in, 0, sizeof(in));
@@ -675,9 +692,11 @@ static void record(req_t *r, weft_hs_err_t err)
 	weft_l7_t *l7 = t->l7;
 	const weft_av_t *v = dp_view(l7->dp);
 	const weft_av_workload_t *w = v ? weft_av_workload(v, t->wl_uid) : NULL;
-	const weft_av_service_t *s = v && t->svc_uid ? weft_av_service(v, t->svc_uid) : NULL;
+	const weft_av_service_t *s = v && r->svc ? weft_av_service(v, r->svc) : NULL;
 	weft_l7_rec_t rec;
 
+	if (!s && v && t->svc_uid)
+		s = weft_av_service(v, t->svc_uid);
 	if (!l7->tel)
 		return;
 	memset(&rec, 0, sizeof(rec));

@@ -42,6 +42,8 @@ spec:
 def test_l7_metrics_pass_promtool(cluster):
     r = cluster.http("a1", WEB + "/prom", n=10)
     assert r["status"] == {"200": 10}, r
+    r = cluster.http("a1", "http://10.96.1.12/prom", n=5)       # b2: n2 reports too
+    assert r["status"] == {"200": 5}, r
     for node in ("n1", "n2"):
         st, text = cluster.http_get(cluster.node(node)["metrics"], "/metrics")
         assert st == 200
@@ -49,7 +51,12 @@ def test_l7_metrics_pass_promtool(cluster):
         promtool = shutil.which("promtool")
         assert promtool, "promtool not found: run 'make deps'"
         p = subprocess.run([promtool, "check", "metrics"], input=text, text=True, capture_output=True)
-        assert p.returncode == 0, p.stdout + p.stderr
+        # exit 3 is promtool's lint verdict. The one lint accepted is about
+        # Istio's own metric name (istio_request_duration_milliseconds: its
+        # unit is not the base unit seconds), which dashboards depend on.
+        problems = [ln for ln in (p.stdout + p.stderr).splitlines() if ln.strip()
+                    and not ln.startswith('istio_request_duration_milliseconds use base unit "seconds"')]
+        assert p.returncode in (0, 3) and not problems, p.stdout + p.stderr
     src = [ln for ln in cluster.http_get(cluster.node("n1")["metrics"], "/metrics")[1].splitlines()
            if ln.startswith("istio_requests_total{") and 'reporter="source"' in ln
            and 'destination_service_name="web"' in ln]
