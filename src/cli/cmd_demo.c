@@ -31,6 +31,8 @@
 
 typedef struct demo_args {
 	const char *name, *dir, *cert_ttl, *loopback, *capture;
+	const char *agent_args[DEMO_AGENT_ARGS];
+	int nagent_args;
 	bool no_workloads, no_agents, config_only;
 	unsigned timeout_s;
 } demo_args_t;
@@ -47,6 +49,8 @@ static void usage(FILE *out)
 		"  --name PREFIX     names every namespace, cgroup and process of the cluster [weft]\n"
 		"  --dir STATE       config, CA, logs, pidfiles, cluster.json [/run/weft-demo/PREFIX]\n"
 		"  --cert-ttl DUR    workload certificate lifetime the agents ask for (e.g. 60s, 1h)\n"
+		"  --agent-arg ARG   one more argument for both agents, as is (repeatable, up to 8;\n"
+		"                    e.g. --agent-arg=--l7-max-requests=100)\n"
 		"  --capture MODE    the agents' capture: auto, ebpf, nft or none [auto]\n"
 		"  --loopback A.B.C  control on A.B.C.1, agent k on A.B.C.(k+1)\n"
 		"                    [127.0.0 for the prefix weft, else 127.77.N derived from it]\n"
@@ -119,6 +123,9 @@ static int demo_setup(demo_t *d, const demo_args_t *a)
 		}
 		snprintf(d->cert_ttl, sizeof d->cert_ttl, "%llus", (unsigned long long)(ms / 1000));
 	}
+	for (int i = 0; i < a->nagent_args; i++)
+		d->agent_args[i] = a->agent_args[i];
+	d->nagent_args = a->nagent_args;
 	snprintf(d->capture, sizeof d->capture, "%s", a->capture ? a->capture : "auto");
 	if (strcmp(d->capture, "auto") && strcmp(d->capture, "ebpf") && strcmp(d->capture, "nft") &&
 	    strcmp(d->capture, "none")) {
@@ -315,7 +322,7 @@ static int start_agents(const demo_t *d, unsigned timeout_s)
 	for (int k = 0; k < DEMO_NNODES; k++) {
 		const demo_node_t *n = &d->nodes[k];
 		char name[32], tokf[DEMO_PATH + 32], state[DEMO_PATH + 32], nsp[128], pin[128];
-		const char *argv[24];
+		const char *argv[24 + DEMO_AGENT_ARGS];
 		int a = 0;
 
 		if (make_token(d, n) < 0)
@@ -349,6 +356,8 @@ static int start_agents(const demo_t *d, unsigned timeout_s)
 		argv[a++] = d->capture;
 		argv[a++] = "--bpf-pin-dir";
 		argv[a++] = pin;
+		for (int i = 0; i < d->nagent_args; i++)
+			argv[a++] = d->agent_args[i];
 		argv[a] = NULL;
 		if ((pids[k] = demo_spawn(d, &(demo_spawn_t){ .name = name, .argv = argv })) < 0)
 			return -1;
@@ -578,6 +587,7 @@ static int run_demo(int argc, char **argv)
 		{ "name", required_argument, NULL, 'n' },
 		{ "dir", required_argument, NULL, 'd' },
 		{ "cert-ttl", required_argument, NULL, 't' },
+		{ "agent-arg", required_argument, NULL, 'g' },
 		{ "capture", required_argument, NULL, 'c' },
 		{ "loopback", required_argument, NULL, 'l' },
 		{ "timeout", required_argument, NULL, 'T' },
@@ -611,6 +621,13 @@ static int run_demo(int argc, char **argv)
 		case 'n': a.name = optarg; break;
 		case 'd': a.dir = optarg; break;
 		case 't': a.cert_ttl = optarg; break;
+		case 'g':
+			if (a.nagent_args == DEMO_AGENT_ARGS) {
+				fprintf(stderr, "weft demo: --agent-arg: at most %d\n", DEMO_AGENT_ARGS);
+				return 2;
+			}
+			a.agent_args[a.nagent_args++] = optarg;
+			break;
 		case 'c': a.capture = optarg; break;
 		case 'l': a.loopback = optarg; break;
 		case 'T':
@@ -631,7 +648,8 @@ static int run_demo(int argc, char **argv)
 		fprintf(stderr, "weft demo: unexpected argument '%s'\n", argv[optind + 1]);
 		return 2;
 	}
-	if (!strcmp(verb, "down") && (a.cert_ttl || a.capture || a.no_workloads || a.no_agents || a.config_only)) {
+	if (!strcmp(verb, "down") && (a.cert_ttl || a.capture || a.no_workloads || a.no_agents || a.config_only ||
+				      a.nagent_args)) {
 		fprintf(stderr, "weft demo: down takes only --name and --dir\n");
 		return 2;
 	}

@@ -57,6 +57,9 @@ typedef struct demo {
 	char ctl_xds[32], ctl_tls[32], ctl_admin[32];
 	char cert_ttl[16];           /* "" = the CA's default */
 	char capture[8];             /* the agents' --capture (auto, ebpf, nft, none) */
+#define DEMO_AGENT_ARGS 8
+	const char *agent_args[DEMO_AGENT_ARGS];   /* --agent-arg: passed to both agents as is */
+	int nagent_args;
 	bool agents, workloads;
 	demo_node_t nodes[DEMO_NNODES];
 	demo_pod_t pods[DEMO_NPODS];

@@ -106,7 +106,7 @@ class Capture:
 
 class Cluster:
     def __init__(self, weft_bin, prefix, directory, cert_ttl=None, agents=True, workloads=True,
-                 capture=None):
+                 capture=None, agent_args=()):
         self.weft = weft_bin
         # the agents' --capture: nft unless the module (or WEFT_E2E_CAPTURE) says otherwise
         self.capture_mode = capture or os.environ.get("WEFT_E2E_CAPTURE", "nft")
@@ -115,6 +115,7 @@ class Cluster:
         self.cert_ttl = cert_ttl
         self.agents = agents
         self.workloads = workloads
+        self.agent_args = list(agent_args)    # more `weft agent` options (weft demo up --agent-arg)
         self.s = None
         self._procs = []
         self.extra_netns = []
@@ -127,6 +128,8 @@ class Cluster:
         if self.cert_ttl:
             argv += ["--cert-ttl", self.cert_ttl]
         argv += ["--capture", self.capture_mode]
+        for arg in self.agent_args:
+            argv.append(f"--agent-arg={arg}")
         if not self.agents:
             argv.append("--no-agents")
         if not self.workloads:
