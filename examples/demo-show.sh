@@ -35,9 +35,9 @@ for i in 1 2 3; do
   show "$B1" "b1 -> echo (http, 10.96.0.10:80)" curl -sS -m 3 "http://10.96.0.10/req$i"
 done
 for i in 1 2; do
-  show "$A1" "a1 -> web (L7 http, 10.96.0.20:80)" curl -sS -m 3 "http://10.96.0.20/l7-$i"
+  show "$A1" "a1 -> echo-web (L7 http, 10.96.0.20:80)" curl -sS -m 3 "http://10.96.0.20/l7-$i"
 done
-show "$B1" "b1 -> web /v2 (HTTPRoute -> b2)" curl -sS -m 3 "http://10.96.0.20/v2/hello"
+show "$B1" "b1 -> echo-web /v2 (HTTPRoute -> b2)" curl -sS -m 3 "http://10.96.0.20/v2/hello"
 show "$A1" "a1 -> b2 (banner, 10.96.0.14:9090)" bash -c 'exec 3<>/dev/tcp/10.96.0.14/9090; timeout 3 head -1 <&3'
 show "$B1" "b1 -> a2 (banner, 10.96.0.12:9090)" bash -c 'exec 3<>/dev/tcp/10.96.0.12/9090; timeout 3 head -1 <&3'
 if [[ $AGENTS == True ]]; then
