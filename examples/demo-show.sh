@@ -20,7 +20,7 @@ AGENTS=$(field "d['agents']")
 
 show() {   # netns, what, command...
   local ns=$1 what=$2; shift 2
-  printf '  %-34s ' "$what"
+  printf '  %-40s ' "$what"
   local cg; cg=$(cg_of "$ns")
   if [[ -n $cg ]]; then
     out=$(sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$cg" ip netns exec "$ns" "$@" 2>&1 | head -1)
