@@ -7,24 +7,33 @@
 
 static uint64_t *counter(l7_tenant_t *tn, l7_fair_kind_t k)
 {
-	return k == L7_FAIR_CONNS ? &tn->conns : k == L7_FAIR_REQUESTS ? &tn->requests : &tn->buffer;
+	switch (k) {
+	case L7_FAIR_CONNS: return &tn->conns;
+	case L7_FAIR_IN_CONNS: return &tn->in_conns;
+	case L7_FAIR_REQUESTS: return &tn->requests;
+	case L7_FAIR_IN_REQUESTS: return &tn->in_requests;
+	default: return &tn->buffer;
+	}
 }
 
 static uint64_t limit_of(const weft_l7_t *l7, l7_fair_kind_t k)
 {
-	return k == L7_FAIR_CONNS ? l7->max_conns
-	       : k == L7_FAIR_REQUESTS ? l7->max_requests : l7->max_buffer;
+	return k == L7_FAIR_CONNS || k == L7_FAIR_IN_CONNS ? l7->max_conns
+	       : k == L7_FAIR_REQUESTS || k == L7_FAIR_IN_REQUESTS ? l7->max_requests : l7->max_buffer;
 }
 
 static void gauges(weft_l7_t *l7, const l7_tenant_t *tn)
 {
 	if (l7->tel)
-		weft_l7_tel_workload_gauges(l7->tel, tn->uid, tn->conns, tn->requests, tn->buffer);
+		weft_l7_tel_workload_gauges(l7->tel, tn->uid, tn->conns + tn->in_conns,
+					    tn->requests + tn->in_requests,
+					    tn->buffer);
 }
 
 const char *l7_fair_name(l7_fair_kind_t k)
 {
-	return k == L7_FAIR_CONNS ? "connections" : k == L7_FAIR_REQUESTS ? "requests" : "buffer";
+	return k == L7_FAIR_CONNS || k == L7_FAIR_IN_CONNS ? "connections"
+	       : k == L7_FAIR_BUFFER ? "buffer" : "requests";
 }
 
 l7_tenant_t *l7_fair_tenant(weft_l7_t *l7, const char *uid)

@@ -4,16 +4,23 @@
  * has a share of three resources, both sides of the data path counted
  * together:
  *
- *   connections  source: captured connections served at L7 (l7_out.c);
- *                destination: L7 tunnels served for it (l7_in.c)
- *   requests     requests in flight, from it (source) and to it
- *                (destination)
+ *   connections  captured connections from it served at L7 (source
+ *                side, l7_out.c) and, counted apart with the same
+ *                limit, L7 tunnels served for it (destination side,
+ *                l7_in.c)
+ *   requests     requests in flight from it (source side) and, counted
+ *                apart with the same limit, requests in flight to it
+ *                (destination side)
+ *
+ * Source and destination shares are apart so that a workload flooded by
+ * its callers can still make its own calls, and the reverse.
  *   buffer       body bytes the agent holds for it: request bodies kept
  *                for retries and mirrors, bytes queued towards a slow
  *                peer (either direction, either side)
  *
  * Limits are l7->max_conns / max_requests / max_buffer (0: unlimited).
- * Every change updates the weft_agent_l7_workload_* gauges; every refusal
+ * Every change updates the weft_agent_l7_workload_* gauges (connections,
+ * requests: both directions summed); every refusal
  * counts weft_agent_l7_limit_rejections_total{workload,limit}. */
 #ifndef WEFT_L7_FAIR_H
 #define WEFT_L7_FAIR_H
@@ -22,8 +29,10 @@
 #include "l7_int.h"
 
 typedef enum l7_fair_kind {
-	L7_FAIR_CONNS,
-	L7_FAIR_REQUESTS,
+	L7_FAIR_CONNS,               /* from the workload */
+	L7_FAIR_IN_CONNS,            /* tunnels to the workload (metrics: "connections" too) */
+	L7_FAIR_REQUESTS,            /* sent by the workload */
+	L7_FAIR_IN_REQUESTS,         /* to the workload (metrics: "requests" too) */
 	L7_FAIR_BUFFER,
 } l7_fair_kind_t;
 

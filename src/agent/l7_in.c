@@ -6,12 +6,12 @@
  * tunnel is served here by an HTTP/2 server codec over weft_xprt_hbone
  * (one tunnel: a tun_t). Each request stream (a req_t), in order:
  *
- *   fairness     in-flight requests of the destination workload
+ *   fairness     in-flight requests to the destination workload
  *                beyond l7->max_requests, or its buffer share full
  *                (bytes held in either direction): 503, flag OL
  *                (src/agent/l7_fair.h; each served tunnel is one of
- *                its connections: over l7->max_conns the CONNECT gets
- *                503)
+ *                its inbound connections: over l7->max_conns the
+ *                CONNECT gets 503)
  *   path         weft_l7_normalize_path (l7->slash) fails: 400
  *   authz        weft_authz_eval_l7 with the verified peer, the source
  *                address, the port and the head: 403 "RBAC: access
@@ -600,7 +600,7 @@ static void ds_head(weft_hstream_t *s, const weft_http_head_t *h, bool end)
 		return;
 	}
 	/* fairness: a request slot, and room left in the buffer share */
-	if (!l7_fair_take(l7, t->tn, L7_FAIR_REQUESTS, 1)) {
+	if (!l7_fair_take(l7, t->tn, L7_FAIR_IN_REQUESTS, 1)) {
 		reply(r, 503, WEFT_TM_FLAG_OL, "workload request limit", 0);
 		return;
 	}
@@ -752,7 +752,7 @@ static void ds_close(weft_hstream_t *s, weft_hs_err_t err)
 	}
 	record(r, err);
 	if (r->counted)
-		l7_fair_give(l7, r->t->tn, L7_FAIR_REQUESTS, 1);
+		l7_fair_give(l7, r->t->tn, L7_FAIR_IN_REQUESTS, 1);
 	dir_drop(&r->rq);
 	dir_drop(&r->rs);
 	weft_buf_free(&r->rq.pend);
@@ -801,7 +801,7 @@ static void tun_free(tun_t *t)
 		if (t->next)
 			t->next->prev = t->prev;
 	}
-	l7_fair_give(t->l7, t->tn, L7_FAIR_CONNS, 1);
+	l7_fair_give(t->l7, t->tn, L7_FAIR_IN_CONNS, 1);
 	free(t->wl_uid);
 	free(t->principal);
 	free(t->principal_uri);
@@ -840,13 +840,13 @@ int l7_in_connect(weft_l7_t *l7, weft_hbone_stream_t *hs, const weft_av_workload
 	l7_tenant_t *tn = l7_fair_tenant(l7, w->uid);
 
 	/* fairness: each served tunnel is one of the workload's connections */
-	if (!l7_fair_take(l7, tn, L7_FAIR_CONNS, 1)) {
+	if (!l7_fair_take(l7, tn, L7_FAIR_IN_CONNS, 1)) {
 		weft_info("l7", "%s: L7 tunnel from %s refused (--l7-max-connections %llu)", w->uid,
 			  principal, (unsigned long long)l7->max_conns);
 		return 503;
 	}
 	if (!st || !(t = calloc(1, sizeof(*t)))) {
-		l7_fair_give(l7, tn, L7_FAIR_CONNS, 1);
+		l7_fair_give(l7, tn, L7_FAIR_IN_CONNS, 1);
 		return 503;
 	}
 	t->l7 = l7;

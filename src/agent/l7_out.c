@@ -45,7 +45,9 @@ void **l7_health_slot(weft_l7_t *l7) { return &ost(l7)->health; }
 void l7_tenant_update(weft_l7_t *l7, l7_tenant_t *tn)
 {
 	if (tn && l7->tel)
-		weft_l7_tel_workload_gauges(l7->tel, tn->uid, tn->conns, tn->requests, tn->buffer);
+		weft_l7_tel_workload_gauges(l7->tel, tn->uid, tn->conns + tn->in_conns,
+					    tn->requests + tn->in_requests,
+					    tn->buffer);
 }
 
 /* ---- the upstream pool ---- */
