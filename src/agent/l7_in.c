@@ -6,8 +6,12 @@
  * tunnel is served here by an HTTP/2 server codec over weft_xprt_hbone
  * (one tunnel: a tun_t). Each request stream (a req_t), in order:
  *
- *   fairness     in-flight requests of the destination workload
- *                (l7->tenants) beyond l7->max_requests: 503, flag OL
+ *   fairness     in-flight requests to the destination workload
+ *                beyond l7->max_requests, or its buffer share full
+ *                (bytes held in either direction): 503, flag OL
+ *                (src/agent/l7_fair.h; each served tunnel is one of
+ *                its inbound connections: over l7->max_conns the
+ *                CONNECT gets 503)
  *   path         weft_l7_normalize_path (l7->slash) fails: 400
  *   authz        weft_authz_eval_l7 with the verified peer, the source
  *                address, the port and the head: 403 "RBAC: access
@@ -41,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "l7_fair.h"
 #include "l7_int.h"
 #include "weft/arena.h"
 #include "weft/buf.h"
@@ -95,6 +100,7 @@ struct tun {
 	char dst_addr[64];
 	char src_addr[64];
 	char name[80];
+	l7_tenant_t *tn;             /* the workload's fairness share: this tunnel is one connection */
 };
 
 /* One direction of a request's body. */
@@ -105,6 +111,8 @@ typedef struct dir {
 	weft_hdr_t *tr;              /* trailers waiting for pend to drain */
 	size_t ntr;
 	uint64_t bytes;
+	weft_l7_t *l7;
+	l7_tenant_t *tn;             /* pend counts against its buffer share */
 } dir_t;
 
 typedef struct req {
@@ -140,24 +148,6 @@ static uint64_t wall_us(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-/* ---- fairness: in-flight requests per destination workload ---- */
-
-static l7_tenant_t *tenant(weft_l7_t *l7, const char *uid)
-{
-	l7_tenant_t *tn;
-
-	for (tn = l7->tenants; tn; tn = tn->next)
-		if (!strcmp(tn->uid, uid))
-			return tn;
-	if (!(tn = calloc(1, sizeof(*tn))) || !(tn->uid = strdup(uid))) {
-		free(tn);
-		return NULL;
-	}
-	tn->next = l7->tenants;
-	l7->tenants = tn;
-	return tn;
 }
 
 /* ---- rate limit buckets ---- */
@@ -211,9 +201,18 @@ static const weft_av_service_t *service_of(const weft_av_t *v, const char *uid, 
 
 /* ---- body plumbing ---- */
 
-static void dir_init(dir_t *d)
+static void dir_init(dir_t *d, weft_l7_t *l7, l7_tenant_t *tn)
 {
 	weft_buf_init(&d->pend, 0);
+	d->l7 = l7;
+	d->tn = tn;
+}
+
+/* Drops d's pending bytes (and their share of the tenant's buffer). */
+static void dir_drop(dir_t *d)
+{
+	l7_fair_give(d->l7, d->tn, L7_FAIR_BUFFER, weft_buf_len(&d->pend));
+	weft_buf_reset(&d->pend);
 }
 
 /* Passes d's pending bytes (and then its end or trailers) to stream to,
@@ -230,6 +229,7 @@ static int dir_flush(dir_t *d, weft_hstream_t *to, weft_hstream_t *from)
 		if (rc < 0)
 			return WEFT_ECLOSED;
 		weft_buf_consume(&d->pend, n);
+		l7_fair_give(d->l7, d->tn, L7_FAIR_BUFFER, n);
 		if (from)
 			from->ops->consumed(from, n);
 		if (last)
@@ -265,6 +265,7 @@ static int dir_data(dir_t *d, weft_hstream_t *to, weft_hstream_t *from, const ui
 	/* held until on_writable; the sender's window stays closed for them */
 	if (weft_buf_append(&d->pend, p, n) < 0)
 		return WEFT_ECLOSED;
+	l7_fair_charge(d->l7, d->tn, L7_FAIR_BUFFER, n);   /* flow control bounds it */
 	return WEFT_OK;
 }
 
@@ -298,7 +299,7 @@ static void reply(req_t *r, int status, const char *flag, const char *body, uint
 	r->status = status;
 	if (weft_buf_len(&r->rq.pend)) {   /* held request bytes are dropped now */
 		r->ds->ops->consumed(r->ds, weft_buf_len(&r->rq.pend));
-		weft_buf_reset(&r->rq.pend);
+		dir_drop(&r->rq);
 	}
 	if (flag && !r->flag)
 		r->flag = flag;
@@ -574,7 +575,6 @@ static void ds_head(weft_hstream_t *s, const weft_http_head_t *h, bool end)
 	weft_authz_input_t in;
 	weft_authz_l7_t al7;
 	weft_authz_result_t res;
-	l7_tenant_t *tn;
 	const char *q;
 
 	r->method = str_cstr(r, h->method);
@@ -599,16 +599,15 @@ static void ds_head(weft_hstream_t *s, const weft_http_head_t *h, bool end)
 		reply(r, 503, WEFT_TM_FLAG_UH, "no local workload", 0);
 		return;
 	}
-	/* fairness */
-	if ((tn = tenant(l7, t->wl_uid))) {
-		if (l7->max_requests && tn->requests >= l7->max_requests) {
-			if (l7->tel)
-				weft_l7_tel_limit_hit(l7->tel, t->wl_uid, "requests");
-			reply(r, 503, WEFT_TM_FLAG_OL, "workload request limit", 0);
-			return;
-		}
-		tn->requests++;
-		r->counted = true;
+	/* fairness: a request slot, and room left in the buffer share */
+	if (!l7_fair_take(l7, t->tn, L7_FAIR_IN_REQUESTS, 1)) {
+		reply(r, 503, WEFT_TM_FLAG_OL, "workload request limit", 0);
+		return;
+	}
+	r->counted = t->tn != NULL;
+	if (!l7_fair_take(l7, t->tn, L7_FAIR_BUFFER, 0)) {
+		reply(r, 503, WEFT_TM_FLAG_OL, "workload buffer limit", 0);
+		return;
 	}
 	/* path (without the query) */
 	if ((q = memchr(path.p, '?', path.len)))
@@ -752,11 +751,10 @@ static void ds_close(weft_hstream_t *s, weft_hs_err_t err)
 			us->ops->reset(us, WEFT_HS_CANCEL);
 	}
 	record(r, err);
-	if (r->counted) {
-		l7_tenant_t *tn = tenant(l7, r->t->wl_uid);
-		if (tn && tn->requests)
-			tn->requests--;
-	}
+	if (r->counted)
+		l7_fair_give(l7, r->t->tn, L7_FAIR_IN_REQUESTS, 1);
+	dir_drop(&r->rq);
+	dir_drop(&r->rs);
 	weft_buf_free(&r->rq.pend);
 	weft_buf_free(&r->rs.pend);
 	weft_arena_destroy(&r->arena);
@@ -785,8 +783,8 @@ static void tun_stream(weft_hconn_t *hc, weft_hstream_t *s)
 	r->start_us = wall_us();
 	r->start_ms = weft_loop_now(t->l7->dp->a->loop);
 	weft_arena_init(&r->arena, 4096);
-	dir_init(&r->rq);
-	dir_init(&r->rs);
+	dir_init(&r->rq, t->l7, t->tn);
+	dir_init(&r->rs, t->l7, t->tn);
 	s->cbs = &ds_cbs;
 	s->ud = r;
 }
@@ -803,6 +801,7 @@ static void tun_free(tun_t *t)
 		if (t->next)
 			t->next->prev = t->prev;
 	}
+	l7_fair_give(t->l7, t->tn, L7_FAIR_IN_CONNS, 1);
 	free(t->wl_uid);
 	free(t->principal);
 	free(t->principal_uri);
@@ -838,9 +837,20 @@ int l7_in_connect(weft_l7_t *l7, weft_hbone_stream_t *hs, const weft_av_workload
 	void *xctx;
 	tun_t *t;
 
-	if (!st || !(t = calloc(1, sizeof(*t))))
+	l7_tenant_t *tn = l7_fair_tenant(l7, w->uid);
+
+	/* fairness: each served tunnel is one of the workload's connections */
+	if (!l7_fair_take(l7, tn, L7_FAIR_IN_CONNS, 1)) {
+		weft_info("l7", "%s: L7 tunnel from %s refused (--l7-max-connections %llu)", w->uid,
+			  principal, (unsigned long long)l7->max_conns);
 		return 503;
+	}
+	if (!st || !(t = calloc(1, sizeof(*t)))) {
+		l7_fair_give(l7, tn, L7_FAIR_IN_CONNS, 1);
+		return 503;
+	}
 	t->l7 = l7;
+	t->tn = tn;
 	t->wl_uid = strdup(w->uid);
 	t->principal = strdup(principal);
 	t->peer_ns = strdup(peer_ns ? peer_ns : "");
