@@ -285,13 +285,29 @@ static void dir_trailers(dir_t *d, weft_arena_t *a, const weft_hdr_t *t, size_t 
 
 /* ---- local answers ---- */
 
+/* The gRPC status a local HTTP status stands for (the mapping of gRPC's
+ * HTTP-to-gRPC status table, as Envoy's local replies use it). */
+static int grpc_of_status(int status)
+{
+	switch (status) {
+	case 400: return 13;   /* INTERNAL */
+	case 401: return 16;   /* UNAUTHENTICATED */
+	case 403: return 7;    /* PERMISSION_DENIED */
+	case 404: return 12;   /* UNIMPLEMENTED */
+	case 429: case 502: case 503: case 504: return 14;   /* UNAVAILABLE */
+	default: return 2;     /* UNKNOWN */
+	}
+}
+
 /* Answers the request here: status with a text body (and Retry-After
- * when retry_after_s > 0). The request body that follows is dropped. */
+ * when retry_after_s > 0); for a gRPC request a trailers-only answer
+ * (HTTP 200, grpc-status mapped from status, grpc-message body). The
+ * request body that follows is dropped. */
 static void reply(req_t *r, int status, const char *flag, const char *body, uint32_t retry_after_s)
 {
 	weft_http_head_t h;
-	weft_hdr_t hd[3];
-	char len[24], ra[24];
+	weft_hdr_t hd[4];
+	char len[24], ra[24], gs[16];
 	size_t blen = strlen(body), n = 0;
 
 	r->local = true;
@@ -304,6 +320,24 @@ static void reply(req_t *r, int status, const char *flag, const char *body, uint
 		r->flag = flag;
 	if (r->resp_head)
 		return;
+	if (r->grpc) {
+		r->grpc_status = grpc_of_status(status);
+		r->status = 200;
+		snprintf(gs, sizeof(gs), "%d", r->grpc_status);
+		hd[n++] = (weft_hdr_t){ weft_str_c("content-type"), weft_str_c("application/grpc") };
+		hd[n++] = (weft_hdr_t){ weft_str_c("grpc-status"), weft_str_c(gs) };
+		hd[n++] = (weft_hdr_t){ weft_str_c("grpc-message"), weft_str_c(body) };
+		memset(&h, 0, sizeof(h));
+		h.ver = WEFT_HTTP_2;
+		h.status = 200;
+		h.nhdrs = n;
+		h.hdrs = hd;
+		h.content_length = -1;
+		r->resp_head = true;
+		r->ds->ops->send_head(r->ds, &h, true);
+		r->rs.end = r->rs.done = true;
+		return;
+	}
 	snprintf(len, sizeof(len), "%zu", blen);
 	hd[n++] = (weft_hdr_t){ weft_str_c("content-type"), weft_str_c("text/plain") };
 	hd[n++] = (weft_hdr_t){ weft_str_c("content-length"), weft_str_c(len) };
