@@ -299,16 +299,26 @@ static int grpc_of_status(int status)
 	}
 }
 
+/* The field a local answer carries to the source agent when the
+ * application could not be reached ("connect-failure": nothing of the
+ * request was processed) or reset before a response ("reset"): the source
+ * treats the try as that failure (retryOn connect-failure / reset) and
+ * never passes the field on. */
+#define UPSTREAM_ERR "x-weft-upstream-error"
+
 /* Answers the request here: status with a text body (and Retry-After
- * when retry_after_s > 0); for a gRPC request a trailers-only answer
+ * when retry_after_s > 0; x-weft-upstream-error when flag is UF or UC);
+ * for a gRPC request a trailers-only answer
  * (HTTP 200, grpc-status mapped from status, grpc-message body). The
  * request body that follows is dropped. */
 static void reply(req_t *r, int status, const char *flag, const char *body, uint32_t retry_after_s)
 {
 	weft_http_head_t h;
-	weft_hdr_t hd[4];
+	weft_hdr_t hd[5];
 	char len[24], ra[24], gs[16];
 	size_t blen = strlen(body), n = 0;
+	const char *uerr = !flag ? NULL : !strcmp(flag, WEFT_TM_FLAG_UF) ? "connect-failure"
+			   : !strcmp(flag, WEFT_TM_FLAG_UC) ? "reset" : NULL;
 
 	r->local = true;
 	r->status = status;
@@ -327,6 +337,8 @@ static void reply(req_t *r, int status, const char *flag, const char *body, uint
 		hd[n++] = (weft_hdr_t){ weft_str_c("content-type"), weft_str_c("application/grpc") };
 		hd[n++] = (weft_hdr_t){ weft_str_c("grpc-status"), weft_str_c(gs) };
 		hd[n++] = (weft_hdr_t){ weft_str_c("grpc-message"), weft_str_c(body) };
+		if (uerr)
+			hd[n++] = (weft_hdr_t){ weft_str_c(UPSTREAM_ERR), weft_str_c(uerr) };
 		memset(&h, 0, sizeof(h));
 		h.ver = WEFT_HTTP_2;
 		h.status = 200;
@@ -345,6 +357,8 @@ static void reply(req_t *r, int status, const char *flag, const char *body, uint
 		snprintf(ra, sizeof(ra), "%u", retry_after_s);
 		hd[n++] = (weft_hdr_t){ weft_str_c("retry-after"), weft_str_c(ra) };
 	}
+	if (uerr)
+		hd[n++] = (weft_hdr_t){ weft_str_c(UPSTREAM_ERR), weft_str_c(uerr) };
 	memset(&h, 0, sizeof(h));
 	h.ver = WEFT_HTTP_2;
 	h.status = status;
@@ -374,6 +388,20 @@ static void up_head(weft_hstream_t *s, const weft_http_head_t *h, bool end)
 	r->resp_head = true;
 	if (end)
 		r->rs.end = r->rs.done = true;
+	if (weft_http_hdr(h, UPSTREAM_ERR)) {
+		/* only this agent says the application could not be reached */
+		weft_hmsg_t m;
+		weft_hmsg_init(&m, &r->arena);
+		if (weft_hmsg_copy(&m, &r->arena, h) != WEFT_OK) {
+			s->ops->reset(s, WEFT_HS_CANCEL);
+			return;
+		}
+		weft_hmsg_remove(&m, weft_str_c(UPSTREAM_ERR));
+		h = &m.h;
+		if (r->ds->ops->send_head(r->ds, h, end) != WEFT_OK)
+			s->ops->reset(s, WEFT_HS_CANCEL);
+		return;
+	}
 	if (r->ds->ops->send_head(r->ds, h, end) != WEFT_OK)
 		s->ops->reset(s, WEFT_HS_CANCEL);
 }

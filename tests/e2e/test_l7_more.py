@@ -9,6 +9,7 @@ and GRPCRoute method matching with a weighted split.
 Locality: a1's agent prefers endpoints in its own zone (n1, so a2). The
 pair b1/b2 (selector version: v2) sits in n2's zone, so from a1 both are
 equal candidates: the load-balancing tests use that pair."""
+import concurrent.futures
 import json
 import os
 import pathlib
@@ -110,6 +111,12 @@ def _kill(p):
         except ProcessLookupError:
             pass
         p.wait()
+
+
+def cleanup(cluster, name):
+    """Removes a config file when it is there, and waits for the views."""
+    if os.path.exists(os.path.join(cluster.s["control"]["config"], name)):
+        remove(cluster, name)
 
 
 def start_echo(cluster, pod, port, name, *extra):
@@ -409,30 +416,74 @@ spec:
 
 # ---- retries ----
 
+def _dead_policy(cluster, retries):
+    apply(cluster, "l7-more-dead.yaml", f"""
+apiVersion: weft.dev/v1alpha1
+kind: DestinationPolicy
+metadata: {{name: dead-retry, namespace: default}}
+spec:
+  targetRef: {{kind: Service, name: dead}}
+  retries: {retries}
+""")
+
+
 def test_retry_on_connect_failure_of_a_killed_backend(cluster):
     a = start_echo(cluster, "a2", 8087, "a2d")
     b = start_echo(cluster, "b2", 8087, "b2d")
     try:
         assert cluster.http("a1", "http://10.96.1.47/", n=5)["served"] == {"a2d": 5}
         _kill(a)
-        # no policy: the dead local endpoint answers 503 (no outlier detection)
+        # a1 still picks its zone's a2d (no outlier detection): n1's agent
+        # cannot reach it. Without retries the client sees 503 UF...
+        _dead_policy(cluster, "{attempts: 0}")
         r = cluster.http("a1", "http://10.96.1.47/dead", n=10)
-        assert r["status"].get("503", 0) >= 5, r
-        apply(cluster, "l7-more-cf.yaml", """
-apiVersion: weft.dev/v1alpha1
-kind: DestinationPolicy
-metadata: {name: dead-retry, namespace: default}
-spec:
-  targetRef: {kind: Service, name: dead}
-  retries: {attempts: 2, retryOn: [connect-failure], backoff: {baseInterval: 1ms, maxInterval: 5ms}}
-""")
-        try:
-            r = cluster.http("a1", "http://10.96.1.47/retried", n=20)
-            assert r["status"] == {"200": 20} and r["served"] == {"b2d": 20}, r
-        finally:
-            remove(cluster, "l7-more-cf.yaml")
+        assert r["status"] == {"503": 10}, r
+        # ...with retryOn connect-failure the try goes to b2d
+        _dead_policy(cluster, "{attempts: 2, retryOn: [connect-failure], backoff: {baseInterval: 1ms}}")
+        r = cluster.http("a1", "http://10.96.1.47/retried", n=20)
+        assert r["status"] == {"200": 20} and r["served"] == {"b2d": 20}, r
+        # and so does the default (no policy: what never reached the app)
+        cleanup(cluster, "l7-more-dead.yaml")
+        r = cluster.http("a1", "http://10.96.1.47/default", n=20)
+        assert r["status"] == {"200": 20} and r["served"] == {"b2d": 20}, r
+        st, body = cluster.http_get(cluster.node("n1")["metrics"], "/metrics")
+        assert 'response_flags="UF"' in body, "the dead endpoint's tries are not flagged UF"
+    finally:
+        cleanup(cluster, "l7-more-dead.yaml")
+        _kill(a)
+        _kill(b)
+
+
+def _killed_mid_request(cluster, name):
+    """A slow request to a1's local dead-service endpoint, whose server is
+    killed while it waits: the client's result."""
+    a = start_echo(cluster, "a2", 8087, name)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1) as ex:
+            fut = ex.submit(cluster.http, "a1", "http://10.96.1.47/slow?delay=2000", 1, 1, "GET", (), "", 10.0)
+            wait_for(lambda: _busy(cluster), 10, what="the request to arrive")
+            _kill(a)
+            return fut.result(60)
     finally:
         _kill(a)
+
+
+def _busy(cluster):
+    r = cluster.exec_in("a2", ["sh", "-c", "ss -tn state established '( sport = :8087 )' | tail -n +2 | wc -l"])
+    return int(r.stdout.decode().strip() or 0) > 0
+
+
+def test_retry_on_reset_of_a_backend_dying_mid_request(cluster):
+    b = start_echo(cluster, "b2", 8087, "b2d")
+    try:
+        _dead_policy(cluster, "{attempts: 0}")
+        r = _killed_mid_request(cluster, "a2r")
+        assert r["status"] == {"503": 1}, r                      # UC, not retried
+        _dead_policy(cluster, "{attempts: 2, retryOn: [reset], backoff: {baseInterval: 1ms}}")
+        r = _killed_mid_request(cluster, "a2r")
+        assert r["status"] == {"200": 1} and r["served"] == {"b2d": 1}, r
+    finally:
+        cleanup(cluster, "l7-more-dead.yaml")
         _kill(b)
 
 
