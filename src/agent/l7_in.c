@@ -286,14 +286,40 @@ static void dir_trailers(dir_t *d, weft_arena_t *a, const weft_hdr_t *t, size_t 
 
 /* ---- local answers ---- */
 
+/* The gRPC status a local HTTP status stands for (the mapping of gRPC's
+ * HTTP-to-gRPC status table, as Envoy's local replies use it). */
+static int grpc_of_status(int status)
+{
+	switch (status) {
+	case 400: return 13;   /* INTERNAL */
+	case 401: return 16;   /* UNAUTHENTICATED */
+	case 403: return 7;    /* PERMISSION_DENIED */
+	case 404: return 12;   /* UNIMPLEMENTED */
+	case 429: case 502: case 503: case 504: return 14;   /* UNAVAILABLE */
+	default: return 2;     /* UNKNOWN */
+	}
+}
+
+/* The field a local answer carries to the source agent when the
+ * application could not be reached ("connect-failure": nothing of the
+ * request was processed) or reset before a response ("reset"): the source
+ * treats the try as that failure (retryOn connect-failure / reset) and
+ * never passes the field on. */
+#define UPSTREAM_ERR "x-weft-upstream-error"
+
 /* Answers the request here: status with a text body (and Retry-After
- * when retry_after_s > 0). The request body that follows is dropped. */
+ * when retry_after_s > 0; x-weft-upstream-error when flag is UF or UC);
+ * for a gRPC request a trailers-only answer
+ * (HTTP 200, grpc-status mapped from status, grpc-message body). The
+ * request body that follows is dropped. */
 static void reply(req_t *r, int status, const char *flag, const char *body, uint32_t retry_after_s)
 {
 	weft_http_head_t h;
-	weft_hdr_t hd[3];
-	char len[24], ra[24];
+	weft_hdr_t hd[5];
+	char len[24], ra[24], gs[16];
 	size_t blen = strlen(body), n = 0;
+	const char *uerr = !flag ? NULL : !strcmp(flag, WEFT_TM_FLAG_UF) ? "connect-failure"
+			   : !strcmp(flag, WEFT_TM_FLAG_UC) ? "reset" : NULL;
 
 	r->local = true;
 	r->status = status;
@@ -305,6 +331,26 @@ static void reply(req_t *r, int status, const char *flag, const char *body, uint
 		r->flag = flag;
 	if (r->resp_head)
 		return;
+	if (r->grpc) {
+		r->grpc_status = grpc_of_status(status);
+		r->status = 200;
+		snprintf(gs, sizeof(gs), "%d", r->grpc_status);
+		hd[n++] = (weft_hdr_t){ weft_str_c("content-type"), weft_str_c("application/grpc") };
+		hd[n++] = (weft_hdr_t){ weft_str_c("grpc-status"), weft_str_c(gs) };
+		hd[n++] = (weft_hdr_t){ weft_str_c("grpc-message"), weft_str_c(body) };
+		if (uerr)
+			hd[n++] = (weft_hdr_t){ weft_str_c(UPSTREAM_ERR), weft_str_c(uerr) };
+		memset(&h, 0, sizeof(h));
+		h.ver = WEFT_HTTP_2;
+		h.status = 200;
+		h.nhdrs = n;
+		h.hdrs = hd;
+		h.content_length = -1;
+		r->resp_head = true;
+		r->ds->ops->send_head(r->ds, &h, true);
+		r->rs.end = r->rs.done = true;
+		return;
+	}
 	snprintf(len, sizeof(len), "%zu", blen);
 	hd[n++] = (weft_hdr_t){ weft_str_c("content-type"), weft_str_c("text/plain") };
 	hd[n++] = (weft_hdr_t){ weft_str_c("content-length"), weft_str_c(len) };
@@ -312,6 +358,8 @@ static void reply(req_t *r, int status, const char *flag, const char *body, uint
 		snprintf(ra, sizeof(ra), "%u", retry_after_s);
 		hd[n++] = (weft_hdr_t){ weft_str_c("retry-after"), weft_str_c(ra) };
 	}
+	if (uerr)
+		hd[n++] = (weft_hdr_t){ weft_str_c(UPSTREAM_ERR), weft_str_c(uerr) };
 	memset(&h, 0, sizeof(h));
 	h.ver = WEFT_HTTP_2;
 	h.status = status;
@@ -341,6 +389,20 @@ static void up_head(weft_hstream_t *s, const weft_http_head_t *h, bool end)
 	r->resp_head = true;
 	if (end)
 		r->rs.end = r->rs.done = true;
+	if (weft_http_hdr(h, UPSTREAM_ERR)) {
+		/* only this agent says the application could not be reached */
+		weft_hmsg_t m;
+		weft_hmsg_init(&m, &r->arena);
+		if (weft_hmsg_copy(&m, &r->arena, h) != WEFT_OK) {
+			s->ops->reset(s, WEFT_HS_CANCEL);
+			return;
+		}
+		weft_hmsg_remove(&m, weft_str_c(UPSTREAM_ERR));
+		h = &m.h;
+		if (r->ds->ops->send_head(r->ds, h, end) != WEFT_OK)
+			s->ops->reset(s, WEFT_HS_CANCEL);
+		return;
+	}
 	if (r->ds->ops->send_head(r->ds, h, end) != WEFT_OK)
 		s->ops->reset(s, WEFT_HS_CANCEL);
 }

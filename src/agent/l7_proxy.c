@@ -951,11 +951,21 @@ static const weft_hstream_cbs_t ds_cbs = {
 static void us_head(weft_hstream_t *s, const weft_http_head_t *h, bool end)
 {
 	l7_req_t *r = s->ud;
+	const weft_hdr_t *f;
 	int gs;
 	uint64_t ra;
 
 	if (!r)
 		return;
+	if ((f = weft_http_hdr(h, "x-weft-upstream-error"))) {
+		/* the endpoint's agent could not reach the application (nothing
+		 * was processed) or the application reset before answering: the
+		 * try failed that way (retryOn connect-failure / reset) */
+		bool cf = weft_str_eq_c(f->value, "connect-failure");
+		us_detach(r, true);
+		try_failed(r, cf ? WEFT_HS_CONNECT_FAILED : WEFT_HS_RESET, false);
+		return;
+	}
 	gs = grpc_status_of(h->hdrs, h->nhdrs);
 	ra = h->status == 429 || h->status == 503 ? weft_l7_retry_after_ms(h, (uint64_t)time(NULL)) : 0;
 	if (h->status == 429 && !ra)
