@@ -57,6 +57,7 @@ typedef struct h1c {
 	weft_buf_t in;
 	weft_arena_t arena;          /* the current head's strings */
 	weft_timer_t timer, kick, reap;
+	weft_timer_t wflush;         /* deferred flush: a head waits for its body until the turn ends */
 	int tmode;
 	h1s_t *cur;                  /* the exchange in progress */
 	h1s_t *done;                 /* finished, its on_close still to run */
@@ -125,6 +126,19 @@ static int flush(h1c_t *h)
 	else if (rc == WEFT_OK && h->close_after_flush)
 		kill_conn(h, WEFT_HS_OK);
 	return rc;
+}
+
+/* Flushes at the end of this loop turn (a zero timer), so a head and the
+ * body its owner sends right after leave in one write. */
+static void flush_later(h1c_t *h)
+{
+	if (!h->dead && !weft_timer_active(&h->wflush))
+		weft_timer_start(h->hc.conn.loop, &h->wflush, 0);
+}
+
+static void wflush_cb(weft_loop_t *l, weft_timer_t *t)
+{
+	flush(t->data);
 }
 
 static int queue(h1c_t *h, const void *p, size_t n)
@@ -357,8 +371,10 @@ static int s_send_head(weft_hstream_t *st, const weft_http_head_t *hd, bool end)
 		if (h->hc.server && hd->status == 101)
 			h->keep_alive = false;
 		maybe_finish(h, s);
+		flush(h);
+	} else {
+		flush_later(h);   /* the body usually follows at once */
 	}
-	flush(h);
 	return h->dead ? WEFT_ECLOSED : WEFT_OK;
 bad:
 	weft_buf_free(&b);
@@ -946,6 +962,7 @@ static void h1_destroy(weft_conn_t *c)
 	weft_timer_stop(c->loop, &h->timer);
 	weft_timer_stop(c->loop, &h->kick);
 	weft_timer_stop(c->loop, &h->reap);
+	weft_timer_stop(c->loop, &h->wflush);
 	h->dead = true;
 	if (!h->taken) {
 		weft_hs_err_t err = h->close_err;
@@ -1081,6 +1098,7 @@ static weft_hconn_t *h1_new(weft_loop_t *loop, int fd, const weft_xprt_ops_t *x,
 	weft_timer_init(&h->timer, timer_cb, h);
 	weft_timer_init(&h->kick, kick_cb, h);
 	weft_timer_init(&h->reap, reap_cb, h);
+	weft_timer_init(&h->wflush, wflush_cb, h);
 	h->rstate = R_HEAD;
 	if (weft_conn_init(&h->hc.conn, loop, fd, x, xctx, h->lim.conn_out_max + h->lim.stream_out_max +
 			   h->lim.max_head) < 0) {
