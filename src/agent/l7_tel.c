@@ -532,10 +532,33 @@ static void jkey(weft_buf_t *b, bool *first, const char *k)
 	*first = false;
 }
 
+/* Appends v as a JSON string (NULL: null). Plain printable ASCII, the
+ * usual case, is copied in one append; anything else goes through
+ * weft_json_cstr's escaping. */
+static void jval(weft_buf_t *b, const char *v)
+{
+	size_t n = 0;
+
+	if (v) {
+		for (const unsigned char *p = (const unsigned char *)v; *p; p++, n++)
+			if (*p < 0x20 || *p >= 0x7f || *p == '"' || *p == '\\')
+				goto slow;
+		if (weft_buf_reserve(b, n + 2) == 0) {
+			b->data[b->wr++] = '"';
+			memcpy(b->data + b->wr, v, n);
+			b->wr += n;
+			b->data[b->wr++] = '"';
+		}
+		return;
+	}
+slow:
+	weft_json_cstr(b, v);
+}
+
 static void jstr(weft_buf_t *b, bool *first, const char *k, const char *v)
 {
 	jkey(b, first, k);
-	weft_json_cstr(b, v);
+	jval(b, v);
 }
 
 /* Appends the selected fields of r as one JSON object and '\n'. */
