@@ -144,7 +144,8 @@ nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 CLIENT_CG=
 cx() {
 	if [ -n "$CLIENT_CG" ]; then
-		ip netns exec "$CLIENT_NS" sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CLIENT_CG" "$@"
+		# the cgroup first: ip netns exec remounts /sys
+		sh -c 'echo $$ >"$0/cgroup.procs" && exec ip netns exec "$@"' "$CLIENT_CG" "$CLIENT_NS" "$@"
 	else
 		ip netns exec "$CLIENT_NS" "$@"
 	fi

@@ -244,16 +244,50 @@ static bool valid_field(weft_str_t name, weft_str_t value)
 static int put_fields(weft_buf_t *b, const weft_hdr_t *f, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
+		char *p;
+
 		if (is_conn_field(f[i].name))
 			continue;
 		if (!valid_field(f[i].name, f[i].value))
 			return -1;
-		weft_buf_append(b, f[i].name.p, f[i].name.len);
-		weft_buf_append(b, ": ", 2);
-		weft_buf_append(b, f[i].value.p, f[i].value.len);
-		weft_buf_append(b, "\r\n", 2);
+		if (weft_buf_reserve(b, f[i].name.len + f[i].value.len + 4) < 0)
+			return -2;
+		p = (char *)b->data + b->wr;
+		memcpy(p, f[i].name.p, f[i].name.len);
+		p += f[i].name.len;
+		*p++ = ':';
+		*p++ = ' ';
+		memcpy(p, f[i].value.p, f[i].value.len);
+		p += f[i].value.len;
+		*p++ = '\r';
+		*p++ = '\n';
+		b->wr = (size_t)((unsigned char *)p - b->data);
 	}
 	return 0;
+}
+
+/* Head building without printf: each returns 0 or -1 (the output
+ * buffer's limit), so a head is checked once at its end. */
+static int put(weft_buf_t *b, const char *s)
+{
+	return weft_buf_append(b, s, strlen(s));
+}
+
+static int put_str(weft_buf_t *b, weft_str_t s)
+{
+	return weft_buf_append(b, s.p, s.len);
+}
+
+static int put_u64(weft_buf_t *b, uint64_t v)
+{
+	char d[24];
+	size_t i = sizeof(d);
+
+	do {
+		d[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return weft_buf_append(b, d + i, sizeof(d) - i);
 }
 
 static int64_t head_length(const weft_http_head_t *hd)
@@ -273,95 +307,95 @@ static int s_send_head(weft_hstream_t *st, const weft_http_head_t *hd, bool end)
 {
 	h1s_t *s = (h1s_t *)st;
 	h1c_t *h = (h1c_t *)st->hc;
-	weft_buf_t b;
+	weft_buf_t *b = &h->hc.conn.out;    /* the head is built in place */
+	size_t start = weft_buf_len(b);     /* (compaction keeps lengths) */
 	int64_t len = head_length(hd);
 	bool nobody;
-	int rc;
+	int rc = 0, fr;
 
 	if (h->dead || h->cur != s)
 		return WEFT_ECLOSED;
 	if (s->head_sent)
 		return WEFT_EPROTO;
-	weft_buf_init(&b, 0);
 	if (h->hc.server) {
-		if (hd->status < 100 || hd->status > 999 || (hd->status < 200 && hd->status != 101)) {
-			weft_buf_free(&b);
+		if (hd->status < 100 || hd->status > 999 || (hd->status < 200 && hd->status != 101))
 			return WEFT_EPROTO;
-		}
 		nobody = hd->status == 101 || hd->status == 204 || hd->status == 304 || h->head_method;
 		if (hd->status == 101 || !h->keep_alive)
 			h->keep_alive = false;
-		weft_buf_printf(&b, "HTTP/1.1 %d %s\r\n", hd->status, weft_h1_reason(hd->status));
-		if (put_fields(&b, hd->hdrs, hd->nhdrs) < 0)
+		rc |= put(b, "HTTP/1.1 ") | put_u64(b, (uint64_t)hd->status) | put(b, " ") |
+		      put(b, weft_h1_reason(hd->status)) | put(b, "\r\n");
+		if ((fr = put_fields(b, hd->hdrs, hd->nhdrs)) == -1)
 			goto bad;
+		rc |= fr;
 		if (hd->status == 204 || (hd->status == 304 && len < 0)) {
 			h->wframe = W_NONE;
 		} else if (len >= 0) {
-			weft_buf_printf(&b, "content-length: %lld\r\n", (long long)len);
+			rc |= put(b, "content-length: ") | put_u64(b, (uint64_t)len) | put(b, "\r\n");
 			h->wframe = nobody ? W_NONE : W_LEN;
 			h->wleft = (uint64_t)len;
 		} else if (nobody) {
 			h->wframe = W_NONE;
 		} else if (end) {
-			weft_buf_printf(&b, "content-length: 0\r\n");
+			rc |= put(b, "content-length: 0\r\n");
 			h->wframe = W_LEN;
 			h->wleft = 0;
 		} else if (h->req_minor == 1) {
-			weft_buf_printf(&b, "transfer-encoding: chunked\r\n");
+			rc |= put(b, "transfer-encoding: chunked\r\n");
 			h->wframe = W_CHUNKED;
 		} else {
 			h->wframe = W_CLOSE;
 			h->keep_alive = false;
 		}
 		if (hd->status == 101)
-			weft_buf_printf(&b, "connection: upgrade\r\nupgrade: %.*s\r\n",
-					WEFT_STR_ARG(hd->upgrade_proto));
+			rc |= put(b, "connection: upgrade\r\nupgrade: ") | put_str(b, hd->upgrade_proto) |
+			      put(b, "\r\n");
 		else if (!h->keep_alive)
-			weft_buf_printf(&b, "connection: close\r\n");
+			rc |= put(b, "connection: close\r\n");
 		else if (h->req_minor == 0)
-			weft_buf_printf(&b, "connection: keep-alive\r\n");
+			rc |= put(b, "connection: keep-alive\r\n");
 	} else {
 		weft_str_t path = hd->path.len ? hd->path : WEFT_STR_LIT("/");
 		if (!hd->method.len || !valid_field(WEFT_STR_LIT("x"), hd->method) ||
 		    !valid_field(WEFT_STR_LIT("x"), path) || memchr(hd->method.p, ' ', hd->method.len) ||
-		    memchr(path.p, ' ', path.len)) {
-			weft_buf_free(&b);
+		    memchr(path.p, ' ', path.len))
 			return WEFT_EPROTO;
-		}
 		h->head_method = weft_str_eq_c(hd->method, "HEAD");
-		weft_buf_printf(&b, "%.*s %.*s HTTP/1.1\r\n", WEFT_STR_ARG(hd->method), WEFT_STR_ARG(path));
+		rc |= put_str(b, hd->method) | put(b, " ") | put_str(b, path) | put(b, " HTTP/1.1\r\n");
 		if (hd->authority.len)
-			weft_buf_printf(&b, "host: %.*s\r\n", WEFT_STR_ARG(hd->authority));
+			rc |= put(b, "host: ") | put_str(b, hd->authority) | put(b, "\r\n");
 		else if (weft_http_hdr(hd, "host"))
-			weft_buf_printf(&b, "host: %.*s\r\n", WEFT_STR_ARG(weft_http_hdr(hd, "host")->value));
+			rc |= put(b, "host: ") | put_str(b, weft_http_hdr(hd, "host")->value) | put(b, "\r\n");
 		else
-			weft_buf_printf(&b, "host: localhost\r\n");
-		if (put_fields(&b, hd->hdrs, hd->nhdrs) < 0)
+			rc |= put(b, "host: localhost\r\n");
+		if ((fr = put_fields(b, hd->hdrs, hd->nhdrs)) == -1)
 			goto bad;
+		rc |= fr;
 		if (len >= 0) {
-			weft_buf_printf(&b, "content-length: %lld\r\n", (long long)len);
+			rc |= put(b, "content-length: ") | put_u64(b, (uint64_t)len) | put(b, "\r\n");
 			h->wframe = W_LEN;
 			h->wleft = (uint64_t)len;
 		} else if (end) {
 			if (weft_str_eq_c(hd->method, "POST") || weft_str_eq_c(hd->method, "PUT") ||
 			    weft_str_eq_c(hd->method, "PATCH"))
-				weft_buf_printf(&b, "content-length: 0\r\n");
+				rc |= put(b, "content-length: 0\r\n");
 			h->wframe = W_LEN;
 			h->wleft = 0;
 		} else {
-			weft_buf_printf(&b, "transfer-encoding: chunked\r\n");
+			rc |= put(b, "transfer-encoding: chunked\r\n");
 			h->wframe = W_CHUNKED;
 		}
 		if (hd->upgrade && hd->upgrade_proto.len)
-			weft_buf_printf(&b, "connection: upgrade\r\nupgrade: %.*s\r\n",
-					WEFT_STR_ARG(hd->upgrade_proto));
+			rc |= put(b, "connection: upgrade\r\nupgrade: ") | put_str(b, hd->upgrade_proto) |
+			      put(b, "\r\n");
 	}
-	weft_buf_append(&b, "\r\n", 2);
+	rc |= put(b, "\r\n");
 	s->head_sent = true;
-	rc = queue(h, weft_buf_head(&b), weft_buf_len(&b));
-	weft_buf_free(&b);
-	if (rc < 0)
+	if (rc) {
+		b->wr = b->rd + start;   /* over the output limit: as a failed queue() */
+		kill_conn(h, WEFT_HS_CONN_CLOSED);
 		return WEFT_ECLOSED;
+	}
 	/* a body-less response that the owner did not end stays open for
 	 * send_data (discarded) until it ends it */
 	if (end || (h->wframe == W_LEN && h->wleft == 0)) {
@@ -377,7 +411,7 @@ static int s_send_head(weft_hstream_t *st, const weft_http_head_t *hd, bool end)
 	}
 	return h->dead ? WEFT_ECLOSED : WEFT_OK;
 bad:
-	weft_buf_free(&b);
+	b->wr = b->rd + start;   /* nothing of this head leaves */
 	return WEFT_EPROTO;
 }
 
