@@ -30,6 +30,7 @@
 #include "weft/str.h"
 
 #define H1_READ_CHUNK 16384
+#define H1_KEEP_CAP 4096     /* an empty input buffer above this is freed before reuse */
 
 enum rstate {
 	R_HEAD,      /* waiting for a head */
@@ -862,17 +863,25 @@ static bool body_step(h1c_t *h)
 }
 
 /* Reads what the transport has into h->in (bounded). */
+/* Reads what the socket has into h->in. An empty h->in is read through a
+ * stack buffer and then holds only what arrived (a small message costs a
+ * small buffer, not H1_READ_CHUNK per connection: hundreds of pooled or
+ * idle keep-alive connections stay cheap); one larger than H1_KEEP_CAP is
+ * given back once drained. */
 static void read_input(h1c_t *h)
 {
 	size_t cap = h->lim.max_head + H1_READ_CHUNK;
 
 	while (!h->dead && !h->peer_eof && weft_buf_len(&h->in) < cap) {
+		uint8_t tmp[H1_READ_CHUNK];
+		bool direct = weft_buf_len(&h->in) != 0;
 		ssize_t n;
-		if (weft_buf_reserve(&h->in, H1_READ_CHUNK) < 0) {
+
+		if (direct && weft_buf_reserve(&h->in, H1_READ_CHUNK) < 0) {
 			kill_conn(h, WEFT_HS_CONN_CLOSED);
 			return;
 		}
-		n = weft_conn_recv(&h->hc.conn, h->in.data + h->in.wr, H1_READ_CHUNK);
+		n = weft_conn_recv(&h->hc.conn, direct ? h->in.data + h->in.wr : tmp, H1_READ_CHUNK);
 		if (n == WEFT_EAGAIN)
 			return;
 		if (n == 0) {
@@ -883,7 +892,17 @@ static void read_input(h1c_t *h)
 			kill_conn(h, WEFT_HS_CONN_CLOSED);
 			return;
 		}
-		h->in.wr += (size_t)n;
+		if (direct) {
+			h->in.wr += (size_t)n;
+		} else {
+			if (h->in.cap > H1_KEEP_CAP)
+				weft_buf_free(&h->in);
+			weft_buf_reset(&h->in);
+			if (weft_buf_append(&h->in, tmp, (size_t)n) < 0) {
+				kill_conn(h, WEFT_HS_CONN_CLOSED);
+				return;
+			}
+		}
 		if (!h->hc.server && h->cur)
 			h->got_resp_bytes = true;
 		if ((size_t)n < H1_READ_CHUNK && !weft_conn_pending(&h->hc.conn))
