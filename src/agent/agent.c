@@ -43,6 +43,12 @@ void weft_agent_opts_default(weft_agent_opts_t *o)
 	o->path_slashes = "decode";
 	o->access_log_sample = 1.0;
 	o->trace_sample = 0.01;
+	/* per-workload L7 fairness (docs/agent.md "Per-workload fairness"):
+	 * generous for one application, small enough that one runaway
+	 * workload cannot take the node's descriptors or memory */
+	o->l7_max_conns = 4096;
+	o->l7_max_requests = 1024;
+	o->l7_max_buffer = 64ull << 20;   /* 64 MiB */
 }
 
 /* ---- SNI ---- */

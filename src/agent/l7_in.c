@@ -6,8 +6,12 @@
  * tunnel is served here by an HTTP/2 server codec over weft_xprt_hbone
  * (one tunnel: a tun_t). Each request stream (a req_t), in order:
  *
- *   fairness     in-flight requests of the destination workload
- *                (l7->tenants) beyond l7->max_requests: 503, flag OL
+ *   fairness     in-flight requests to the destination workload
+ *                beyond l7->max_requests, or its buffer share full
+ *                (bytes held in either direction): 503, flag OL
+ *                (src/agent/l7_fair.h; each served tunnel is one of
+ *                its inbound connections: over l7->max_conns the
+ *                CONNECT gets 503)
  *   path         weft_l7_normalize_path (l7->slash) fails: 400
  *   authz        weft_authz_eval_l7 with the verified peer, the source
  *                address, the port and the head: 403 "RBAC: access
@@ -41,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "l7_fair.h"
 #include "l7_int.h"
 #include "weft/arena.h"
 #include "weft/buf.h"
@@ -95,6 +100,7 @@ struct tun {
 	char dst_addr[64];
 	char src_addr[64];
 	char name[80];
+	l7_tenant_t *tn;             /* the workload's fairness share: this tunnel is one connection */
 };
 
 /* One direction of a request's body. */
@@ -105,6 +111,8 @@ typedef struct dir {
 	weft_hdr_t *tr;              /* trailers waiting for pend to drain */
 	size_t ntr;
 	uint64_t bytes;
+	weft_l7_t *l7;
+	l7_tenant_t *tn;             /* pend counts against its buffer share */
 } dir_t;
 
 typedef struct req {
@@ -140,24 +148,6 @@ static uint64_t wall_us(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-/* ---- fairness: in-flight requests per destination workload ---- */
-
-static l7_tenant_t *tenant(weft_l7_t *l7, const char *uid)
-{
-	l7_tenant_t *tn;
-
-	for (tn = l7->tenants; tn; tn = tn->next)
-		if (!strcmp(tn->uid, uid))
-			return tn;
-	if (!(tn = calloc(1, sizeof(*tn))) || !(tn->uid = strdup(uid))) {
-		free(tn);
-		return NULL;
-	}
-	tn->next = l7->tenants;
-	l7->tenants = tn;
-	return tn;
 }
 
 /* ---- rate limit buckets ---- */
@@ -211,9 +201,18 @@ static const weft_av_service_t *service_of(const weft_av_t *v, const char *uid, 
 
 /* ---- body plumbing ---- */
 
-static void dir_init(dir_t *d)
+static void dir_init(dir_t *d, weft_l7_t *l7, l7_tenant_t *tn)
 {
 	weft_buf_init(&d->pend, 0);
+	d->l7 = l7;
+	d->tn = tn;
+}
+
+/* Drops d's pending bytes (and their share of the tenant's buffer). */
+static void dir_drop(dir_t *d)
+{
+	l7_fair_give(d->l7, d->tn, L7_FAIR_BUFFER, weft_buf_len(&d->pend));
+	weft_buf_reset(&d->pend);
 }
 
 /* Passes d's pending bytes (and then its end or trailers) to stream to,
@@ -230,6 +229,7 @@ static int dir_flush(dir_t *d, weft_hstream_t *to, weft_hstream_t *from)
 		if (rc < 0)
 			return WEFT_ECLOSED;
 		weft_buf_consume(&d->pend, n);
+		l7_fair_give(d->l7, d->tn, L7_FAIR_BUFFER, n);
 		if (from)
 			from->ops->consumed(from, n);
 		if (last)
@@ -265,6 +265,7 @@ static int dir_data(dir_t *d, weft_hstream_t *to, weft_hstream_t *from, const ui
 	/* held until on_writable; the sender's window stays closed for them */
 	if (weft_buf_append(&d->pend, p, n) < 0)
 		return WEFT_ECLOSED;
+	l7_fair_charge(d->l7, d->tn, L7_FAIR_BUFFER, n);   /* flow control bounds it */
 	return WEFT_OK;
 }
 
@@ -285,25 +286,71 @@ static void dir_trailers(dir_t *d, weft_arena_t *a, const weft_hdr_t *t, size_t 
 
 /* ---- local answers ---- */
 
+/* The gRPC status a local HTTP status stands for (the mapping of gRPC's
+ * HTTP-to-gRPC status table, as Envoy's local replies use it). */
+static int grpc_of_status(int status)
+{
+	switch (status) {
+	case 400: return 13;   /* INTERNAL */
+	case 401: return 16;   /* UNAUTHENTICATED */
+	case 403: return 7;    /* PERMISSION_DENIED */
+	case 404: return 12;   /* UNIMPLEMENTED */
+	case 429: case 502: case 503: case 504: return 14;   /* UNAVAILABLE */
+	default: return 2;     /* UNKNOWN */
+	}
+}
+
+/* The field a local answer carries to the source agent when the
+ * application could not be reached ("connect-failure": nothing of the
+ * request was processed) or reset before a response ("reset"): the source
+ * treats the try as that failure (retryOn connect-failure / reset) and
+ * never passes the field on. */
+#define UPSTREAM_ERR "x-weft-upstream-error"
+
 /* Answers the request here: status with a text body (and Retry-After
- * when retry_after_s > 0). The request body that follows is dropped. */
+ * when retry_after_s > 0; x-weft-upstream-error when flag is UF or UC);
+ * for a gRPC request a trailers-only answer
+ * (HTTP 200, grpc-status mapped from status, grpc-message body). The
+ * request body that follows is dropped. */
 static void reply(req_t *r, int status, const char *flag, const char *body, uint32_t retry_after_s)
 {
 	weft_http_head_t h;
-	weft_hdr_t hd[3];
-	char len[24], ra[24];
+	weft_hdr_t hd[5];
+	char len[24], ra[24], gs[16];
 	size_t blen = strlen(body), n = 0;
+	const char *uerr = !flag ? NULL : !strcmp(flag, WEFT_TM_FLAG_UF) ? "connect-failure"
+			   : !strcmp(flag, WEFT_TM_FLAG_UC) ? "reset" : NULL;
 
 	r->local = true;
 	r->status = status;
 	if (weft_buf_len(&r->rq.pend)) {   /* held request bytes are dropped now */
 		r->ds->ops->consumed(r->ds, weft_buf_len(&r->rq.pend));
-		weft_buf_reset(&r->rq.pend);
+		dir_drop(&r->rq);
 	}
 	if (flag && !r->flag)
 		r->flag = flag;
 	if (r->resp_head)
 		return;
+	if (r->grpc) {
+		r->grpc_status = grpc_of_status(status);
+		r->status = 200;
+		snprintf(gs, sizeof(gs), "%d", r->grpc_status);
+		hd[n++] = (weft_hdr_t){ weft_str_c("content-type"), weft_str_c("application/grpc") };
+		hd[n++] = (weft_hdr_t){ weft_str_c("grpc-status"), weft_str_c(gs) };
+		hd[n++] = (weft_hdr_t){ weft_str_c("grpc-message"), weft_str_c(body) };
+		if (uerr)
+			hd[n++] = (weft_hdr_t){ weft_str_c(UPSTREAM_ERR), weft_str_c(uerr) };
+		memset(&h, 0, sizeof(h));
+		h.ver = WEFT_HTTP_2;
+		h.status = 200;
+		h.nhdrs = n;
+		h.hdrs = hd;
+		h.content_length = -1;
+		r->resp_head = true;
+		r->ds->ops->send_head(r->ds, &h, true);
+		r->rs.end = r->rs.done = true;
+		return;
+	}
 	snprintf(len, sizeof(len), "%zu", blen);
 	hd[n++] = (weft_hdr_t){ weft_str_c("content-type"), weft_str_c("text/plain") };
 	hd[n++] = (weft_hdr_t){ weft_str_c("content-length"), weft_str_c(len) };
@@ -311,6 +358,8 @@ static void reply(req_t *r, int status, const char *flag, const char *body, uint
 		snprintf(ra, sizeof(ra), "%u", retry_after_s);
 		hd[n++] = (weft_hdr_t){ weft_str_c("retry-after"), weft_str_c(ra) };
 	}
+	if (uerr)
+		hd[n++] = (weft_hdr_t){ weft_str_c(UPSTREAM_ERR), weft_str_c(uerr) };
 	memset(&h, 0, sizeof(h));
 	h.ver = WEFT_HTTP_2;
 	h.status = status;
@@ -340,6 +389,20 @@ static void up_head(weft_hstream_t *s, const weft_http_head_t *h, bool end)
 	r->resp_head = true;
 	if (end)
 		r->rs.end = r->rs.done = true;
+	if (weft_http_hdr(h, UPSTREAM_ERR)) {
+		/* only this agent says the application could not be reached */
+		weft_hmsg_t m;
+		weft_hmsg_init(&m, &r->arena);
+		if (weft_hmsg_copy(&m, &r->arena, h) != WEFT_OK) {
+			s->ops->reset(s, WEFT_HS_CANCEL);
+			return;
+		}
+		weft_hmsg_remove(&m, weft_str_c(UPSTREAM_ERR));
+		h = &m.h;
+		if (r->ds->ops->send_head(r->ds, h, end) != WEFT_OK)
+			s->ops->reset(s, WEFT_HS_CANCEL);
+		return;
+	}
 	if (r->ds->ops->send_head(r->ds, h, end) != WEFT_OK)
 		s->ops->reset(s, WEFT_HS_CANCEL);
 }
@@ -574,7 +637,6 @@ static void ds_head(weft_hstream_t *s, const weft_http_head_t *h, bool end)
 	weft_authz_input_t in;
 	weft_authz_l7_t al7;
 	weft_authz_result_t res;
-	l7_tenant_t *tn;
 	const char *q;
 
 	r->method = str_cstr(r, h->method);
@@ -599,16 +661,15 @@ static void ds_head(weft_hstream_t *s, const weft_http_head_t *h, bool end)
 		reply(r, 503, WEFT_TM_FLAG_UH, "no local workload", 0);
 		return;
 	}
-	/* fairness */
-	if ((tn = tenant(l7, t->wl_uid))) {
-		if (l7->max_requests && tn->requests >= l7->max_requests) {
-			if (l7->tel)
-				weft_l7_tel_limit_hit(l7->tel, t->wl_uid, "requests");
-			reply(r, 503, WEFT_TM_FLAG_OL, "workload request limit", 0);
-			return;
-		}
-		tn->requests++;
-		r->counted = true;
+	/* fairness: a request slot, and room left in the buffer share */
+	if (!l7_fair_take(l7, t->tn, L7_FAIR_IN_REQUESTS, 1)) {
+		reply(r, 503, WEFT_TM_FLAG_OL, "workload request limit", 0);
+		return;
+	}
+	r->counted = t->tn != NULL;
+	if (!l7_fair_take(l7, t->tn, L7_FAIR_BUFFER, 0)) {
+		reply(r, 503, WEFT_TM_FLAG_OL, "workload buffer limit", 0);
+		return;
 	}
 	/* path (without the query) */
 	if ((q = memchr(path.p, '?', path.len)))
@@ -752,11 +813,10 @@ static void ds_close(weft_hstream_t *s, weft_hs_err_t err)
 			us->ops->reset(us, WEFT_HS_CANCEL);
 	}
 	record(r, err);
-	if (r->counted) {
-		l7_tenant_t *tn = tenant(l7, r->t->wl_uid);
-		if (tn && tn->requests)
-			tn->requests--;
-	}
+	if (r->counted)
+		l7_fair_give(l7, r->t->tn, L7_FAIR_IN_REQUESTS, 1);
+	dir_drop(&r->rq);
+	dir_drop(&r->rs);
 	weft_buf_free(&r->rq.pend);
 	weft_buf_free(&r->rs.pend);
 	weft_arena_destroy(&r->arena);
@@ -785,8 +845,8 @@ static void tun_stream(weft_hconn_t *hc, weft_hstream_t *s)
 	r->start_us = wall_us();
 	r->start_ms = weft_loop_now(t->l7->dp->a->loop);
 	weft_arena_init(&r->arena, 4096);
-	dir_init(&r->rq);
-	dir_init(&r->rs);
+	dir_init(&r->rq, t->l7, t->tn);
+	dir_init(&r->rs, t->l7, t->tn);
 	s->cbs = &ds_cbs;
 	s->ud = r;
 }
@@ -803,6 +863,7 @@ static void tun_free(tun_t *t)
 		if (t->next)
 			t->next->prev = t->prev;
 	}
+	l7_fair_give(t->l7, t->tn, L7_FAIR_IN_CONNS, 1);
 	free(t->wl_uid);
 	free(t->principal);
 	free(t->principal_uri);
@@ -838,9 +899,20 @@ int l7_in_connect(weft_l7_t *l7, weft_hbone_stream_t *hs, const weft_av_workload
 	void *xctx;
 	tun_t *t;
 
-	if (!st || !(t = calloc(1, sizeof(*t))))
+	l7_tenant_t *tn = l7_fair_tenant(l7, w->uid);
+
+	/* fairness: each served tunnel is one of the workload's connections */
+	if (!l7_fair_take(l7, tn, L7_FAIR_IN_CONNS, 1)) {
+		weft_info("l7", "%s: L7 tunnel from %s refused (--l7-max-connections %llu)", w->uid,
+			  principal, (unsigned long long)l7->max_conns);
 		return 503;
+	}
+	if (!st || !(t = calloc(1, sizeof(*t)))) {
+		l7_fair_give(l7, tn, L7_FAIR_IN_CONNS, 1);
+		return 503;
+	}
 	t->l7 = l7;
+	t->tn = tn;
 	t->wl_uid = strdup(w->uid);
 	t->principal = strdup(principal);
 	t->peer_ns = strdup(peer_ns ? peer_ns : "");

@@ -64,7 +64,9 @@ void l7_pool_each(l7_pool_t *p, void (*fn)(void *arg, const char *key, const wef
 
 typedef struct l7_tenant {
 	char *uid;                   /* the local workload */
-	uint64_t conns, requests, buffer;   /* now */
+	uint64_t conns, requests, buffer;   /* now (requests: those it sends) */
+	uint64_t in_conns, in_requests;     /* destination side: tunnels served for it,
+	                                     * requests to it in flight (own limits) */
 	struct l7_tenant *next;
 } l7_tenant_t;
 

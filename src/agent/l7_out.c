@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include "l7_fair.h"
 #include "l7_out_int.h"
 #include "weft/buf.h"
 #include "weft/log.h"
@@ -39,28 +40,14 @@ static out_state_t *ost(weft_l7_t *l7) { return l7->priv_out; }
 
 void **l7_health_slot(weft_l7_t *l7) { return &ost(l7)->health; }
 
-/* ---- fairness ---- */
-
-static l7_tenant_t *tenant_get(weft_l7_t *l7, const char *uid)
-{
-	l7_tenant_t *t;
-
-	for (t = l7->tenants; t; t = t->next)
-		if (!strcmp(t->uid, uid))
-			return t;
-	if (!(t = calloc(1, sizeof(*t))) || !(t->uid = strdup(uid))) {
-		free(t);
-		return NULL;
-	}
-	t->next = l7->tenants;
-	l7->tenants = t;
-	return t;
-}
+/* ---- fairness (the accounting: l7_fair.c) ---- */
 
 void l7_tenant_update(weft_l7_t *l7, l7_tenant_t *tn)
 {
 	if (tn && l7->tel)
-		weft_l7_tel_workload_gauges(l7->tel, tn->uid, tn->conns, tn->requests, tn->buffer);
+		weft_l7_tel_workload_gauges(l7->tel, tn->uid, tn->conns + tn->in_conns,
+					    tn->requests + tn->in_requests,
+					    tn->buffer);
 }
 
 /* ---- the upstream pool ---- */
@@ -166,10 +153,7 @@ static void dconn_free(l7_dconn_t *dc)
 	if (dc->io.active)
 		weft_io_stop(l7->dp->a->loop, &dc->io);
 	dp_refuse_fd(dc->fd);
-	if (dc->tn) {
-		dc->tn->conns--;
-		l7_tenant_update(l7, dc->tn);
-	}
+	l7_fair_give(l7, dc->tn, L7_FAIR_CONNS, 1);
 	free(dc->upg);
 	free(dc->wl_uid);
 	free(dc->svc_uid);
@@ -245,16 +229,15 @@ void l7_out_accept(weft_l7_t *l7, const weft_av_workload_t *w, const weft_av_ser
 	weft_loop_t *loop = l7->dp->a->loop;
 	struct sockaddr_storage peer;
 	socklen_t pl = sizeof(peer);
-	l7_tenant_t *tn = tenant_get(l7, w->uid);
+	l7_tenant_t *tn = l7_fair_tenant(l7, w->uid);
 	l7_dconn_t *dc;
 
 	if (!tn) {
 		dp_refuse_fd(fd);
 		return;
 	}
-	if (l7->max_conns && tn->conns >= l7->max_conns) {
-		/* over the workload's share: refused at once */
-		weft_l7_tel_limit_hit(l7->tel, w->uid, "connections");
+	if (!l7_fair_take(l7, tn, L7_FAIR_CONNS, 1)) {
+		/* over the workload's share: refused at once (counted) */
 		weft_info("l7", "%s: connection refused (--l7-max-connections %llu)", w->uid,
 			  (unsigned long long)l7->max_conns);
 		dp_refuse_fd(fd);
@@ -267,6 +250,7 @@ void l7_out_accept(weft_l7_t *l7, const weft_av_workload_t *w, const weft_av_ser
 			free(dc->svc_uid);
 		}
 		free(dc);
+		l7_fair_give(l7, tn, L7_FAIR_CONNS, 1);
 		dp_refuse_fd(fd);
 		return;
 	}
@@ -282,8 +266,6 @@ void l7_out_accept(weft_l7_t *l7, const weft_av_workload_t *w, const weft_av_ser
 		weft_ip_from_sockaddr((struct sockaddr *)&peer, &dc->src, NULL);
 	if (w->naddrs && (!dc->src.v4 || dc->src.a6[12] == 127))
 		dc->src = w->addrs[0];   /* eBPF capture shows 127.0.0.1: the workload's own address */
-	tn->conns++;
-	l7_tenant_update(l7, tn);
 	dc->next = os->conns;
 	if (os->conns)
 		os->conns->prev = dc;
@@ -455,12 +437,7 @@ void l7_free(weft_l7_t *l7)
 		free(o->svc_uid);
 		free(o);
 	}
-	while (l7->tenants) {
-		l7_tenant_t *t = l7->tenants;
-		l7->tenants = t->next;
-		free(t->uid);
-		free(t);
-	}
+	l7_fair_free(l7);
 	weft_l7_clusters_free(l7->clusters);
 	weft_l7_tel_free(l7->tel);
 	free(os);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "l7_fair.h"
 #include "l7_out_int.h"
 #include "weft/arena.h"
 #include "weft/buf.h"
@@ -169,6 +170,7 @@ static void flush_resp(l7_req_t *r)
 		if (k < 0)
 			return;
 		weft_buf_consume(&r->rbuf, n);
+		buffer_account(r, -(int64_t)n);
 		if (r->us)
 			r->us->ops->consumed(r->us, n);
 		if (last) {
@@ -578,6 +580,9 @@ typedef struct mirror {
 	weft_arena_t arena;
 	weft_hmsg_t m;
 	weft_hstream_t *s;
+	weft_l7_t *l7;
+	l7_tenant_t *tn;             /* charged `held` body bytes until the stream closes */
+	uint64_t held;
 } mirror_t;
 
 static void m_head(weft_hstream_t *s, const weft_http_head_t *h, bool end) { }
@@ -591,6 +596,7 @@ static void m_close(weft_hstream_t *s, weft_hs_err_t err)
 
 	if (!m)
 		return;
+	l7_fair_give(m->l7, m->tn, L7_FAIR_BUFFER, m->held);
 	weft_arena_destroy(&m->arena);
 	free(m);
 }
@@ -623,10 +629,20 @@ static void mirror_one(l7_req_t *r, const weft_filter_t *f)
 		if (svc->ports[i].port == b->port && svc->ports[i].target_port)
 			tport = svc->ports[i].target_port;
 	ep = &svc->endpoints[weft_l7_rand(&r->l7->rnd) % svc->nendpoints];
-	if (!(m = calloc(1, sizeof(*m))))
+	/* the mirror's copy of the body is the workload's until it is sent:
+	 * no room in its buffer share, no mirror (counted as a rejection) */
+	if (!l7_fair_take(r->l7, r->dc->tn, L7_FAIR_BUFFER, weft_buf_len(&r->body)))
 		return;
+	if (!(m = calloc(1, sizeof(*m)))) {
+		l7_fair_give(r->l7, r->dc->tn, L7_FAIR_BUFFER, weft_buf_len(&r->body));
+		return;
+	}
+	m->l7 = r->l7;
+	m->tn = r->dc->tn;
+	m->held = m->tn ? weft_buf_len(&r->body) : 0;
 	weft_arena_init(&m->arena, 2048);
 	if (weft_hmsg_copy(&m->m, &m->arena, &r->req.h) != WEFT_OK) {
+		l7_fair_give(m->l7, m->tn, L7_FAIR_BUFFER, m->held);
 		weft_arena_destroy(&m->arena);
 		free(m);
 		return;
@@ -635,11 +651,12 @@ static void mirror_one(l7_req_t *r, const weft_filter_t *f)
 	weft_hmsg_str(&m->m, &m->m.h.authority, weft_str_c(host ? host : ""));
 	weft_hmsg_set(&m->m, weft_str_c("x-weft-service"), weft_str_c(svc->uid));
 	if (!(m->s = l7_up_open(r->l7, w, ep, tport, &mirror_cbs, m))) {
+		l7_fair_give(m->l7, m->tn, L7_FAIR_BUFFER, m->held);
 		weft_arena_destroy(&m->arena);
 		free(m);
 		return;
 	}
-	/* the stream now owns m (freed in m_close) */
+	/* the stream now owns m (freed in m_close, which gives `held` back) */
 	if (m->s->ops->send_head(m->s, &m->m.h, !r->total && !r->nrtr) != WEFT_OK)
 		m->s->ops->reset(m->s, WEFT_HS_CANCEL);
 	else if (r->total && m->s->ops->send_data(m->s, weft_buf_head(&r->body), weft_buf_len(&r->body),
@@ -808,6 +825,10 @@ static void ds_head(weft_hstream_t *s, const weft_http_head_t *h, bool end)
 		local_reply(r, 503, 14, WEFT_TM_FLAG_OL, NULL);
 		return;
 	}
+	if (!l7_fair_take(r->l7, tn, L7_FAIR_BUFFER, 0)) {   /* its buffer share is full */
+		local_reply(r, 503, 14, WEFT_TM_FLAG_OL, NULL);
+		return;
+	}
 	route_and_go(r);
 	if (end && !r->done)
 		start_mirrors(r);
@@ -891,7 +912,7 @@ static void req_free(l7_req_t *r)
 		weft_l7_done_request(r->cl);
 	if (r->retry_held)
 		weft_l7_done_retry(r->cl);
-	buffer_account(r, -(int64_t)weft_buf_len(&r->body));
+	buffer_account(r, -(int64_t)(weft_buf_len(&r->body) + weft_buf_len(&r->rbuf)));
 	if (r->counted && dc->tn) {
 		dc->tn->requests--;
 		l7_tenant_update(r->l7, dc->tn);
@@ -930,11 +951,21 @@ static const weft_hstream_cbs_t ds_cbs = {
 static void us_head(weft_hstream_t *s, const weft_http_head_t *h, bool end)
 {
 	l7_req_t *r = s->ud;
+	const weft_hdr_t *f;
 	int gs;
 	uint64_t ra;
 
 	if (!r)
 		return;
+	if ((f = weft_http_hdr(h, "x-weft-upstream-error"))) {
+		/* the endpoint's agent could not reach the application (nothing
+		 * was processed) or the application reset before answering: the
+		 * try failed that way (retryOn connect-failure / reset) */
+		bool cf = weft_str_eq_c(f->value, "connect-failure");
+		us_detach(r, true);
+		try_failed(r, cf ? WEFT_HS_CONNECT_FAILED : WEFT_HS_RESET, false);
+		return;
+	}
 	gs = grpc_status_of(h->hdrs, h->nhdrs);
 	ra = h->status == 429 || h->status == 503 ? weft_l7_retry_after_ms(h, (uint64_t)time(NULL)) : 0;
 	if (h->status == 429 && !ra)
@@ -990,7 +1021,9 @@ static void us_data(weft_hstream_t *s, const uint8_t *p, size_t n)
 		s->ops->consumed(s, n);
 		if (r->ds)
 			r->ds->ops->reset(r->ds, WEFT_HS_CANCEL);
+		return;
 	}
+	buffer_account(r, (int64_t)n);   /* held for a slow client (flow control bounds it) */
 }
 
 static void us_trailers(weft_hstream_t *s, const weft_hdr_t *t, size_t n)

@@ -144,6 +144,11 @@ struct l7_trace *l7_tel_trace(weft_l7_tel_t *t)
 	return t ? t->trace : NULL;
 }
 
+void l7_tel_set_max_series(weft_l7_tel_t *t, size_t n)
+{
+	t->max_series = n;
+}
+
 static uint64_t xorshift(uint64_t *s)
 {
 	uint64_t x = *s ? *s : 0x9e3779b97f4a7c15ull;

@@ -18,4 +18,8 @@ void l7_trace_free(struct l7_trace *tr);
 /* t's exporter (NULL when t is NULL). */
 struct l7_trace *l7_tel_trace(weft_l7_tel_t *t);
 
+/* Changes the cap on label sets of the istio_request* metrics (default
+ * 10,000); for tests. */
+void l7_tel_set_max_series(weft_l7_tel_t *t, size_t n);
+
 #endif

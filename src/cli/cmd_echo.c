@@ -2,6 +2,7 @@
  * benchmarks.
  *
  *   weft echo --listen ADDR [--name NAME] [--mode echo|http|banner] [--max-conns N]
+ *             [--fail-path PATH]
  *
  * Modes:
  *   echo    every byte received is sent back;
@@ -21,7 +22,9 @@
  *             headers=1      append the request's header fields to the body
  *             retry_after=S  add "Retry-After: S"
  *           GET /__stats answers "requests N\n": the requests answered so
- *           far, itself not counted.
+ *           far, itself not counted. With --fail-path PATH, a request
+ *           for exactly PATH (query ignored) answers 503 (a failing
+ *           health-check endpoint).
  *
  * Each connection owns two fixed buffers (input and output, 8 KiB each):
  * when the peer does not read, we stop reading from it, so memory per
@@ -81,6 +84,7 @@ typedef struct echo_srv {
 	weft_h1_limits_t lim;
 	uint64_t nreq;               /* http: requests answered (not /__stats) */
 	uint64_t nfail;              /* http: requests that asked for fail=P */
+	const char *fail_path;       /* http: requests for this path answer 503 */
 } echo_srv_t;
 
 enum { CH_NONE = 0, CH_SIZE, CH_DATA, CH_DATA_CRLF, CH_TRAILER };
@@ -173,6 +177,9 @@ static int http_build(echo_conn_t *c, int status, const weft_h1_req_t *rq, bool 
 		status = (int)query_num(rq->target, "status", 599, 200);
 		if (status < 100)
 			status = 200;
+		if (s->fail_path && rq->path.len == strlen(s->fail_path) &&
+		    !memcmp(rq->path.p, s->fail_path, rq->path.len))
+			status = 503;
 		if (fail) {
 			/* spread evenly: request k fails when floor(k*P/100) steps */
 			uint64_t k = s->nfail++;
@@ -536,11 +543,13 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: weft echo --listen ADDR [--name NAME] [--mode echo|http|banner] [--max-conns N]\n"
+		"                 [--fail-path PATH]\n"
 		"  --listen ADDR     host:port to listen on (required)\n"
 		"  --name NAME       the name written in banners and HTTP bodies [echo]\n"
 		"  --mode MODE       echo: bytes back; http: HTTP/1.1 200 naming the server and\n"
 		"                    the client; banner: \"NAME <client>\\n\" then echo [echo]\n"
-		"  --max-conns N     connections held at once; more are closed at accept [20000]\n");
+		"  --max-conns N     connections held at once; more are closed at accept [20000]\n"
+		"  --fail-path PATH  http: requests for exactly PATH answer 503 [none]\n");
 }
 
 static int run_echo(int argc, char **argv)
@@ -550,6 +559,7 @@ static int run_echo(int argc, char **argv)
 		{ "name", required_argument, NULL, 'n' },
 		{ "mode", required_argument, NULL, 'm' },
 		{ "max-conns", required_argument, NULL, 'c' },
+		{ "fail-path", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -593,6 +603,13 @@ static int run_echo(int argc, char **argv)
 				return 2;
 			}
 			s.max_conns = (size_t)v;
+			break;
+		case 'f':
+			if (optarg[0] != '/' || strlen(optarg) > 1000) {
+				fprintf(stderr, "weft echo: --fail-path: a path starting with '/'\n");
+				return 2;
+			}
+			s.fail_path = optarg;
 			break;
 		case 'h':
 			usage(stdout);

@@ -150,6 +150,23 @@ int demo_config_write(const demo_t *d)
 			put(&t, "  - {name: http, port: 80, targetPort: %d, appProtocol: tcp}\n",
 			    DEMO_HTTP_PORT);
 	}
+	put(&t, "# echo-web: the echo pods' HTTP port as an L7 Service (appProtocol http): the\n"
+		"# agents parse, route, balance, retry and report every request. Paths under\n"
+		"# /v2 go to b2 only (an HTTPRoute); the rest to either echo pod.\n"
+		"---\napiVersion: v1\nkind: Service\nmetadata:\n  name: echo-web\n  namespace: default\n"
+		"spec:\n  clusterIP: 10.96.0.20\n  selector: {app: echo}\n  ports:\n"
+		"  - {name: http, port: 80, targetPort: %d, appProtocol: http}\n"
+		"---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n"
+		"metadata:\n  name: echo-web\n  namespace: default\n"
+		"spec:\n  parentRefs: [{kind: Service, name: echo-web, port: 80}]\n  rules:\n"
+		"  - matches: [{path: {type: PathPrefix, value: /v2}}]\n"
+		"    backendRefs: [{name: b2, port: 80}]\n"
+		"  - backendRefs: [{name: echo-web, port: 80}]\n"
+		"---\napiVersion: weft.dev/v1alpha1\nkind: DestinationPolicy\n"
+		"metadata:\n  name: echo-web\n  namespace: default\n"
+		"spec:\n  targetRef: {kind: Service, name: echo-web}\n"
+		"  retries: {attempts: 2, retryOn: [5xx, connect-failure, reset]}\n",
+	    DEMO_HTTP_PORT);
 	if (flush(&t, cdir, "services.yaml") < 0)
 		return -1;
 

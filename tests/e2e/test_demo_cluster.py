@@ -54,7 +54,7 @@ def test_pod_servers_run_in_their_cgroups(cluster):
 def test_config_is_valid_and_served(cluster, weft_bin):
     r = subprocess.run([weft_bin, "check", cluster.s["control"]["config"]], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "2 Node, 4 Workload, 5 Service" in r.stdout
+    assert "2 Node, 4 Workload, 6 Service, 1 HTTPRoute, 0 GRPCRoute, 1 DestinationPolicy" in r.stdout
     st, body = cluster.control_admin("/readyz")
     assert st == 200, body
 
