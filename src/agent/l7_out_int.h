@@ -17,6 +17,7 @@ typedef struct l7_dconn {
 	uint16_t port;               /* that Service's port */
 	struct sockaddr_storage orig;
 	socklen_t origlen;
+	char orig_s[80];             /* orig as text, formatted at the first request's end ("" before) */
 	weft_ip_t src;               /* the client's address */
 	int fd;                      /* until a codec takes it */
 	weft_io_t io;

@@ -284,7 +284,7 @@ static void finish(l7_req_t *r)
 	const weft_av_workload_t *dw = NULL;
 	const weft_av_endpoint_t *ep = NULL;
 	weft_l7_rec_t rec;
-	char pr[WEFT_SPIFFE_MAX + 16] = "", od[80] = "";
+	char pr[WEFT_SPIFFE_MAX + 16] = "";
 
 	if (r->done)
 		return;
@@ -323,9 +323,9 @@ static void finish(l7_req_t *r)
 	rec.l.mtls = true;
 	rec.l.response_flags = r->flags[0] ? r->flags : "-";
 	rec.l.dst_addr = r->upstream[0] ? r->upstream : NULL;
-	if (r->dc->origlen)
-		weft_net_format_addr((struct sockaddr *)&r->dc->orig, od, sizeof(od));
-	rec.l.orig_dst = od;
+	if (r->dc->origlen && !r->dc->orig_s[0])
+		weft_net_format_addr((struct sockaddr *)&r->dc->orig, r->dc->orig_s, sizeof(r->dc->orig_s));
+	rec.l.orig_dst = r->dc->orig_s;
 	rec.grpc = r->grpc;
 	rec.status = r->status;
 	rec.grpc_status = r->grpc_status;
