@@ -412,6 +412,23 @@ static const char *flags_of(const weft_l7_rec_t *r)
 	return r->l.response_flags && *r->l.response_flags ? r->l.response_flags : WEFT_TM_FLAG_NONE;
 }
 
+/* v in decimal into out (at least 12 bytes), as "%d" prints it. */
+static void itoa10(int v, char out[12])
+{
+	char d[12];
+	size_t i = sizeof(d), o = 0;
+	uint64_t u = v < 0 ? (uint64_t)-(int64_t)v : (uint64_t)v;
+
+	do {
+		d[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		out[o++] = '-';
+	memcpy(out + o, d + i, sizeof(d) - i);
+	out[o + sizeof(d) - i] = 0;
+}
+
 static void count(weft_l7_tel_t *t, const weft_l7_rec_t *r)
 {
 	const char *v4[WEFT_TM_NLABELS], *v[NL7];
@@ -419,9 +436,9 @@ static void count(weft_l7_tel_t *t, const weft_l7_rec_t *r)
 	l7_ent_t *e;
 
 	weft_tm_label_values(&r->l, r->l.response_flags, r->grpc ? "grpc" : "http", v4);
-	snprintf(code, sizeof(code), "%d", r->status);
+	itoa10(r->status, code);
 	if (r->grpc_status >= 0)
-		snprintf(grpc, sizeof(grpc), "%d", r->grpc_status);
+		itoa10(r->grpc_status, grpc);
 	else
 		grpc[0] = 0;
 	memcpy(v, v4, 17 * sizeof(*v));         /* reporter .. request_protocol */
@@ -675,6 +692,26 @@ static void id_json(weft_buf_t *b, const char *wl, const char *ns, const char *p
 	weft_buf_append(b, "}", 1);
 }
 
+/* "ns/name" into out (n bytes, truncated as snprintf would; NULL parts
+ * empty). Returns the length with its NUL. */
+static size_t ns_name(char *out, size_t n, const char *ns, const char *name)
+{
+	size_t a = ns ? strlen(ns) : 0, b = name ? strlen(name) : 0, k = 0;
+
+	if (a > n - 1)
+		a = n - 1;
+	memcpy(out, ns ? ns : "", a);
+	k = a;
+	if (k < n - 1)
+		out[k++] = '/';
+	if (b > n - 1 - k)
+		b = n - 1 - k;
+	memcpy(out + k, name ? name : "", b);
+	k += b;
+	out[k] = 0;
+	return k + 1;
+}
+
 /* Renders r as a tap event into the ring slot; returns the slot or NULL. */
 static tap_ev_t *tap_event(weft_l7_tel_t *t, const weft_l7_rec_t *r)
 {
@@ -712,14 +749,9 @@ static tap_ev_t *tap_event(weft_l7_tel_t *t, const weft_l7_rec_t *r)
 	id_json(b, l->dst_workload, l->dst_ns, l->dst_principal);
 	weft_buf_append(b, "}\n", 2);
 
-	snprintf(keys[0], sizeof(keys[0]), "%s/%s", l->src_ns ? l->src_ns : "",
-		 l->src_workload ? l->src_workload : "");
-	snprintf(keys[1], sizeof(keys[1]), "%s/%s", l->dst_ns ? l->dst_ns : "",
-		 l->dst_workload ? l->dst_workload : "");
-	snprintf(keys[2], sizeof(keys[2]), "%s/%s", l->dst_service_ns ? l->dst_service_ns : "",
-		 l->dst_service_name ? l->dst_service_name : "");
-	for (int i = 0; i < 3; i++)
-		kl[i] = strlen(keys[i]) + 1;
+	kl[0] = ns_name(keys[0], sizeof(keys[0]), l->src_ns, l->src_workload);
+	kl[1] = ns_name(keys[1], sizeof(keys[1]), l->dst_ns, l->dst_workload);
+	kl[2] = ns_name(keys[2], sizeof(keys[2]), l->dst_service_ns, l->dst_service_name);
 	need = weft_buf_len(b) + kl[0] + kl[1] + kl[2];
 	if (need > e->cap || e->cap > 4 * need + 4096) {
 		/* the slot's block is reused while it fits (and is not much too big) */
