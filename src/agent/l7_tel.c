@@ -535,9 +535,10 @@ static bool is_error(const weft_l7_rec_t *r)
 	return r->status >= 500 || r->status == 0 || strcmp(flags_of(r), WEFT_TM_FLAG_NONE);
 }
 
-static void jkey(weft_buf_t *b, bool *first, const char *k)
+/* Appends ,"k": (k of n bytes; jkey/jstr below take literals and pass
+ * their length, so no key is measured per request). */
+static void jkey_n(weft_buf_t *b, bool *first, const char *k, size_t n)
 {
-	size_t n = strlen(k);
 	char *p;
 
 	if (weft_buf_reserve(b, n + 4) < 0)
@@ -577,11 +578,14 @@ slow:
 	weft_json_cstr(b, v);
 }
 
-static void jstr(weft_buf_t *b, bool *first, const char *k, const char *v)
+static void jstr_n(weft_buf_t *b, bool *first, const char *k, size_t n, const char *v)
 {
-	jkey(b, first, k);
+	jkey_n(b, first, k, n);
 	jval(b, v);
 }
+
+#define jkey(b, first, k) jkey_n(b, first, k "", sizeof(k) - 1)
+#define jstr(b, first, k, v) jstr_n(b, first, k "", sizeof(k) - 1, v)
 
 /* Appends the selected fields of r as one JSON object and '\n'. */
 static void log_line(weft_l7_tel_t *t, const weft_l7_rec_t *r, weft_buf_t *b)
