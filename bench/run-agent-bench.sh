@@ -139,6 +139,17 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+# cx CMD...: the client, in CLIENT_NS (and in CLIENT_CG, the pod's cgroup,
+# when set: the weft cluster's capture may hook cgroups, e.g. ebpf)
+CLIENT_CG=
+cx() {
+	if [ -n "$CLIENT_CG" ]; then
+		# the cgroup first: ip netns exec remounts /sys
+		sh -c 'echo $$ >"$0/cgroup.procs" && exec ip netns exec "$@"' "$CLIENT_CG" "$CLIENT_NS" "$@"
+	else
+		ip netns exec "$CLIENT_NS" "$@"
+	fi
+}
 
 # ---- the topology: two nodes, one bridge each, four pods ----
 mkns() { ip netns add "$1"; NETNS+=("$1"); ip -n "$1" link set lo up; }
@@ -483,14 +494,17 @@ EOF
 weft_carries() {
 	local probe="weft-probe-$$" out
 	if [ "$PROTO" = http ]; then
-		out=$(ip netns exec "$WP-n1-a1" curl -s -m 5 "http://$W_SVC/$probe" 2>/dev/null || true)
+		out=$(CLIENT_NS=$WP-n1-a1 CLIENT_CG=$(weft_cg a1) cx curl -s -m 5 "http://$W_SVC/$probe" 2>/dev/null || true)
 		[[ $out == *"GET /$probe"* ]] || echo "no HTTP answer through the agents from a1 to $W_SVC:80 (see $WDIR/agent-n1.log)"
 		return 0
 	fi
-	out=$(ip netns exec "$WP-n1-a1" timeout 5 bash -c \
+	out=$(CLIENT_NS=$WP-n1-a1 CLIENT_CG=$(weft_cg a1) cx timeout 5 bash -c \
 		"exec 3<>/dev/tcp/$W_SVC/80 && printf '%s\n' '$probe' >&3 && head -c ${#probe} <&3" 2>/dev/null || true)
 	[ "$out" = "$probe" ] || echo "no echo through the agents from a1 to $W_SVC:80 (see $WDIR/agent-n1.log)"
 }
+
+# weft_cg POD: the weft cluster pod's cgroup directory (cluster.json)
+weft_cg() { "$PY" -c 'import json,sys; print(next(p["cgroup"] for p in json.load(open(sys.argv[1]))["pods"] if p["name"] == sys.argv[2]))' "$WDIR/cluster.json" "$1"; }
 
 agent_pid() { local p; read -r p _ <"$WDIR/agent-$1.pid" && echo "$p"; }
 
@@ -501,7 +515,7 @@ start_weft() {
 		PROXY_PIDS+=("$pid"); PROXY_LABELS+=("weft-agent-$n")
 	done
 	check_pids weft
-	CLIENT_NS=$WP-n1-a1
+	CLIENT_NS=$WP-n1-a1 CLIENT_CG=$(weft_cg a1)
 	ECHO_TARGET=$W_SVC:80 IPERF_TARGET=$W_SVC:$IPERF_PORT H2_TARGET=$W_SVC:80
 }
 
@@ -552,7 +566,7 @@ stop_proxies() {  # the agents stay up: they belong to the demo cluster
 			wait "$p" 2>/dev/null || true
 		done
 	fi
-	PROXY_PIDS=() PROXY_LABELS=() CLIENT_NS=$A1
+	PROXY_PIDS=() PROXY_LABELS=() CLIENT_NS=$A1 CLIENT_CG=
 }
 
 # ---- one contender, one run ----
@@ -580,28 +594,28 @@ run_contender() {
 	local rrmode=(--size "$SIZE")
 	[ "$PROTO" = http ] && rrmode=(--http "$HTTP_PATH")
 	log "  $name: fixed rate $RATE/s, $RATE_CONNS conns, ${RATE_DURATION}s"
-	nsx "$CLIENT_NS" "$RR" --connect "$ECHO_TARGET" --conns "$RATE_CONNS" --rate "$RATE" \
+	cx "$RR" --connect "$ECHO_TARGET" --conns "$RATE_CONNS" --rate "$RATE" \
 		--duration "$RATE_DURATION" --warmup "$WARMUP" "${rrmode[@]}" >"$dir/fixed.json" || true
 	for ((i = 0; i < n; i++)); do c1+=("$(cpu_s "${PROXY_PIDS[$i]}")"); done
 	log "  $name: max rate, $MAX_CONNS conns, ${MAX_DURATION}s"
-	nsx "$CLIENT_NS" "$RR" --connect "$ECHO_TARGET" --conns "$MAX_CONNS" --rate 0 \
+	cx "$RR" --connect "$ECHO_TARGET" --conns "$MAX_CONNS" --rate 0 \
 		--duration "$MAX_DURATION" --warmup "$WARMUP" "${rrmode[@]}" >"$dir/max.json" || true
 	if [ "$PROTO" = http ]; then
 		if [ -n "${H2_TARGET:-}" ]; then
 			log "  $name: HTTP/2 (h2load) fixed rate $RATE/s over $RATE_CONNS conns, then max"
-			nsx "$CLIENT_NS" h2load -c "$RATE_CONNS" -m 1 --rps "$((RATE / RATE_CONNS))" \
+			cx h2load -c "$RATE_CONNS" -m 1 --rps "$((RATE / RATE_CONNS))" \
 				-D "$RATE_DURATION" --warm-up-time "$WARMUP" --log-file "$dir/h2fixed.log" \
 				"http://$H2_TARGET$HTTP_PATH" >"$dir/h2fixed.txt" 2>&1 || true
-			nsx "$CLIENT_NS" h2load -c "$MAX_CONNS" -m 10 -D "$MAX_DURATION" --warm-up-time "$WARMUP" \
+			cx h2load -c "$MAX_CONNS" -m 10 -D "$MAX_DURATION" --warm-up-time "$WARMUP" \
 				"http://$H2_TARGET$HTTP_PATH" >"$dir/h2max.txt" 2>&1 || true
 		fi
 	else
 		log "  $name: iperf3, 1 stream, ${IPERF_DURATION}s"
-		nsx "$CLIENT_NS" iperf3 -c "${IPERF_TARGET%:*}" -p "${IPERF_TARGET##*:}" -t "$IPERF_DURATION" -J \
+		cx iperf3 -c "${IPERF_TARGET%:*}" -p "${IPERF_TARGET##*:}" -t "$IPERF_DURATION" -J \
 			>"$dir/iperf.json" 2>"$dir/iperf.err" || true
 	fi
 	log "  $name: $HOLD_CONNS open connections"
-	ip netns exec "$CLIENT_NS" "$RR" --connect "$ECHO_TARGET" --conns "$HOLD_CONNS" --rate "$HOLD_RATE" \
+	cx "$RR" --connect "$ECHO_TARGET" --conns "$HOLD_CONNS" --rate "$HOLD_RATE" \
 		--duration "$HOLD_DURATION" --warmup 0 "${rrmode[@]}" >"$dir/hold.json" &
 	local hp=$!
 	PIDS+=($hp)

@@ -113,6 +113,7 @@ typedef struct weft_hbone_conn {
 	bool goaway;                   /* no new streams (sent or received) */
 	bool dead;
 	bool in_recv;
+	bool kick_read;                /* the next kick must read (input may wait unannounced) */
 	weft_timer_t timer;            /* handshake deadline, then idle */
 	weft_timer_t kick;             /* deferred flush */
 	weft_timer_t reap;             /* deferred close */

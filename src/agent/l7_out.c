@@ -154,6 +154,7 @@ static void dconn_free(l7_dconn_t *dc)
 		weft_io_stop(l7->dp->a->loop, &dc->io);
 	dp_refuse_fd(dc->fd);
 	l7_fair_give(l7, dc->tn, L7_FAIR_CONNS, 1);
+	l7_req_spare_free(dc);
 	free(dc->upg);
 	free(dc->wl_uid);
 	free(dc->svc_uid);

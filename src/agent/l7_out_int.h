@@ -17,12 +17,14 @@ typedef struct l7_dconn {
 	uint16_t port;               /* that Service's port */
 	struct sockaddr_storage orig;
 	socklen_t origlen;
+	char orig_s[80];             /* orig as text, formatted at the first request's end ("" before) */
 	weft_ip_t src;               /* the client's address */
 	int fd;                      /* until a codec takes it */
 	weft_io_t io;
 	weft_timer_t t;              /* sniff deadline; upgrade hand-over */
 	weft_hconn_t *hc;
 	struct l7_req *reqs;         /* requests in flight */
+	struct l7_req *spare;        /* a finished request's memory, kept for the next (l7_proxy.c) */
 	uint8_t *upg;                /* an Upgrade request re-serialized for the L4 path */
 	size_t nupg;
 	uint64_t id;
@@ -55,6 +57,8 @@ void l7_outlier_watch(weft_l7_t *l7, const weft_av_service_t *svc);
 
 /* l7_proxy.c: serve a new downstream request stream on dc (sets s->cbs). */
 void l7_req_start(l7_dconn_t *dc, weft_hstream_t *s);
+/* l7_proxy.c: frees dc->spare (dc is being freed). */
+void l7_req_spare_free(l7_dconn_t *dc);
 /* l7_proxy.c: forget every request of dc without touching its streams
  * (the codec freed them: upgrade hand-over). */
 void l7_req_drop_all(l7_dconn_t *dc);

@@ -284,7 +284,7 @@ static void finish(l7_req_t *r)
 	const weft_av_workload_t *dw = NULL;
 	const weft_av_endpoint_t *ep = NULL;
 	weft_l7_rec_t rec;
-	char pr[WEFT_SPIFFE_MAX + 16] = "", od[80] = "";
+	char pr[WEFT_SPIFFE_MAX + 16] = "";
 
 	if (r->done)
 		return;
@@ -323,9 +323,9 @@ static void finish(l7_req_t *r)
 	rec.l.mtls = true;
 	rec.l.response_flags = r->flags[0] ? r->flags : "-";
 	rec.l.dst_addr = r->upstream[0] ? r->upstream : NULL;
-	if (r->dc->origlen)
-		weft_net_format_addr((struct sockaddr *)&r->dc->orig, od, sizeof(od));
-	rec.l.orig_dst = od;
+	if (r->dc->origlen && !r->dc->orig_s[0])
+		weft_net_format_addr((struct sockaddr *)&r->dc->orig, r->dc->orig_s, sizeof(r->dc->orig_s));
+	rec.l.orig_dst = r->dc->orig_s;
 	rec.grpc = r->grpc;
 	rec.status = r->status;
 	rec.grpc_status = r->grpc_status;
@@ -921,8 +921,24 @@ static void req_free(l7_req_t *r)
 	weft_buf_free(&r->rbuf);
 	if (r->view)
 		weft_av_unref(r->view);
+	if (!dc->spare) {
+		/* the connection's next request reuses the block and the
+		 * arena's first chunk (keep-alive: one request after another) */
+		weft_arena_reset(&r->arena);
+		dc->spare = r;
+		return;
+	}
 	weft_arena_destroy(&r->arena);
 	free(r);
+}
+
+void l7_req_spare_free(l7_dconn_t *dc)
+{
+	if (!dc->spare)
+		return;
+	weft_arena_destroy(&dc->spare->arena);
+	free(dc->spare);
+	dc->spare = NULL;
 }
 
 static void ds_close(weft_hstream_t *s, weft_hs_err_t err)
@@ -1107,13 +1123,24 @@ static const weft_hstream_cbs_t us_cbs = {
 
 void l7_req_start(l7_dconn_t *dc, weft_hstream_t *s)
 {
-	l7_req_t *r = calloc(1, sizeof(*r));
 	weft_l7_t *l7 = dc->l7;
 	const weft_av_t *v = dp_view(l7->dp);
+	l7_req_t *r = dc->spare;
 
-	if (!r || !v) {
-		free(r);
+	if (!v) {
 		s->cbs = NULL;   /* reset by the codec */
+		return;
+	}
+	if (r) {
+		weft_arena_t keep = r->arena;   /* reset, its first chunk kept */
+
+		dc->spare = NULL;
+		memset(r, 0, sizeof(*r));
+		r->arena = keep;
+	} else if ((r = calloc(1, sizeof(*r)))) {
+		weft_arena_init(&r->arena, 4096);
+	} else {
+		s->cbs = NULL;
 		return;
 	}
 	r->dc = dc;
@@ -1123,7 +1150,6 @@ void l7_req_start(l7_dconn_t *dc, weft_hstream_t *s)
 	r->view = weft_av_ref((weft_av_t *)v);
 	r->start_us = wall_us();
 	r->start_ms = weft_loop_now(l7->dp->a->loop);
-	weft_arena_init(&r->arena, 4096);
 	weft_buf_init(&r->body, 0);
 	weft_buf_init(&r->rbuf, 0);
 	weft_timer_init(&r->t_req, req_timeout, r);

@@ -37,6 +37,9 @@
 #define ROUTE_WINDOW 60u
 #define ROUTE_SAMPLES 256u
 #define ROUTE_MAX 1000u
+#define LOG_FLUSH_MS 100u         /* access-log lines wait at most this long for a write */
+#define LOG_FLUSH_BYTES 32768u    /* ... or until this many bytes are pending */
+#define LOG_BUF_MAX (1u << 20)    /* pending lines beyond this are written at once */
 
 static const char l7_labels[] =
 	"reporter,source_workload,source_workload_namespace,source_principal,source_app,"
@@ -79,7 +82,7 @@ typedef struct l7_ent {
 
 typedef struct tap_ev {
 	char *line;                  /* one JSON line with its '\n' */
-	size_t len;
+	size_t len, cap;             /* cap: the block's size (reused by the slot's next event) */
 	char *src, *dst, *svc;       /* "ns/name" filter keys, into the same block */
 } tap_ev_t;
 
@@ -113,9 +116,14 @@ struct weft_l7_tel {
 	weft_metric_t *limit_rej, *wl_conns, *wl_reqs, *wl_buf;
 	l7_ent_t **b;
 	size_t nb, n, max_series;
-	/* log */
+	/* log: lines gather in logbuf, written by the flush timer or when large */
 	FILE *log;
 	bool log_own;
+	weft_buf_t logbuf;
+	weft_timer_t log_timer;
+	uint64_t ts_sec;             /* rfc3339 cache: the second ts_base renders */
+	char ts_base[32];
+	weft_buf_t scratch;          /* tap rendering */
 	uint32_t log_mask;
 	double log_sample;
 	uint64_t rnd;
@@ -128,6 +136,8 @@ struct weft_l7_tel {
 	size_t nroutes;
 	struct l7_trace *trace;
 };
+
+static void log_flush_cb(weft_loop_t *l, weft_timer_t *tm);
 
 struct l7_trace *l7_tel_trace(weft_l7_tel_t *t)
 {
@@ -204,6 +214,10 @@ weft_l7_tel_t *weft_l7_tel_new(weft_loop_t *loop, weft_metrics_t *m, const weft_
 	t->max_series = L7_MAX_SERIES;
 	t->log_sample = o->log_sample;
 	t->rnd = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)t;
+	t->ts_sec = UINT64_MAX;
+	weft_buf_init(&t->logbuf, 0);
+	weft_buf_init(&t->scratch, 64 * 1024);   /* one tap line at most */
+	weft_timer_init(&t->log_timer, log_flush_cb, t);
 	if (parse_fields(o->log_fields, &t->log_mask, err, errlen) < 0)
 		goto fail;
 	sink = o->log_sink && *o->log_sink ? o->log_sink : "stderr";
@@ -258,6 +272,23 @@ fail:
 	return NULL;
 }
 
+/* Writes the pending access-log lines. */
+static void log_flush(weft_l7_tel_t *t)
+{
+	if (!weft_buf_len(&t->logbuf))
+		return;
+	if (t->log) {
+		fwrite(weft_buf_head(&t->logbuf), 1, weft_buf_len(&t->logbuf), t->log);
+		fflush(t->log);
+	}
+	weft_buf_reset(&t->logbuf);
+}
+
+static void log_flush_cb(weft_loop_t *l, weft_timer_t *tm)
+{
+	log_flush(tm->data);
+}
+
 static void sub_closed(void *arg)
 {
 	tap_sub_t *s = arg;
@@ -275,6 +306,10 @@ void weft_l7_tel_free(weft_l7_tel_t *t)
 {
 	if (!t)
 		return;
+	weft_timer_stop(t->loop, &t->log_timer);
+	log_flush(t);
+	weft_buf_free(&t->logbuf);
+	weft_buf_free(&t->scratch);
 	while (t->subs) {
 		tap_sub_t *s = t->subs;
 		t->subs = s->next;
@@ -377,6 +412,23 @@ static const char *flags_of(const weft_l7_rec_t *r)
 	return r->l.response_flags && *r->l.response_flags ? r->l.response_flags : WEFT_TM_FLAG_NONE;
 }
 
+/* v in decimal into out (at least 12 bytes), as "%d" prints it. */
+static void itoa10(int v, char out[12])
+{
+	char d[12];
+	size_t i = sizeof(d), o = 0;
+	uint64_t u = v < 0 ? (uint64_t)-(int64_t)v : (uint64_t)v;
+
+	do {
+		d[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		out[o++] = '-';
+	memcpy(out + o, d + i, sizeof(d) - i);
+	out[o + sizeof(d) - i] = 0;
+}
+
 static void count(weft_l7_tel_t *t, const weft_l7_rec_t *r)
 {
 	const char *v4[WEFT_TM_NLABELS], *v[NL7];
@@ -384,9 +436,9 @@ static void count(weft_l7_tel_t *t, const weft_l7_rec_t *r)
 	l7_ent_t *e;
 
 	weft_tm_label_values(&r->l, r->l.response_flags, r->grpc ? "grpc" : "http", v4);
-	snprintf(code, sizeof(code), "%d", r->status);
+	itoa10(r->status, code);
 	if (r->grpc_status >= 0)
-		snprintf(grpc, sizeof(grpc), "%d", r->grpc_status);
+		itoa10(r->grpc_status, grpc);
 	else
 		grpc[0] = 0;
 	memcpy(v, v4, 17 * sizeof(*v));         /* reporter .. request_protocol */
@@ -404,16 +456,70 @@ static void count(weft_l7_tel_t *t, const weft_l7_rec_t *r)
 
 /* ---- access log ---- */
 
-/* "2024-05-01T12:00:00.123Z" for us microseconds since the epoch. */
-static void rfc3339_us(uint64_t us, char *out, size_t n)
+/* "2024-05-01T12:00:00.123Z" for us microseconds since the epoch (n >=
+ * 32); the date and time of day are rendered once per second. */
+static void rfc3339_us(weft_l7_tel_t *t, uint64_t us, char *out, size_t n)
 {
-	time_t s = (time_t)(us / 1000000);
-	struct tm tm;
-	char base[32];
+	uint64_t sec = us / 1000000;
+	unsigned ms = (unsigned)(us % 1000000 / 1000);
+	size_t bl;
 
-	gmtime_r(&s, &tm);
-	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, n, "%s.%03uZ", base, (unsigned)(us % 1000000 / 1000));
+	if (sec != t->ts_sec) {
+		time_t s = (time_t)sec;
+		struct tm tm;
+
+		gmtime_r(&s, &tm);
+		if (!strftime(t->ts_base, sizeof(t->ts_base), "%Y-%m-%dT%H:%M:%S", &tm))
+			t->ts_base[0] = 0;
+		t->ts_sec = sec;
+	}
+	bl = strlen(t->ts_base);
+	if (bl + 6 > n) {
+		if (n)
+			out[0] = 0;
+		return;
+	}
+	memcpy(out, t->ts_base, bl);
+	out[bl] = '.';
+	out[bl + 1] = (char)('0' + ms / 100);
+	out[bl + 2] = (char)('0' + ms / 10 % 10);
+	out[bl + 3] = (char)('0' + ms % 10);
+	out[bl + 4] = 'Z';
+	out[bl + 5] = 0;
+}
+
+/* Appends v in decimal. */
+static void buf_u64(weft_buf_t *b, uint64_t v)
+{
+	char d[24];
+	size_t i = sizeof(d);
+
+	do {
+		d[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	weft_buf_append(b, d + i, sizeof(d) - i);
+}
+
+static void buf_int(weft_buf_t *b, int v)
+{
+	if (v < 0) {
+		weft_buf_append(b, "-", 1);
+		buf_u64(b, (uint64_t)-(int64_t)v);
+	} else {
+		buf_u64(b, (uint64_t)v);
+	}
+}
+
+/* Appends us microseconds as milliseconds with three decimals (what
+ * "%.3f" prints for us / 1000.0). */
+static void buf_ms3(weft_buf_t *b, uint64_t us)
+{
+	char f[4] = { (char)('.'), (char)('0' + us % 1000 / 100), (char)('0' + us % 100 / 10),
+		      (char)('0' + us % 10) };
+
+	buf_u64(b, us / 1000);
+	weft_buf_append(b, f, 4);
 }
 
 static uint64_t wall_us(void)
@@ -429,20 +535,60 @@ static bool is_error(const weft_l7_rec_t *r)
 	return r->status >= 500 || r->status == 0 || strcmp(flags_of(r), WEFT_TM_FLAG_NONE);
 }
 
-static void jkey(weft_buf_t *b, bool *first, const char *k)
+/* Appends ,"k": (k of n bytes; jkey/jstr below take literals and pass
+ * their length, so no key is measured per request). */
+static void jkey_n(weft_buf_t *b, bool *first, const char *k, size_t n)
 {
-	weft_buf_printf(b, "%s\"%s\":", *first ? "" : ",", k);
+	char *p;
+
+	if (weft_buf_reserve(b, n + 4) < 0)
+		return;
+	p = (char *)b->data + b->wr;
+	if (!*first)
+		*p++ = ',';
+	*p++ = '"';
+	memcpy(p, k, n);
+	p += n;
+	*p++ = '"';
+	*p++ = ':';
+	b->wr = (size_t)((unsigned char *)p - b->data);
 	*first = false;
 }
 
-static void jstr(weft_buf_t *b, bool *first, const char *k, const char *v)
+/* Appends v as a JSON string (NULL: null). Plain printable ASCII, the
+ * usual case, is copied in one append; anything else goes through
+ * weft_json_cstr's escaping. */
+static void jval(weft_buf_t *b, const char *v)
 {
-	jkey(b, first, k);
+	size_t n = 0;
+
+	if (v) {
+		for (const unsigned char *p = (const unsigned char *)v; *p; p++, n++)
+			if (*p < 0x20 || *p >= 0x7f || *p == '"' || *p == '\\')
+				goto slow;
+		if (weft_buf_reserve(b, n + 2) == 0) {
+			b->data[b->wr++] = '"';
+			memcpy(b->data + b->wr, v, n);
+			b->wr += n;
+			b->data[b->wr++] = '"';
+		}
+		return;
+	}
+slow:
 	weft_json_cstr(b, v);
 }
 
+static void jstr_n(weft_buf_t *b, bool *first, const char *k, size_t n, const char *v)
+{
+	jkey_n(b, first, k, n);
+	jval(b, v);
+}
+
+#define jkey(b, first, k) jkey_n(b, first, k "", sizeof(k) - 1)
+#define jstr(b, first, k, v) jstr_n(b, first, k "", sizeof(k) - 1, v)
+
 /* Appends the selected fields of r as one JSON object and '\n'. */
-static void log_line(const weft_l7_tel_t *t, const weft_l7_rec_t *r, weft_buf_t *b)
+static void log_line(weft_l7_tel_t *t, const weft_l7_rec_t *r, weft_buf_t *b)
 {
 	const weft_tm_labels_t *l = &r->l;
 	uint32_t m = t->log_mask;
@@ -455,7 +601,7 @@ static void log_line(const weft_l7_tel_t *t, const weft_l7_rec_t *r, weft_buf_t 
 			continue;
 		switch (f) {
 		case F_START:
-			rfc3339_us(r->start_us ? r->start_us : wall_us(), ts, sizeof(ts));
+			rfc3339_us(t, r->start_us ? r->start_us : wall_us(), ts, sizeof(ts));
 			jstr(b, &first, "start_time", ts);
 			break;
 		case F_METHOD: jstr(b, &first, "method", r->method); break;
@@ -463,27 +609,27 @@ static void log_line(const weft_l7_tel_t *t, const weft_l7_rec_t *r, weft_buf_t 
 		case F_PROTOCOL: jstr(b, &first, "protocol", r->protocol); break;
 		case F_CODE:
 			jkey(b, &first, "response_code");
-			weft_buf_printf(b, "%d", r->status);
+			buf_int(b, r->status);
 			break;
 		case F_GRPC:
 			jkey(b, &first, "grpc_status");
 			if (r->grpc_status >= 0)
-				weft_buf_printf(b, "%d", r->grpc_status);
+				buf_int(b, r->grpc_status);
 			else
-				weft_buf_printf(b, "null");
+				weft_buf_append(b, "null", 4);
 			break;
 		case F_FLAGS: jstr(b, &first, "response_flags", flags_of(r)); break;
 		case F_DURATION:
 			jkey(b, &first, "duration_ms");
-			weft_buf_printf(b, "%.3f", (double)r->duration_us / 1000.0);
+			buf_ms3(b, r->duration_us);
 			break;
 		case F_BYTES_RX:
 			jkey(b, &first, "bytes_received");
-			weft_buf_printf(b, "%llu", (unsigned long long)r->req_bytes);
+			buf_u64(b, r->req_bytes);
 			break;
 		case F_BYTES_TX:
 			jkey(b, &first, "bytes_sent");
-			weft_buf_printf(b, "%llu", (unsigned long long)r->resp_bytes);
+			buf_u64(b, r->resp_bytes);
 			break;
 		case F_AUTHORITY: jstr(b, &first, "authority", r->authority); break;
 		case F_UA: jstr(b, &first, "user_agent", r->user_agent); break;
@@ -493,7 +639,7 @@ static void log_line(const weft_l7_tel_t *t, const weft_l7_rec_t *r, weft_buf_t 
 		case F_ROUTE: jstr(b, &first, "route", r->route); break;
 		case F_ATTEMPTS:
 			jkey(b, &first, "attempts");
-			weft_buf_printf(b, "%u", r->attempts);
+			buf_u64(b, r->attempts);
 			break;
 		case F_SW: jstr(b, &first, "source_workload", l->src_workload); break;
 		case F_SNS: jstr(b, &first, "source_namespace", l->src_ns); break;
@@ -509,20 +655,25 @@ static void log_line(const weft_l7_tel_t *t, const weft_l7_rec_t *r, weft_buf_t 
 	weft_buf_append(b, "}\n", 2);
 }
 
+/* Renders r's line into the pending lines: written within LOG_FLUSH_MS
+ * (one write for every line of that time, not one per request), at once
+ * past LOG_FLUSH_BYTES, and when the telemetry is freed. */
 static void access_log(weft_l7_tel_t *t, const weft_l7_rec_t *r)
 {
-	weft_buf_t b;
-
 	if (!t->log)
 		return;
 	if (!is_error(r) && t->log_sample < 1 &&
 	    (double)(xorshift(&t->rnd) >> 11) * 0x1p-53 >= t->log_sample)
 		return;
-	weft_buf_init(&b, 64 * 1024);
-	log_line(t, r, &b);
-	fwrite(weft_buf_head(&b), 1, weft_buf_len(&b), t->log);
-	fflush(t->log);
-	weft_buf_free(&b);
+	if (weft_buf_len(&t->logbuf) > LOG_BUF_MAX)
+		log_flush(t);
+	log_line(t, r, &t->logbuf);
+	if (weft_buf_len(&t->logbuf) >= LOG_FLUSH_BYTES) {
+		weft_timer_stop(t->loop, &t->log_timer);
+		log_flush(t);
+	} else if (!weft_timer_active(&t->log_timer)) {
+		weft_timer_start(t->loop, &t->log_timer, LOG_FLUSH_MS);
+	}
 }
 
 /* ---- tap ---- */
@@ -545,61 +696,79 @@ static void id_json(weft_buf_t *b, const char *wl, const char *ns, const char *p
 	weft_buf_append(b, "}", 1);
 }
 
+/* "ns/name" into out (n bytes, truncated as snprintf would; NULL parts
+ * empty). Returns the length with its NUL. */
+static size_t ns_name(char *out, size_t n, const char *ns, const char *name)
+{
+	size_t a = ns ? strlen(ns) : 0, b = name ? strlen(name) : 0, k = 0;
+
+	if (a > n - 1)
+		a = n - 1;
+	memcpy(out, ns ? ns : "", a);
+	k = a;
+	if (k < n - 1)
+		out[k++] = '/';
+	if (b > n - 1 - k)
+		b = n - 1 - k;
+	memcpy(out + k, name ? name : "", b);
+	k += b;
+	out[k] = 0;
+	return k + 1;
+}
+
 /* Renders r as a tap event into the ring slot; returns the slot or NULL. */
 static tap_ev_t *tap_event(weft_l7_tel_t *t, const weft_l7_rec_t *r)
 {
 	const weft_tm_labels_t *l = &r->l;
 	tap_ev_t *e = &t->ring[t->ring_next];
 	char keys[3][256], ts[48];
-	size_t kl[3];
+	size_t kl[3], need;
 	bool first = true;
-	weft_buf_t b;
+	weft_buf_t *b = &t->scratch;
 	char *p;
 
-	weft_buf_init(&b, 64 * 1024);
-	rfc3339_us(r->start_us ? r->start_us : wall_us(), ts, sizeof(ts));
-	weft_buf_append(&b, "{", 1);
-	jstr(&b, &first, "time", ts);
-	jstr(&b, &first, "reporter", l->destination ? "destination" : "source");
-	jstr(&b, &first, "method", r->method);
-	jstr(&b, &first, "path", r->path);
-	jstr(&b, &first, "authority", r->authority);
-	jkey(&b, &first, "status");
-	weft_buf_printf(&b, "%d", r->status);
-	jkey(&b, &first, "grpc_status");
+	weft_buf_reset(b);
+	rfc3339_us(t, r->start_us ? r->start_us : wall_us(), ts, sizeof(ts));
+	weft_buf_append(b, "{", 1);
+	jstr(b, &first, "time", ts);
+	jstr(b, &first, "reporter", l->destination ? "destination" : "source");
+	jstr(b, &first, "method", r->method);
+	jstr(b, &first, "path", r->path);
+	jstr(b, &first, "authority", r->authority);
+	jkey(b, &first, "status");
+	buf_int(b, r->status);
+	jkey(b, &first, "grpc_status");
 	if (r->grpc_status >= 0)
-		weft_buf_printf(&b, "%d", r->grpc_status);
+		buf_int(b, r->grpc_status);
 	else
-		weft_buf_printf(&b, "null");
-	jkey(&b, &first, "latency_ms");
-	weft_buf_printf(&b, "%.3f", (double)r->duration_us / 1000.0);
-	jstr(&b, &first, "flags", flags_of(r));
-	jstr(&b, &first, "route", r->route);
-	jstr(&b, &first, "service", l->dst_service);
-	jkey(&b, &first, "source");
-	id_json(&b, l->src_workload, l->src_ns, l->src_principal);
-	jkey(&b, &first, "destination");
-	id_json(&b, l->dst_workload, l->dst_ns, l->dst_principal);
-	weft_buf_append(&b, "}\n", 2);
+		weft_buf_append(b, "null", 4);
+	jkey(b, &first, "latency_ms");
+	buf_ms3(b, r->duration_us);
+	jstr(b, &first, "flags", flags_of(r));
+	jstr(b, &first, "route", r->route);
+	jstr(b, &first, "service", l->dst_service);
+	jkey(b, &first, "source");
+	id_json(b, l->src_workload, l->src_ns, l->src_principal);
+	jkey(b, &first, "destination");
+	id_json(b, l->dst_workload, l->dst_ns, l->dst_principal);
+	weft_buf_append(b, "}\n", 2);
 
-	snprintf(keys[0], sizeof(keys[0]), "%s/%s", l->src_ns ? l->src_ns : "",
-		 l->src_workload ? l->src_workload : "");
-	snprintf(keys[1], sizeof(keys[1]), "%s/%s", l->dst_ns ? l->dst_ns : "",
-		 l->dst_workload ? l->dst_workload : "");
-	snprintf(keys[2], sizeof(keys[2]), "%s/%s", l->dst_service_ns ? l->dst_service_ns : "",
-		 l->dst_service_name ? l->dst_service_name : "");
-	for (int i = 0; i < 3; i++)
-		kl[i] = strlen(keys[i]) + 1;
-	free(e->line);
-	memset(e, 0, sizeof(*e));
-	p = malloc(weft_buf_len(&b) + kl[0] + kl[1] + kl[2]);
-	if (!p) {
-		weft_buf_free(&b);
-		return NULL;
+	kl[0] = ns_name(keys[0], sizeof(keys[0]), l->src_ns, l->src_workload);
+	kl[1] = ns_name(keys[1], sizeof(keys[1]), l->dst_ns, l->dst_workload);
+	kl[2] = ns_name(keys[2], sizeof(keys[2]), l->dst_service_ns, l->dst_service_name);
+	need = weft_buf_len(b) + kl[0] + kl[1] + kl[2];
+	if (need > e->cap || e->cap > 4 * need + 4096) {
+		/* the slot's block is reused while it fits (and is not much too big) */
+		free(e->line);
+		memset(e, 0, sizeof(*e));
+		if (!(p = malloc(need)))
+			return NULL;
+		e->line = p;
+		e->cap = need;
 	}
-	e->line = p;
-	e->len = weft_buf_len(&b);
-	memcpy(p, weft_buf_head(&b), e->len);
+	p = e->line;
+	e->len = weft_buf_len(b);
+	memcpy(p, weft_buf_head(b), e->len);
 	p += e->len;
 	char **dst[3] = { &e->src, &e->dst, &e->svc };
 	for (int i = 0; i < 3; i++) {
@@ -607,7 +776,6 @@ static tap_ev_t *tap_event(weft_l7_tel_t *t, const weft_l7_rec_t *r)
 		*dst[i] = p;
 		p += kl[i];
 	}
-	weft_buf_free(&b);
 	t->ring_next = (t->ring_next + 1) % TAP_RING;
 	return e;
 }

@@ -197,9 +197,15 @@ static uint64_t next_rand(uint64_t *s)
 /* n*16 hex digits from rnd, never all zero. */
 static void rand_hex(uint64_t *rnd, char *out, size_t words)
 {
+	static const char hex[] = "0123456789abcdef";
+
 	do {
-		for (size_t i = 0; i < words; i++)
-			snprintf(out + 16 * i, 17, "%016llx", (unsigned long long)next_rand(rnd));
+		for (size_t i = 0; i < words; i++) {
+			uint64_t v = next_rand(rnd);
+			for (int k = 15; k >= 0; k--, v >>= 4)
+				out[16 * i + (size_t)k] = hex[v & 15];
+		}
+		out[16 * words] = 0;
 	} while (all_zero(out, 16 * words));
 }
 

@@ -30,6 +30,7 @@
 #include "weft/str.h"
 
 #define H1_READ_CHUNK 16384
+#define H1_KEEP_CAP 4096     /* an empty input buffer above this is freed before reuse */
 
 enum rstate {
 	R_HEAD,      /* waiting for a head */
@@ -57,6 +58,7 @@ typedef struct h1c {
 	weft_buf_t in;
 	weft_arena_t arena;          /* the current head's strings */
 	weft_timer_t timer, kick, reap;
+	weft_timer_t wflush;         /* deferred flush: a head waits for its body until the turn ends */
 	int tmode;
 	h1s_t *cur;                  /* the exchange in progress */
 	h1s_t *done;                 /* finished, its on_close still to run */
@@ -125,6 +127,19 @@ static int flush(h1c_t *h)
 	else if (rc == WEFT_OK && h->close_after_flush)
 		kill_conn(h, WEFT_HS_OK);
 	return rc;
+}
+
+/* Flushes at the end of this loop turn (a zero timer), so a head and the
+ * body its owner sends right after leave in one write. */
+static void flush_later(h1c_t *h)
+{
+	if (!h->dead && !weft_timer_active(&h->wflush))
+		weft_timer_start(h->hc.conn.loop, &h->wflush, 0);
+}
+
+static void wflush_cb(weft_loop_t *l, weft_timer_t *t)
+{
+	flush(t->data);
 }
 
 static int queue(h1c_t *h, const void *p, size_t n)
@@ -230,16 +245,50 @@ static bool valid_field(weft_str_t name, weft_str_t value)
 static int put_fields(weft_buf_t *b, const weft_hdr_t *f, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
+		char *p;
+
 		if (is_conn_field(f[i].name))
 			continue;
 		if (!valid_field(f[i].name, f[i].value))
 			return -1;
-		weft_buf_append(b, f[i].name.p, f[i].name.len);
-		weft_buf_append(b, ": ", 2);
-		weft_buf_append(b, f[i].value.p, f[i].value.len);
-		weft_buf_append(b, "\r\n", 2);
+		if (weft_buf_reserve(b, f[i].name.len + f[i].value.len + 4) < 0)
+			return -2;
+		p = (char *)b->data + b->wr;
+		memcpy(p, f[i].name.p, f[i].name.len);
+		p += f[i].name.len;
+		*p++ = ':';
+		*p++ = ' ';
+		memcpy(p, f[i].value.p, f[i].value.len);
+		p += f[i].value.len;
+		*p++ = '\r';
+		*p++ = '\n';
+		b->wr = (size_t)((unsigned char *)p - b->data);
 	}
 	return 0;
+}
+
+/* Head building without printf: each returns 0 or -1 (the output
+ * buffer's limit), so a head is checked once at its end. */
+static int put(weft_buf_t *b, const char *s)
+{
+	return weft_buf_append(b, s, strlen(s));
+}
+
+static int put_str(weft_buf_t *b, weft_str_t s)
+{
+	return weft_buf_append(b, s.p, s.len);
+}
+
+static int put_u64(weft_buf_t *b, uint64_t v)
+{
+	char d[24];
+	size_t i = sizeof(d);
+
+	do {
+		d[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return weft_buf_append(b, d + i, sizeof(d) - i);
 }
 
 static int64_t head_length(const weft_http_head_t *hd)
@@ -259,95 +308,95 @@ static int s_send_head(weft_hstream_t *st, const weft_http_head_t *hd, bool end)
 {
 	h1s_t *s = (h1s_t *)st;
 	h1c_t *h = (h1c_t *)st->hc;
-	weft_buf_t b;
+	weft_buf_t *b = &h->hc.conn.out;    /* the head is built in place */
+	size_t start = weft_buf_len(b);     /* (compaction keeps lengths) */
 	int64_t len = head_length(hd);
 	bool nobody;
-	int rc;
+	int rc = 0, fr;
 
 	if (h->dead || h->cur != s)
 		return WEFT_ECLOSED;
 	if (s->head_sent)
 		return WEFT_EPROTO;
-	weft_buf_init(&b, 0);
 	if (h->hc.server) {
-		if (hd->status < 100 || hd->status > 999 || (hd->status < 200 && hd->status != 101)) {
-			weft_buf_free(&b);
+		if (hd->status < 100 || hd->status > 999 || (hd->status < 200 && hd->status != 101))
 			return WEFT_EPROTO;
-		}
 		nobody = hd->status == 101 || hd->status == 204 || hd->status == 304 || h->head_method;
 		if (hd->status == 101 || !h->keep_alive)
 			h->keep_alive = false;
-		weft_buf_printf(&b, "HTTP/1.1 %d %s\r\n", hd->status, weft_h1_reason(hd->status));
-		if (put_fields(&b, hd->hdrs, hd->nhdrs) < 0)
+		rc |= put(b, "HTTP/1.1 ") | put_u64(b, (uint64_t)hd->status) | put(b, " ") |
+		      put(b, weft_h1_reason(hd->status)) | put(b, "\r\n");
+		if ((fr = put_fields(b, hd->hdrs, hd->nhdrs)) == -1)
 			goto bad;
+		rc |= fr;
 		if (hd->status == 204 || (hd->status == 304 && len < 0)) {
 			h->wframe = W_NONE;
 		} else if (len >= 0) {
-			weft_buf_printf(&b, "content-length: %lld\r\n", (long long)len);
+			rc |= put(b, "content-length: ") | put_u64(b, (uint64_t)len) | put(b, "\r\n");
 			h->wframe = nobody ? W_NONE : W_LEN;
 			h->wleft = (uint64_t)len;
 		} else if (nobody) {
 			h->wframe = W_NONE;
 		} else if (end) {
-			weft_buf_printf(&b, "content-length: 0\r\n");
+			rc |= put(b, "content-length: 0\r\n");
 			h->wframe = W_LEN;
 			h->wleft = 0;
 		} else if (h->req_minor == 1) {
-			weft_buf_printf(&b, "transfer-encoding: chunked\r\n");
+			rc |= put(b, "transfer-encoding: chunked\r\n");
 			h->wframe = W_CHUNKED;
 		} else {
 			h->wframe = W_CLOSE;
 			h->keep_alive = false;
 		}
 		if (hd->status == 101)
-			weft_buf_printf(&b, "connection: upgrade\r\nupgrade: %.*s\r\n",
-					WEFT_STR_ARG(hd->upgrade_proto));
+			rc |= put(b, "connection: upgrade\r\nupgrade: ") | put_str(b, hd->upgrade_proto) |
+			      put(b, "\r\n");
 		else if (!h->keep_alive)
-			weft_buf_printf(&b, "connection: close\r\n");
+			rc |= put(b, "connection: close\r\n");
 		else if (h->req_minor == 0)
-			weft_buf_printf(&b, "connection: keep-alive\r\n");
+			rc |= put(b, "connection: keep-alive\r\n");
 	} else {
 		weft_str_t path = hd->path.len ? hd->path : WEFT_STR_LIT("/");
 		if (!hd->method.len || !valid_field(WEFT_STR_LIT("x"), hd->method) ||
 		    !valid_field(WEFT_STR_LIT("x"), path) || memchr(hd->method.p, ' ', hd->method.len) ||
-		    memchr(path.p, ' ', path.len)) {
-			weft_buf_free(&b);
+		    memchr(path.p, ' ', path.len))
 			return WEFT_EPROTO;
-		}
 		h->head_method = weft_str_eq_c(hd->method, "HEAD");
-		weft_buf_printf(&b, "%.*s %.*s HTTP/1.1\r\n", WEFT_STR_ARG(hd->method), WEFT_STR_ARG(path));
+		rc |= put_str(b, hd->method) | put(b, " ") | put_str(b, path) | put(b, " HTTP/1.1\r\n");
 		if (hd->authority.len)
-			weft_buf_printf(&b, "host: %.*s\r\n", WEFT_STR_ARG(hd->authority));
+			rc |= put(b, "host: ") | put_str(b, hd->authority) | put(b, "\r\n");
 		else if (weft_http_hdr(hd, "host"))
-			weft_buf_printf(&b, "host: %.*s\r\n", WEFT_STR_ARG(weft_http_hdr(hd, "host")->value));
+			rc |= put(b, "host: ") | put_str(b, weft_http_hdr(hd, "host")->value) | put(b, "\r\n");
 		else
-			weft_buf_printf(&b, "host: localhost\r\n");
-		if (put_fields(&b, hd->hdrs, hd->nhdrs) < 0)
+			rc |= put(b, "host: localhost\r\n");
+		if ((fr = put_fields(b, hd->hdrs, hd->nhdrs)) == -1)
 			goto bad;
+		rc |= fr;
 		if (len >= 0) {
-			weft_buf_printf(&b, "content-length: %lld\r\n", (long long)len);
+			rc |= put(b, "content-length: ") | put_u64(b, (uint64_t)len) | put(b, "\r\n");
 			h->wframe = W_LEN;
 			h->wleft = (uint64_t)len;
 		} else if (end) {
 			if (weft_str_eq_c(hd->method, "POST") || weft_str_eq_c(hd->method, "PUT") ||
 			    weft_str_eq_c(hd->method, "PATCH"))
-				weft_buf_printf(&b, "content-length: 0\r\n");
+				rc |= put(b, "content-length: 0\r\n");
 			h->wframe = W_LEN;
 			h->wleft = 0;
 		} else {
-			weft_buf_printf(&b, "transfer-encoding: chunked\r\n");
+			rc |= put(b, "transfer-encoding: chunked\r\n");
 			h->wframe = W_CHUNKED;
 		}
 		if (hd->upgrade && hd->upgrade_proto.len)
-			weft_buf_printf(&b, "connection: upgrade\r\nupgrade: %.*s\r\n",
-					WEFT_STR_ARG(hd->upgrade_proto));
+			rc |= put(b, "connection: upgrade\r\nupgrade: ") | put_str(b, hd->upgrade_proto) |
+			      put(b, "\r\n");
 	}
-	weft_buf_append(&b, "\r\n", 2);
+	rc |= put(b, "\r\n");
 	s->head_sent = true;
-	rc = queue(h, weft_buf_head(&b), weft_buf_len(&b));
-	weft_buf_free(&b);
-	if (rc < 0)
+	if (rc) {
+		b->wr = b->rd + start;   /* over the output limit: as a failed queue() */
+		kill_conn(h, WEFT_HS_CONN_CLOSED);
 		return WEFT_ECLOSED;
+	}
 	/* a body-less response that the owner did not end stays open for
 	 * send_data (discarded) until it ends it */
 	if (end || (h->wframe == W_LEN && h->wleft == 0)) {
@@ -357,11 +406,13 @@ static int s_send_head(weft_hstream_t *st, const weft_http_head_t *hd, bool end)
 		if (h->hc.server && hd->status == 101)
 			h->keep_alive = false;
 		maybe_finish(h, s);
+		flush(h);
+	} else {
+		flush_later(h);   /* the body usually follows at once */
 	}
-	flush(h);
 	return h->dead ? WEFT_ECLOSED : WEFT_OK;
 bad:
-	weft_buf_free(&b);
+	b->wr = b->rd + start;   /* nothing of this head leaves */
 	return WEFT_EPROTO;
 }
 
@@ -812,17 +863,25 @@ static bool body_step(h1c_t *h)
 }
 
 /* Reads what the transport has into h->in (bounded). */
+/* Reads what the socket has into h->in. An empty h->in is read through a
+ * stack buffer and then holds only what arrived (a small message costs a
+ * small buffer, not H1_READ_CHUNK per connection: hundreds of pooled or
+ * idle keep-alive connections stay cheap); one larger than H1_KEEP_CAP is
+ * given back once drained. */
 static void read_input(h1c_t *h)
 {
 	size_t cap = h->lim.max_head + H1_READ_CHUNK;
 
 	while (!h->dead && !h->peer_eof && weft_buf_len(&h->in) < cap) {
+		uint8_t tmp[H1_READ_CHUNK];
+		bool direct = weft_buf_len(&h->in) != 0;
 		ssize_t n;
-		if (weft_buf_reserve(&h->in, H1_READ_CHUNK) < 0) {
+
+		if (direct && weft_buf_reserve(&h->in, H1_READ_CHUNK) < 0) {
 			kill_conn(h, WEFT_HS_CONN_CLOSED);
 			return;
 		}
-		n = weft_conn_recv(&h->hc.conn, h->in.data + h->in.wr, H1_READ_CHUNK);
+		n = weft_conn_recv(&h->hc.conn, direct ? h->in.data + h->in.wr : tmp, H1_READ_CHUNK);
 		if (n == WEFT_EAGAIN)
 			return;
 		if (n == 0) {
@@ -833,7 +892,17 @@ static void read_input(h1c_t *h)
 			kill_conn(h, WEFT_HS_CONN_CLOSED);
 			return;
 		}
-		h->in.wr += (size_t)n;
+		if (direct) {
+			h->in.wr += (size_t)n;
+		} else {
+			if (h->in.cap > H1_KEEP_CAP)
+				weft_buf_free(&h->in);
+			weft_buf_reset(&h->in);
+			if (weft_buf_append(&h->in, tmp, (size_t)n) < 0) {
+				kill_conn(h, WEFT_HS_CONN_CLOSED);
+				return;
+			}
+		}
 		if (!h->hc.server && h->cur)
 			h->got_resp_bytes = true;
 		if ((size_t)n < H1_READ_CHUNK && !weft_conn_pending(&h->hc.conn))
@@ -946,6 +1015,7 @@ static void h1_destroy(weft_conn_t *c)
 	weft_timer_stop(c->loop, &h->timer);
 	weft_timer_stop(c->loop, &h->kick);
 	weft_timer_stop(c->loop, &h->reap);
+	weft_timer_stop(c->loop, &h->wflush);
 	h->dead = true;
 	if (!h->taken) {
 		weft_hs_err_t err = h->close_err;
@@ -1081,6 +1151,7 @@ static weft_hconn_t *h1_new(weft_loop_t *loop, int fd, const weft_xprt_ops_t *x,
 	weft_timer_init(&h->timer, timer_cb, h);
 	weft_timer_init(&h->kick, kick_cb, h);
 	weft_timer_init(&h->reap, reap_cb, h);
+	weft_timer_init(&h->wflush, wflush_cb, h);
 	h->rstate = R_HEAD;
 	if (weft_conn_init(&h->hc.conn, loop, fd, x, xctx, h->lim.conn_out_max + h->lim.stream_out_max +
 			   h->lim.max_head) < 0) {

@@ -95,6 +95,7 @@ typedef struct h2conn {
 	bool dead, in_recv, calm, reading;
 	weft_timer_t timer;        /* preface deadline, then idle */
 	weft_timer_t kick, reap;
+	bool kick_read;            /* the next kick must read (input may wait unannounced) */
 	uint64_t win_s;            /* the second the counters below cover */
 	uint32_t resets, controls;
 	uint32_t head_cont;        /* CONTINUATION frames of the current head */
@@ -935,9 +936,12 @@ static int h2_read(h2conn_t *h)
 	return WEFT_EAGAIN;
 }
 
-/* Reads (unless output is backed up), then writes, then delivers. Returns
- * WEFT_OK or a negative code: close. */
-static int pump(h2conn_t *h)
+/* Reads (unless output is backed up; from a kick only when input may wait
+ * unannounced: read asked, before the peer's SETTINGS, a transport
+ * holding input — else the socket announces input and the read would
+ * only answer EAGAIN), then writes, then delivers. Returns WEFT_OK or a
+ * negative code: close. */
+static int pump(h2conn_t *h, bool read)
 {
 	weft_conn_t *c = &h->hc.conn;
 	int rc = WEFT_OK, wr;
@@ -945,8 +949,11 @@ static int pump(h2conn_t *h)
 
 	if (h->dead)
 		return WEFT_ECLOSED;
-	if (!h->calm && !backed)
+	read = read || h->kick_read || !h->ready || weft_conn_pending(c);
+	if (!h->calm && !backed && read) {
+		h->kick_read = false;
 		rc = h2_read(h);
+	}
 	if (h->calm) {
 		weft_h2io_write(c, h->sess, h->lim.conn_out_max + 65536);
 		return WEFT_ECLOSED;
@@ -961,8 +968,10 @@ static int pump(h2conn_t *h)
 			   : rc == WEFT_EPROTO ? "protocol error" : "read failed");
 		return rc;
 	}
-	if (rc == WEFT_EAGAIN)
+	if (rc == WEFT_EAGAIN) {
+		h->kick_read = true;
 		kick(h);
+	}
 	wr = weft_h2io_write(c, h->sess, h->lim.conn_out_max);
 	if (wr == WEFT_EFAIL || wr == WEFT_ELIMIT || wr == WEFT_ECLOSED) {
 		weft_debug(h->hc.name, "closing: %s", wr == WEFT_ECLOSED ? "session done" : "write failed");
@@ -972,8 +981,10 @@ static int pump(h2conn_t *h)
 	if (backed == h->reading) {
 		h->reading = !backed;
 		weft_conn_want_read(c, h->reading);
-		if (h->reading)
+		if (h->reading) {
+			h->kick_read = true;
 			kick(h);   /* input may have waited while we did not read */
+		}
 	}
 	deliver(h);
 	return h->dead ? WEFT_ECLOSED : WEFT_OK;
@@ -995,7 +1006,7 @@ static void kick_cb(weft_loop_t *l, weft_timer_t *t)
 {
 	h2conn_t *h = t->data;
 
-	if (pump(h) < 0)
+	if (pump(h, false) < 0)
 		weft_conn_close(&h->hc.conn);
 }
 
@@ -1024,7 +1035,7 @@ static int mux_on_io(weft_conn_t *c, uint32_t ev)
 	h2conn_t *h = c->mux_ctx;
 
 	weft_timer_stop(c->loop, &h->kick);
-	return pump(h);
+	return pump(h, true);
 }
 
 static void mux_shutdown(weft_conn_t *c)

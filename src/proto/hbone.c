@@ -644,14 +644,21 @@ static void hc_timer_cb(weft_loop_t *l, weft_timer_t *t)
 	}
 }
 
-/* Reads then writes; returns WEFT_OK or a negative code: close. */
-static int hc_pump(weft_hbone_conn_t *hc)
+/* Reads (when read, or the connection is not past its handshake, or
+ * input waits unannounced) then writes; returns WEFT_OK or a negative
+ * code: close. A kick that only has output to send skips the read: with
+ * read interest on, arriving input is announced by the socket anyway, so
+ * the read would cost a syscall answering EAGAIN. */
+static int hc_pump(weft_hbone_conn_t *hc, bool read)
 {
-	int rc, wr;
+	int rc = WEFT_OK, wr;
 
 	if (hc->dead)
 		return WEFT_ECLOSED;
-	rc = weft_h2io_read(&hc->conn, hc->sess, &hc->in_recv, &hc->dead, HB_READS_PER_IO);
+	if (read || hc->kick_read || !hc->ready || weft_conn_pending(&hc->conn)) {
+		hc->kick_read = false;
+		rc = weft_h2io_read(&hc->conn, hc->sess, &hc->in_recv, &hc->dead, HB_READS_PER_IO);
+	}
 	if (rc == WEFT_ECLOSED || rc == WEFT_EFAIL || rc == WEFT_EPROTO) {
 		if (rc == WEFT_EPROTO) {
 			/* tell the peer why, best effort */
@@ -662,8 +669,10 @@ static int hc_pump(weft_hbone_conn_t *hc)
 							: rc == WEFT_EPROTO ? "protocol error" : "read failed");
 		return rc;
 	}
-	if (rc == WEFT_EAGAIN)
+	if (rc == WEFT_EAGAIN) {
+		hc->kick_read = true;
 		hc_kick(hc);   /* more input may be waiting (a TLS record buffer) */
+	}
 	wr = weft_h2io_write(&hc->conn, hc->sess, HB_OUT_HIGH);
 	if (wr == WEFT_EFAIL || wr == WEFT_ELIMIT || wr == WEFT_ECLOSED) {
 		weft_debug(hc->name, "closing: %s", wr == WEFT_ECLOSED ? "session done" : "write failed");
@@ -679,7 +688,7 @@ static void hc_kick_cb(weft_loop_t *l, weft_timer_t *t)
 {
 	weft_hbone_conn_t *hc = t->data;
 
-	if (hc_pump(hc) < 0)
+	if (hc_pump(hc, false) < 0)
 		weft_hbone_close(hc);
 }
 
@@ -693,7 +702,7 @@ static int hc_on_io(weft_conn_t *c, uint32_t ev)
 	weft_hbone_conn_t *hc = c->mux_ctx;
 
 	weft_timer_stop(c->loop, &hc->kick);
-	return hc_pump(hc);
+	return hc_pump(hc, true);
 }
 
 static void hc_shutdown(weft_conn_t *c)

@@ -42,7 +42,8 @@ typedef struct env {
 	int nr;
 	int conn_closed, idles, readies;
 	/* server owner behaviour */
-	int resp_mode;     /* 0: 200 "ok" with length; 1: chunked "hello" + trailers; 2: echo at end chunked */
+	int resp_mode;     /* 0: 200 "ok" with length; 1: chunked "hello" + trailers; 2: echo at end chunked;
+			    * 3: none (the test answers, as from another connection's event) */
 	bool respond_on_head;
 	bool no_auto_consume;
 	weft_hstream_t *last;
@@ -63,7 +64,9 @@ static void respond(weft_hstream_t *s)
 	weft_http_head_t hd = { .ver = WEFT_HTTP_11, .status = 200, .nhdrs = 1, .hdrs = h,
 				.content_length = -1 };
 
-	if (E->resp_mode == 0) {
+	if (E->resp_mode == 3) {
+		return;
+	} else if (E->resp_mode == 0) {
 		hd.content_length = 2;
 		assert_int_equal(s->ops->send_head(s, &hd, false), WEFT_OK);
 		assert_int_equal(s->ops->send_data(s, "ok", 2, true), 2);
@@ -342,6 +345,60 @@ static void test_pipelining_keepalive(void **state)
 }
 
 static bool two_responses(void) { return count(E->out, "HTTP/1.1 200") == 2; }
+
+/* A head sent outside the codec's own events (as the agent does from the
+ * upstream's), with no body in the same turn, still leaves at the end of
+ * the turn (a head waits for its body only that long); the body follows
+ * when the owner sends it, on the same keep-alive exchange. */
+static bool got_head1(void) { return E->r[0].heads == 1; }
+static bool head_out(void) { return strstr(E->out, "\r\n\r\n") != NULL; }
+static bool body_out(void) { return strstr(E->out, "\r\n\r\nhello") != NULL && E->r[0].closes == 1; }
+
+static void test_head_alone_leaves(void **state)
+{
+	env_t *e = E;
+	weft_http_head_t hd = { .ver = WEFT_HTTP_11, .status = 200, .content_length = 5 };
+
+	e->resp_mode = 3;
+	start_server();
+	peer_write("GET /slow HTTP/1.1\r\nHost: h\r\n\r\n");
+	run(got_head1);
+	assert_int_equal(e->last->ops->send_head(e->last, &hd, false), WEFT_OK);
+	run(head_out);
+	assert_non_null(strstr(e->out, "HTTP/1.1 200 OK\r\n"));
+	assert_non_null(strstr(e->out, "content-length: 5\r\n"));
+	assert_int_equal(e->r[0].closes, 0);
+	assert_int_equal(e->last->ops->send_data(e->last, "hello", 5, true), 5);
+	run(body_out);
+	assert_int_equal(e->r[0].err, WEFT_HS_OK);
+	assert_false(e->peer_eof);
+}
+
+/* A request whose head outgrows the kept input buffer, then a small one
+ * on the same connection: both are read whole (the large buffer is given
+ * back and a small one taken). */
+static bool first_closed(void) { return E->r[0].closes == 1; }
+
+static void test_big_then_small(void **state)
+{
+	env_t *e = E;
+	static char req[8000];
+	char pad[6001];
+
+	memset(pad, 'p', sizeof(pad) - 1);
+	pad[sizeof(pad) - 1] = 0;
+	start_server();
+	snprintf(req, sizeof(req), "GET /big HTTP/1.1\r\nHost: h\r\nX-Pad: %s\r\n\r\n", pad);
+	peer_write(req);
+	run(first_closed);
+	peer_write("GET /small HTTP/1.1\r\nHost: h\r\n\r\n");
+	run(two_closed);
+	assert_int_equal(count(e->out, "HTTP/1.1 200"), 2);
+	assert_string_equal(e->r[0].path, "/big");
+	assert_string_equal(e->r[1].path, "/small");
+	assert_string_equal(e->r[1].hdrs, "host=h;");
+	assert_int_equal(e->r[1].err, WEFT_HS_OK);
+}
 
 static void test_pipelining_order(void **state)
 {
@@ -711,7 +768,8 @@ int main(void)
 		T(test_upgrade_take_fd), T(test_take_fd_refused), T(test_head_timeout),
 		T(test_idle_close), T(test_flow_control), T(test_client_close_delimited),
 		T(test_client_304), T(test_pipelining_keepalive), T(test_client_nobody_keepalive), T(test_client_garbage), T(test_client_eof),
-		T(test_client_truncated), T(test_codec_pair),
+		T(test_client_truncated), T(test_codec_pair), T(test_head_alone_leaves),
+		T(test_big_then_small),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

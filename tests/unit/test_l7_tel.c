@@ -301,6 +301,52 @@ static void test_log_fields(void **state)
 	weft_loop_destroy(&loop);
 }
 
+/* Lines gather and are written together: nothing after one request, every
+ * line (whole, in order) once the flush timer ran, the loop still up. */
+static void test_log_batched(void **state)
+{
+	weft_loop_t loop;
+	weft_metrics_t m;
+	weft_l7_tel_t *t;
+	char path[] = "/tmp/weft-l7tel-logXXXXXX";
+	int fd = mkstemp(path);
+	uint64_t t0;
+	char *s;
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(weft_loop_init(&loop), 0);
+	weft_metrics_init(&m);
+	t = mk(&loop, &m, path, "response_code,duration_ms", 1);
+	for (int i = 0; i < 3; i++) {
+		weft_l7_rec_t r = rec("client", 200 + i);
+		r.duration_us = 1000000u * (uint64_t)i + 7;
+		weft_l7_tel_request(t, &r);
+	}
+	s = slurp(path);
+	assert_string_equal(s, "");
+	free(s);
+	t0 = weft_loop_update_time(&loop);
+	while (weft_loop_update_time(&loop) - t0 < 2000) {
+		weft_loop_once(&loop, 50);
+		s = slurp(path);
+		if (*s)
+			break;
+		free(s);
+		s = NULL;
+	}
+	assert_non_null(s);
+	assert_string_equal(s, "{\"response_code\":200,\"duration_ms\":0.007}\n"
+			       "{\"response_code\":201,\"duration_ms\":1000.007}\n"
+			       "{\"response_code\":202,\"duration_ms\":2000.007}\n");
+	free(s);
+	weft_l7_tel_free(t);
+	weft_metrics_free(&m);
+	unlink(path);
+	weft_loop_destroy(&loop);
+}
+
 static void test_log_sampling(void **state)
 {
 	weft_loop_t loop;
@@ -530,6 +576,7 @@ int main(void)
 		cmocka_unit_test(test_series_cap),
 		cmocka_unit_test(test_promtool),
 		cmocka_unit_test(test_log_fields),
+		cmocka_unit_test(test_log_batched),
 		cmocka_unit_test(test_log_sampling),
 		cmocka_unit_test(test_tap_stream),
 		cmocka_unit_test(test_routes),
