@@ -457,9 +457,13 @@ weft_missing() {
 weft_up() {
 	WDIR=$WORK/demo
 	rm -rf "$WDIR"
-	log "weft: demo up --name $WP --no-workloads"
+	# HTTP mode: no per-request access log, like the HAProxy and nginx
+	# configurations here (their logging is off too)
+	local extra=()
+	[ "$PROTO" = http ] && extra=(--agent-arg=--access-log=off)
+	log "weft: demo up --name $WP --no-workloads ${extra[*]}"
 	DEMO_UP=1
-	if ! "$WEFT" demo up --name "$WP" --dir "$WDIR" --no-workloads >"$WORK/demo-up.log" 2>&1; then
+	if ! "$WEFT" demo up --name "$WP" --dir "$WDIR" --no-workloads "${extra[@]}" >"$WORK/demo-up.log" 2>&1; then
 		log "weft demo up failed:"; tail -20 "$WORK/demo-up.log" >&2; return 1
 	fi
 	ip netns exec "$WP-n2-b2" "$WEFT" echo --listen "$SRV_IP:$ECHO_PORT" --mode "$ECHO_MODE" \
