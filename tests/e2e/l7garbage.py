@@ -15,6 +15,9 @@ Modes:
             invalid pseudo-headers, flow-control and SETTINGS errors, random
             frames and bytes
   h2-abort  h2c streams for slow answers reset or abandoned mid-flight
+  burst     --conc uploads (HTTP/1 and h2c) at once, each client gone
+            0-30 ms later: upstream requests cancelled while the agent is
+            still opening tunnels for them
   h2-ok     one valid h2c GET; "status" holds its answer
 The cases are a pure function of --seed: a failure can be replayed."""
 import json
@@ -417,8 +420,15 @@ def h2_abort_cases(rng, n):
         reqs = b"".join(frame(HEADERS, END_STREAM | END_HEADERS, sid,
                               h2_req(enc, "/h2abort%d?delay=%d" % (i, rng.choice([50, 200, 400]))))
                         for sid in range(1, 21, 2))
-        k = i % 4
-        if k == 0:      # reset every stream while its answer is pending
+        k = i % 5
+        if k == 4:      # requests, then a connection error in the same write: the
+            # agent routes them and must cancel their upstream streams at once
+            post = b"".join(frame(HEADERS, END_HEADERS, sid, h2_req(enc, "/doomed%d" % sid, (), "POST")) +
+                            frame(DATA, 0, sid, b"b" * 100) for sid in range(1, 11, 2))
+            err = rng.choice([frame(WINUP, 0, 0, struct.pack(">I", 0)), frame(SETTINGS, 0, 0, b"\x00" * 5),
+                              frame(DATA, 0, 0, b"zero"), frame(PING, 0, 0, b"\x00")])
+            out.append(([head + reqs + post + err], {"half_close": False, "read_s": 0.5}))
+        elif k == 0:    # reset every stream while its answer is pending
             rst = b"".join(frame(RST, 0, sid, struct.pack(">I", 8)) for sid in range(1, 21, 2))
             out.append(([head + reqs, 0.05, rst], {"read_s": 0.3}))
         elif k == 1:    # the connection vanishes (RST)
@@ -430,6 +440,24 @@ def h2_abort_cases(rng, n):
             big = b"".join(frame(HEADERS, END_STREAM | END_HEADERS, sid, h2_req(enc, "/?size=7000"))
                            for sid in range(3, 41, 2))
             out.append(([head + body + big, 0.02, frame(RST, 0, 1, struct.pack(">I", 8))], {"rst_after": 0.05}))
+    return out
+
+
+def burst_cases(rng, n):
+    """n uploads that all start at once (run with --conc n): more open
+    requests than one pooled upstream connection takes, so the agent opens
+    new tunnels, and each client vanishes 0-30 ms later: mostly while its
+    upstream request still waits for its tunnel."""
+    out = []
+    for i in range(n):
+        if i % 2:
+            req = [b"POST /burst%d HTTP/1.1\r\nHost: web\r\nContent-Length: 1000\r\n\r\n" % i + b"x" * 10]
+        else:
+            enc = Encoder()
+            req = [PREFACE + frame(SETTINGS, 0, 0, b"") +
+                   frame(HEADERS, END_HEADERS, 1, h2_req(enc, "/burst%d" % i, (), "POST")) +
+                   frame(DATA, 0, 1, b"y" * 10)]
+        out.append((req, {"rst_after": rng.randint(0, 30) / 1000.0}))
     return out
 
 
@@ -470,6 +498,8 @@ def main():
         cases = h2_cases(rng, n)
     elif mode == "h2-abort":
         cases = h2_abort_cases(rng, n)
+    elif mode == "burst":
+        cases = burst_cases(rng, n)
     else:
         raise SystemExit(f"unknown mode {mode}")
 

@@ -3,7 +3,9 @@ abusive requests at the captured Service VIPs from pod a1 (tests/e2e/
 l7garbage.py and h2abuse.py run inside the pod): HTTP/1 smuggling and
 framing edge cases, mutated and random bytes, h2c protocol violations and
 random frames, and clients that vanish while their requests are in flight
-(FIN, RST, RST_STREAM, GOAWAY) under a retry policy and a route timeout.
+(FIN, RST, RST_STREAM, GOAWAY), also by the hundred at once while the
+agent is still opening tunnels for their requests, under a retry policy
+and a route timeout.
 
 Afterwards both agents must be the same processes as before (no crash, no
 restart), their logs free of sanitizer reports (the point under
@@ -130,6 +132,19 @@ def test_h2c_clients_vanishing_mid_stream(cluster, setup):
     res = garbage(cluster, "h2-abort", WEB, 80, 22)
     assert res["connect_failed"] == 0, res
     assert_healthy(cluster, setup, "h2c clients vanishing")
+
+
+@pytest.mark.parametrize("target", [WEB_B2, WEB], ids=["web-b2", "web"])
+def test_uploads_cancelled_while_their_tunnels_open(cluster, setup, target):
+    # 300 uploads at once need more than one pooled connection; each client
+    # vanishes within 30 ms, mostly before its new tunnel is up (this found
+    # a use-after-free of a request cancelled while its HEADERS were queued)
+    for seed in range(3):
+        r = cluster.exec_in("a1", [PY, str(HERE / "l7garbage.py"), "burst", target[0], target[1],
+                                   "--n", 300, "--conc", 300, "--seed", seed], timeout=120)
+        assert r.returncode == 0, r.stderr.decode(errors="replace")
+        assert json.loads(r.stdout.decode().strip().splitlines()[-1])["connect_failed"] == 0
+    assert_healthy(cluster, setup, f"cancelled uploads to {target}")
 
 
 @pytest.mark.parametrize("mode", ["rapid-reset", "continuation", "hpack-bomb", "ping-flood"])
