@@ -425,7 +425,13 @@ static void op_reset(weft_hstream_t *s, weft_hs_err_t why)
 	st->f |= SF_RST_OURS;
 	st->why = why == WEFT_HS_OK ? WEFT_HS_CANCEL : why;
 	weft_buf_reset(&st->out);
-	if (!h->dead && s->id && nghttp2_session_find_stream(h->sess, (int32_t)s->id)) {
+	/* A client stream with an id but no nghttp2 stream yet has its HEADERS
+	 * (with st as data source and stream user data) still queued: the
+	 * RST_STREAM cancels them, and nghttp2 reports the stream closed
+	 * (cb_not_send, cb_stream_close). Freeing st before that would leave
+	 * nghttp2 pointing at freed memory once it sends the HEADERS. */
+	if (!h->dead && s->id && (nghttp2_session_find_stream(h->sess, (int32_t)s->id) ||
+				  (!h->hc.server && (st->f & SF_HEAD_SENT)))) {
 		uint32_t code = why == WEFT_HS_PROTO ? NGHTTP2_PROTOCOL_ERROR
 			      : why == WEFT_HS_REFUSED ? NGHTTP2_REFUSED_STREAM : NGHTTP2_CANCEL;
 		nghttp2_submit_rst_stream(h->sess, NGHTTP2_FLAG_NONE, (int32_t)s->id, code);
@@ -864,7 +870,7 @@ static int cb_not_send(nghttp2_session *sess, const nghttp2_frame *f, int lib_er
 	for (h2s_t *st = h->streams; st; st = st->next)
 		if (st->s.id == (uint32_t)f->hd.stream_id &&
 		    !nghttp2_session_find_stream(sess, f->hd.stream_id))
-			st_close(st, WEFT_HS_REFUSED);
+			st_close(st, (st->f & SF_RST_OURS) ? st->why : WEFT_HS_REFUSED);
 	return 0;
 }
 

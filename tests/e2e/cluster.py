@@ -25,7 +25,7 @@ import time
 import urllib.error
 import urllib.request
 
-from mesh import wait_for  # noqa: F401 (the tests import it from here too)
+from mesh import sanitizer_reports, wait_for  # noqa: F401 (the tests import wait_for from here too)
 
 HERE = pathlib.Path(__file__).resolve().parent
 PODTOOL = str(HERE / "podtool.py")
@@ -432,6 +432,49 @@ class Cluster:
         return p
 
     # ---- diagnostics ----
+    def stop_gracefully(self, timeout=20):
+        """SIGTERM to every process weft demo started (its <name>.pid files),
+        then waits up to timeout s for each to exit, so that a sanitized
+        build writes its leak report to <name>.log before `weft demo down`
+        (which SIGKILLs after 3 s and removes the directory). Returns the
+        names still running at the deadline."""
+        if not os.path.isdir(self.dir):
+            return []
+        live = {}
+        for f in sorted(os.listdir(self.dir)):
+            if not f.endswith(".pid"):
+                continue
+            try:
+                pid, start = open(os.path.join(self.dir, f)).read().split()[:2]
+                pid = int(pid)
+                if open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[19] != start:
+                    continue
+                os.kill(pid, signal.SIGTERM)
+            except (OSError, ValueError, IndexError):
+                continue
+            live[f[:-4]] = pid
+
+        def gone(pid):
+            try:
+                return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
+            except OSError:
+                return True
+        end = time.monotonic() + timeout
+        while live and time.monotonic() < end:
+            live = {n: p for n, p in live.items() if not gone(p)}
+            if live:
+                time.sleep(0.05)
+        for p in self._procs:    # reap our own children (restarted agents)
+            p.poll()
+        return sorted(live)
+
+    def sanitizer_reports(self):
+        """ASan/LSan/UBSan reports in any process's log (mesh.sanitizer_reports)."""
+        if not os.path.isdir(self.dir):
+            return []
+        return sanitizer_reports(os.path.join(self.dir, f) for f in sorted(os.listdir(self.dir))
+                                 if f.endswith(".log"))
+
     def dump_logs(self, lines=60):
         out = []
         if not os.path.isdir(self.dir):

@@ -47,13 +47,16 @@ def mesh(request, weft_bin, node_ok):
     try:
         yield m
     finally:
+        reports = []
         try:
             m.close()
             rep = getattr(request.node, "rep_call", None)
             if rep is None or rep.failed:
                 print(m.dump_logs())
+            reports = m.sanitizer_reports()
         finally:
             shutil.rmtree(root, ignore_errors=True)
+        assert not reports, "sanitizer reports:\n" + "\n\n".join(reports)
 
 
 # ---------------------------------------------------------------------------
@@ -82,9 +85,13 @@ def cluster(request, weft_bin):
             nft_after = c.weft_nft_tables()
         if request.session.testsfailed != failed_before:
             print(c.dump_logs())
+        # SIGTERM first and wait, so that leak reports reach the logs
+        c.stop_gracefully()
+        reports = c.sanitizer_reports()
         r = c.down()
         left = c.leftovers()
         shutil.rmtree(root, ignore_errors=True)
+        assert not reports, "sanitizer reports:\n" + "\n\n".join(reports)
         assert r.returncode == 0, f"weft demo down failed: {r.stdout}{r.stderr}"
         assert not left, f"left behind after weft demo down: {left}"
         assert not nft_after, f"eBPF capture, yet weft's nftables tables appeared: {nft_after}"

@@ -48,6 +48,26 @@ def wait_for(pred, timeout, interval=0.05, what="condition"):
         time.sleep(interval)
 
 
+# What ASan, LSan and UBSan print when they report (SANITIZE=1 builds).
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
+
+
+def sanitizer_reports(paths, context=40):
+    """Every sanitizer report in the given log files: a list of
+    "<file>:\n<the report's first lines>" strings (empty when clean)."""
+    found = []
+    for p in paths:
+        try:
+            lines = open(p, errors="replace").read().splitlines()
+        except OSError:
+            continue
+        for i, ln in enumerate(lines):
+            if any(m in ln for m in SANITIZER_MARKERS):
+                found.append(f"{os.path.basename(str(p))}:\n" + "\n".join(lines[i:i + context]))
+                break
+    return found
+
+
 # ---------------------------------------------------------------------------
 class ProcessGroup:
     """Owns child processes: each is stopped (SIGTERM, then SIGKILL) at close."""
@@ -429,6 +449,10 @@ class Mesh:
         for c in self.clients:
             c.close()
         self.group.close()
+
+    def sanitizer_reports(self):
+        """ASan/LSan/UBSan reports in any process's log (after close())."""
+        return sanitizer_reports(sorted(self.log_dir.glob("*.log")))
 
     def dump_logs(self):
         """Everything the processes wrote, for a failing test's report."""

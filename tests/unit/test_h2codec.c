@@ -457,6 +457,42 @@ static void test_reset_and_close(void **st)
 	weft_buf_free(&c.body);
 }
 
+/* A request reset while its HEADERS still wait in nghttp2's queue (it
+ * has a stream id, the session no stream yet): the stream must stay
+ * alive until nghttp2 has dropped the HEADERS and its body source, else
+ * the next write reads the freed stream (found by ASan under L7 abuse). */
+static void test_reset_queued_request(void **st)
+{
+	env_t *env = *st;
+	ht_end_t a, b;
+
+	pair(env);
+	ht_end_init(&a);
+	ht_end_init(&b);
+	a.s = env->chc->ops->open(env->chc, &ht_cbs, &a);
+	{
+		weft_http_head_t h = { .ver = WEFT_HTTP_2, .method = WEFT_STR_LIT("POST"),
+				       .scheme = WEFT_STR_LIT("http"), .authority = WEFT_STR_LIT("svc.test"),
+				       .path = WEFT_STR_LIT("/queued"), .content_length = -1 };
+		/* a body to come: nghttp2 holds a data source pointing at the stream */
+		assert_int_equal(a.s->ops->send_head(a.s, &h, false), WEFT_OK);
+	}
+	assert_int_not_equal(a.s->id, 0);
+	a.s->ops->reset(a.s, WEFT_HS_CANCEL);           /* nothing was written yet */
+	run_until(env, ht_closed, &a);
+	assert_int_equal(a.err, WEFT_HS_CANCEL);
+	/* the connection still works, and the reset request never arrived */
+	b.s = env->chc->ops->open(env->chc, &ht_cbs, &b);
+	ht_request(b.s, "/after", NULL, 0, true);
+	run_until(env, ht_closed, &b);
+	assert_int_equal(b.err, WEFT_HS_OK);
+	assert_int_equal(b.status, 200);
+	assert_int_equal(env->srv.n, 1);
+	assert_string_equal(env->srv.ends[0].path, "/after");
+	weft_buf_free(&a.body);
+	weft_buf_free(&b.body);
+}
+
 static void test_sniff_and_preface(void **st)
 {
 	env_t *env = *st;
@@ -789,6 +825,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_goaway, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_and_close, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reset_queued_request, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sniff_and_preface, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rapid_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_continuation_flood, setup, teardown),
