@@ -8,7 +8,8 @@ void weft_buf_init(weft_buf_t *b, size_t limit);
 void weft_buf_free(weft_buf_t *b);
 
 static inline size_t weft_buf_len(const weft_buf_t *b) { return b->wr - b->rd; }
-static inline unsigned char *weft_buf_head(const weft_buf_t *b) { return b->data + b->rd; }
+/* The first unread byte (NULL for a buffer that never held any). */
+static inline unsigned char *weft_buf_head(const weft_buf_t *b) { return b->data ? b->data + b->rd : NULL; }
 
 /* Makes room for at least n more bytes after wr (compacting first).
  * Returns 0, or -1 when the limit would be passed or memory ran out. */
