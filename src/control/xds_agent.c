@@ -417,33 +417,6 @@ static bool route_on_port(const weft_route_t *rt, const weft_service_t *s, uint1
 	return false;
 }
 
-static void fp_smatches(weft_xds_hasher_t *h, const weft_str_match_t *m, size_t n)
-{
-	weft_xds_fp_u64(h, n);
-	for (size_t i = 0; i < n; i++) {
-		weft_xds_fp_u64(h, m[i].type);
-		weft_xds_fp_str(h, m[i].name);
-		weft_xds_fp_str(h, m[i].value);
-	}
-}
-
-static void fp_kvs(weft_xds_hasher_t *h, const weft_kv_t *kv, size_t n)
-{
-	weft_xds_fp_u64(h, n);
-	for (size_t i = 0; i < n; i++) {
-		weft_xds_fp_str(h, kv[i].key);
-		weft_xds_fp_str(h, kv[i].value);
-	}
-}
-
-static void fp_backend(weft_xds_hasher_t *h, const weft_backend_ref_t *b)
-{
-	weft_xds_fp_str(h, b->name);
-	weft_xds_fp_str(h, b->ns);
-	weft_xds_fp_u64(h, b->port);
-	weft_xds_fp_u64(h, b->weight);
-}
-
 /* Every value of a route the Service builder reads, with the ports of s
  * it attaches to (its parentRefs naming s). */
 static void fp_route(weft_xds_hasher_t *h, const weft_route_t *rt, const weft_service_t *s)
@@ -457,48 +430,8 @@ static void fp_route(weft_xds_hasher_t *h, const weft_route_t *rt, const weft_se
 	for (size_t i = 0; i < rt->nhostnames; i++)
 		weft_xds_fp_str(h, rt->hostnames[i]);
 	weft_xds_fp_u64(h, rt->nrules);
-	for (size_t i = 0; i < rt->nrules; i++) {
-		const weft_route_rule_t *ru = &rt->rules[i];
-
-		weft_xds_fp_u64(h, ru->nmatches);
-		for (size_t j = 0; j < ru->nmatches; j++) {
-			const weft_route_match_t *m = &ru->matches[j];
-			weft_xds_fp_u64(h, m->path_type);
-			weft_xds_fp_str(h, m->path);
-			fp_smatches(h, m->headers, m->nheaders);
-			fp_smatches(h, m->query, m->nquery);
-			weft_xds_fp_str(h, m->method);
-			weft_xds_fp_u64(h, m->grpc_type);
-			weft_xds_fp_str(h, m->grpc_service);
-			weft_xds_fp_str(h, m->grpc_method);
-		}
-		weft_xds_fp_u64(h, ru->nfilters);
-		for (size_t j = 0; j < ru->nfilters; j++) {
-			const weft_filter_t *f = &ru->filters[j];
-			weft_xds_fp_u64(h, f->type);
-			fp_kvs(h, f->headers.set, f->headers.nset);
-			fp_kvs(h, f->headers.add, f->headers.nadd);
-			weft_xds_fp_u64(h, f->headers.nremove);
-			for (size_t k = 0; k < f->headers.nremove; k++)
-				weft_xds_fp_str(h, f->headers.remove[k]);
-			fp_backend(h, &f->mirror.backend);
-			weft_xds_fp_u64(h, f->mirror.percent_ppm);
-			weft_xds_fp_str(h, f->rewrite.hostname);
-			weft_xds_fp_u64(h, f->rewrite.path_mod);
-			weft_xds_fp_str(h, f->rewrite.path);
-			weft_xds_fp_str(h, f->redirect.scheme);
-			weft_xds_fp_str(h, f->redirect.hostname);
-			weft_xds_fp_u64(h, f->redirect.path_mod);
-			weft_xds_fp_str(h, f->redirect.path);
-			weft_xds_fp_u64(h, f->redirect.port);
-			weft_xds_fp_u64(h, f->redirect.status);
-		}
-		weft_xds_fp_u64(h, ru->nbackends);
-		for (size_t j = 0; j < ru->nbackends; j++)
-			fp_backend(h, &ru->backends[j]);
-		weft_xds_fp_u64(h, ru->timeout_request_ms);
-		weft_xds_fp_u64(h, ru->timeout_backend_ms);
-	}
+	for (size_t i = 0; i < rt->nrules; i++)
+		weft_xds_fp_rule(h, &rt->rules[i], false);
 }
 
 /* Every value of a DestinationPolicy the Service builder reads. */
@@ -550,7 +483,7 @@ static void fp_policy(weft_xds_hasher_t *h, const weft_dest_policy_t *p)
 	weft_xds_fp_u64(h, p->fault.abort_http_status);
 	weft_xds_fp_u64(h, p->fault.abort_grpc_status);
 	weft_xds_fp_u64(h, p->fault.abort_grpc);
-	fp_smatches(h, p->fault.headers, p->fault.nheaders);
+	weft_xds_fp_str_matches(h, p->fault.nheaders, p->fault.headers);
 	weft_xds_fp_u64(h, p->rate_limit.set);
 	weft_xds_fp_u64(h, p->rate_limit.max_tokens);
 	weft_xds_fp_u64(h, p->rate_limit.tokens_per_fill);

@@ -963,7 +963,7 @@ static void fp_kvs(weft_xds_hasher_t *h, size_t n, const weft_kv_t *kv)
 	}
 }
 
-static void fp_str_matches(weft_xds_hasher_t *h, size_t n, const weft_str_match_t *m)
+void weft_xds_fp_str_matches(weft_xds_hasher_t *h, size_t n, const weft_str_match_t *m)
 {
 	weft_xds_fp_u64(h, n);
 	for (size_t i = 0; i < n; i++) {
@@ -1014,7 +1014,7 @@ static void fp_backend(weft_xds_hasher_t *h, const weft_backend_ref_t *b, bool w
 		fp_svc_policy(h, b->svc);
 }
 
-static void fp_rule(weft_xds_hasher_t *h, const weft_route_rule_t *rule)
+void weft_xds_fp_rule(weft_xds_hasher_t *h, const weft_route_rule_t *rule, bool backend_svc)
 {
 	weft_xds_fp_u64(h, rule->nmatches);
 	for (size_t i = 0; i < rule->nmatches; i++) {
@@ -1022,8 +1022,8 @@ static void fp_rule(weft_xds_hasher_t *h, const weft_route_rule_t *rule)
 
 		weft_xds_fp_u64(h, m->path_type);
 		weft_xds_fp_str(h, m->path);
-		fp_str_matches(h, m->nheaders, m->headers);
-		fp_str_matches(h, m->nquery, m->query);
+		weft_xds_fp_str_matches(h, m->nheaders, m->headers);
+		weft_xds_fp_str_matches(h, m->nquery, m->query);
 		weft_xds_fp_str(h, m->method);
 		weft_xds_fp_u64(h, m->grpc_type);
 		weft_xds_fp_str(h, m->grpc_service);
@@ -1053,7 +1053,7 @@ static void fp_rule(weft_xds_hasher_t *h, const weft_route_rule_t *rule)
 	}
 	weft_xds_fp_u64(h, rule->nbackends);
 	for (size_t i = 0; i < rule->nbackends; i++)
-		fp_backend(h, &rule->backends[i], true);
+		fp_backend(h, &rule->backends[i], backend_svc);
 	weft_xds_fp_u64(h, rule->timeout_request_ms);
 	weft_xds_fp_u64(h, rule->timeout_backend_ms);
 }
@@ -1084,7 +1084,7 @@ weft_xds_fp_t weft_xds_rds_fp(weft_xds_tx_t *tx, weft_xds_hasher_t h,
 			weft_xds_fp_str(&h, r->hostnames[j]);
 		weft_xds_fp_u64(&h, r->nrules);
 		for (size_t j = 0; j < r->nrules; j++)
-			fp_rule(&h, &r->rules[j]);
+			weft_xds_fp_rule(&h, &r->rules[j], true);
 	}
 	weft_xds_fp_u64(&h, svc->nroutes);
 	return weft_xds_fp_final(&h);

@@ -146,6 +146,13 @@ static inline void weft_xds_fp_str(weft_xds_hasher_t *h, weft_str_t s)
 
 weft_xds_fp_t weft_xds_fp_final(const weft_xds_hasher_t *h);
 
+/* Fingerprints of config values both the proxyless (xds_rds.c) and the
+ * agent (xds_agent.c) builders read: header/query matches, and a whole
+ * route rule (matches, filters, backends, timeouts). backend_svc: also
+ * the backend services' DestinationPolicies (what RDS derives from them). */
+void weft_xds_fp_str_matches(weft_xds_hasher_t *h, size_t n, const weft_str_match_t *m);
+void weft_xds_fp_rule(weft_xds_hasher_t *h, const weft_route_rule_t *rule, bool backend_svc);
+
 /* Resources collected during a translation, before sorting. */
 typedef struct weft_xds_out {
 	weft_xds_resource_t r;
