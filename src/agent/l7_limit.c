@@ -1,7 +1,6 @@
 /* weft — local rate limiting (token buckets), fault injection decisions,
  * Retry-After parsing and the L7 data path's random numbers. Pure logic:
  * the caller keeps the buckets and the random state. */
-#include <regex.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -58,36 +57,14 @@ bool weft_l7_bucket_take(weft_l7_bucket_t *b, const weft_dest_policy_t *pol, uin
 
 /* ---- faults ---- */
 
-/* Whether value v satisfies match m: EXACT compares bytes, REGEX is a
- * POSIX extended expression that must match the whole value. */
+/* Whether value v satisfies match m: EXACT compares bytes, REGEX is the
+ * routes' full-match expression (weft_l7_regex_match: RE2 approximated,
+ * compiled once and cached, not per request). */
 static bool value_match(const weft_str_match_t *m, weft_str_t v)
 {
-	char small[256], *re, *val;
-	regex_t rx;
-	bool ok;
-
 	if (m->type != WEFT_MATCH_REGEX)
 		return weft_str_eq(m->value, v);
-	if (memchr(v.p, 0, v.len))
-		return false;
-	re = m->value.len + 5 + v.len + 1 <= sizeof(small) ? small : malloc(m->value.len + 5 + v.len + 1);
-	if (!re)
-		return false;
-	re[0] = '^';
-	re[1] = '(';
-	memcpy(re + 2, m->value.p, m->value.len);
-	memcpy(re + 2 + m->value.len, ")$", 3);
-	val = re + m->value.len + 5;
-	memcpy(val, v.p, v.len);
-	val[v.len] = 0;
-	ok = !regcomp(&rx, re, REG_EXTENDED | REG_NOSUB);
-	if (ok) {
-		ok = !regexec(&rx, val, 0, NULL, 0);
-		regfree(&rx);
-	}
-	if (re != small)
-		free(re);
-	return ok;
+	return weft_l7_regex_match(m->value, v);
 }
 
 /* Whether some field of h named m->name (any case) satisfies m. */
