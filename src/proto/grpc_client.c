@@ -474,7 +474,7 @@ static int cl_pump(weft_grpc_client_t *cl)
 		return WEFT_ECLOSED;
 	if (cl->ping_ms && !weft_timer_active(&cl->ping))
 		weft_timer_start(cl->conn.loop, &cl->ping, cl->ping_ms);
-	rc = weft_h2io_read(&cl->conn, cl->sess, &cl->in_recv, &cl->dead, GC_READS);
+	rc = weft_h2io_read(&cl->conn, cl->sess, &cl->in_recv, &cl->dead, GC_READS, NULL);
 	if (rc == WEFT_ECLOSED || rc == WEFT_EFAIL || rc == WEFT_EPROTO) {
 		cl_set_why(cl, rc == WEFT_ECLOSED ? "connection closed by the server"
 			       : rc == WEFT_EPROTO ? "HTTP/2 protocol error" : "read failed");

@@ -337,7 +337,7 @@ static int h2c_on_io(weft_conn_t *c, uint32_t ev)
 	if (ev & (WEFT_IO_READ | WEFT_IO_ERROR)) {
 		/* WEFT_EAGAIN (stopped after H2_READS_PER_IO chunks): the socket
 		 * stays readable and the loop calls again */
-		int rc = weft_h2io_read(c, h2c->sess, &h2c->in_recv, &h2c->dead, H2_READS_PER_IO);
+		int rc = weft_h2io_read(c, h2c->sess, &h2c->in_recv, &h2c->dead, H2_READS_PER_IO, NULL);
 		if (rc == WEFT_ECLOSED || rc == WEFT_EFAIL || rc == WEFT_EPROTO) {
 			weft_debug(c->name, "closing: %s", rc == WEFT_ECLOSED ? (h2c->dead ? "killed" : "peer closed")
 							  : rc == WEFT_EPROTO ? "protocol error" : "read failed");

@@ -907,39 +907,22 @@ static void deliver(h2conn_t *h)
 	}
 }
 
-/* Reads what the transport has into the session (weft_h2io_read's
- * loop, keeping nghttp2's verdict: its own flood guards — queued ACKs,
- * CONTINUATION count in header blocks it ignores — become our GOAWAY
- * ENHANCE_YOUR_CALM). Returns as weft_h2io_read. */
+/* Reads what the transport has into the session (weft_h2io_read),
+ * keeping nghttp2's verdict: its own flood guards (queued ACKs,
+ * CONTINUATION count in header blocks it ignores) become our GOAWAY
+ * ENHANCE_YOUR_CALM. Returns as weft_h2io_read. */
 static int h2_read(h2conn_t *h)
 {
-	weft_conn_t *c = &h->hc.conn;
-	uint8_t buf[65536];
+	int ngerr = 0;
+	int rc = weft_h2io_read(&h->hc.conn, h->sess, &h->in_recv, &h->dead, H2_READS_PER_IO, &ngerr);
 
-	for (int i = 0; i < H2_READS_PER_IO; i++) {
-		ssize_t n = weft_conn_recv(c, buf, sizeof(buf)), rv;
-		if (n == WEFT_EAGAIN)
-			return WEFT_OK;
-		if (n == 0)
-			return WEFT_ECLOSED;
-		if (n < 0)
-			return WEFT_EFAIL;
-		h->in_recv = true;
-		rv = nghttp2_session_mem_recv(h->sess, buf, (size_t)n);
-		h->in_recv = false;
-		if (rv == NGHTTP2_ERR_FLOODED || rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS)
-			calm(h, nghttp2_strerror((int)rv));
-		if (rv < 0) {
-			if (!h->calm)
-				weft_info(h->hc.name, "HTTP/2 error: %s", nghttp2_strerror((int)rv));
-			return WEFT_EPROTO;
-		}
-		if (h->dead)
-			return WEFT_ECLOSED;
-		if ((size_t)n < sizeof(buf) && !weft_conn_pending(c))
-			return WEFT_OK;
+	if (rc == WEFT_EPROTO) {
+		if (ngerr == NGHTTP2_ERR_FLOODED || ngerr == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS)
+			calm(h, nghttp2_strerror(ngerr));
+		if (!h->calm)
+			weft_info(h->hc.name, "HTTP/2 error: %s", nghttp2_strerror(ngerr));
 	}
-	return WEFT_EAGAIN;
+	return rc;
 }
 
 /* Reads (unless output is backed up; from a kick only when input may wait

@@ -13,7 +13,7 @@
 #define H2IO_CHUNK 65536
 
 int weft_h2io_read(weft_conn_t *c, nghttp2_session *sess, bool *in_recv, const bool *dead,
-		   int max_reads)
+		   int max_reads, int *ngerr)
 {
 	uint8_t buf[H2IO_CHUNK];
 
@@ -29,7 +29,10 @@ int weft_h2io_read(weft_conn_t *c, nghttp2_session *sess, bool *in_recv, const b
 		rv = nghttp2_session_mem_recv(sess, buf, (size_t)n);
 		*in_recv = false;
 		if (rv < 0) {
-			weft_info(c->name, "HTTP/2 error: %s", nghttp2_strerror((int)rv));
+			if (ngerr)
+				*ngerr = (int)rv;
+			else
+				weft_info(c->name, "HTTP/2 error: %s", nghttp2_strerror((int)rv));
 			return WEFT_EPROTO;
 		}
 		if (*dead)

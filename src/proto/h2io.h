@@ -15,9 +15,12 @@
  * WEFT_OK (read everything available: the transport said WEFT_EAGAIN),
  * WEFT_EAGAIN (stopped at max_reads: more may be waiting, call again),
  * WEFT_ECLOSED (peer EOF, or *dead), WEFT_EFAIL (transport error) or
- * WEFT_EPROTO (nghttp2 refused the input; logged with c->name). */
+ * WEFT_EPROTO (nghttp2 refused the input). With ngerr NULL the refusal is
+ * logged with c->name; otherwise *ngerr gets nghttp2's error code (its
+ * flood guards: NGHTTP2_ERR_FLOODED, _TOO_MANY_CONTINUATIONS, ...) and the
+ * caller decides what to say. */
 int weft_h2io_read(weft_conn_t *c, nghttp2_session *sess, bool *in_recv, const bool *dead,
-		   int max_reads);
+		   int max_reads, int *ngerr);
 
 /* Pulls frames from sess into c->out while it holds less than high bytes,
  * then writes through the transport (write interest follows what is left;

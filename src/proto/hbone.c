@@ -657,7 +657,7 @@ static int hc_pump(weft_hbone_conn_t *hc, bool read)
 		return WEFT_ECLOSED;
 	if (read || hc->kick_read || !hc->ready || weft_conn_pending(&hc->conn)) {
 		hc->kick_read = false;
-		rc = weft_h2io_read(&hc->conn, hc->sess, &hc->in_recv, &hc->dead, HB_READS_PER_IO);
+		rc = weft_h2io_read(&hc->conn, hc->sess, &hc->in_recv, &hc->dead, HB_READS_PER_IO, NULL);
 	}
 	if (rc == WEFT_ECLOSED || rc == WEFT_EFAIL || rc == WEFT_EPROTO) {
 		if (rc == WEFT_EPROTO) {
