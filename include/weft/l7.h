@@ -64,7 +64,7 @@ size_t weft_l7_mirrors(const weft_av_route_rule_t *r, const weft_filter_t **out,
 
 /* RegularExpression values (route path/header/query/gRPC matches; other
  * L7 parts may use it too): a full match of v against RE2 text re,
- * approximated with POSIX ERE (see l7_route.c for the mapping). Patterns
+ * approximated with POSIX ERE (weft_regex_to_ere, weft/regex.h). Patterns
  * are compiled once into a bounded per-thread table keyed by their bytes.
  * Returns true on a match; false otherwise, or when re does not compile
  * or memory ran out. */

@@ -2,11 +2,9 @@
  * port), weighted backend choice, and the request/response filters
  * (header modifiers, URL rewrite, redirect).
  *
- * Regular expressions: RE2 syntax is approximated with POSIX ERE
- * (regcomp REG_EXTENDED): RE2's group forms "(?:", "(?P<n>" become plain
- * groups, a leading "(?i)" becomes REG_ICASE, other flag groups and lazy
- * quantifier suffixes are dropped, \d / \D become [0-9] / [^0-9]. A match
- * is a full match (anchored at both ends), as Envoy's safe_regex.
+ * Regular expressions: RE2 syntax on POSIX ERE through the translation
+ * the control plane validated them with (weft_regex_to_ere,
+ * src/core/regex.c); a match is a full match, as Envoy's safe_regex.
  * Compiled expressions live in a small per-thread side table keyed by the
  * pattern's bytes (not by pointer: views come and go and their arenas
  * reuse addresses), so each pattern is compiled once while it stays among
@@ -20,12 +18,12 @@
 #include "weft/arena.h"
 #include "weft/http.h"
 #include "weft/l7.h"
+#include "weft/regex.h"
 #include "weft/str.h"
 
 /* ---- regular expressions ---- */
 
 #define RX_SLOTS 64
-#define RX_MAX 4096
 
 typedef struct rx_slot {
 	char *pat;            /* the RE2 text (NUL-terminated copy) */
@@ -42,84 +40,6 @@ typedef struct rx_cache {
 } rx_cache_t;
 
 static __thread rx_cache_t *rx_tls;
-
-/* RE2 text -> an anchored ERE in out (at least 3 * len + 8 bytes).
- * Sets *icase for a leading "(?i)". */
-static void rx_translate(weft_str_t re, char *out, bool *icase)
-{
-	size_t o = 0;
-	bool in_class = false, prev_quant = false;
-
-	*icase = false;
-	out[o++] = '^';
-	out[o++] = '(';
-	for (size_t i = 0; i < re.len; i++) {
-		char c = re.p[i];
-		bool pq = prev_quant;
-
-		prev_quant = false;
-		if (c == '\\' && i + 1 < re.len) {
-			char n = re.p[++i];
-			if (n == 'd' || n == 'D') {
-				const char *cls = in_class ? "0-9" : n == 'd' ? "[0-9]" : "[^0-9]";
-				memcpy(out + o, cls, strlen(cls));
-				o += strlen(cls);
-			} else {
-				out[o++] = '\\';
-				out[o++] = n;
-			}
-			continue;
-		}
-		if (in_class) {
-			if (c == ']')
-				in_class = false;
-			out[o++] = c;
-			continue;
-		}
-		if (c == '[') {
-			in_class = true;
-			out[o++] = c;
-			if (i + 1 < re.len && re.p[i + 1] == '^')
-				out[o++] = re.p[++i];
-			if (i + 1 < re.len && re.p[i + 1] == ']')
-				out[o++] = re.p[++i];
-			continue;
-		}
-		if (c == '(' && i + 1 < re.len && re.p[i + 1] == '?') {
-			size_t j = i + 2;
-			if (j + 1 < re.len && re.p[j] == 'P' && re.p[j + 1] == '<') {
-				while (j < re.len && re.p[j] != '>')
-					j++;
-				out[o++] = '(';
-				i = j;
-				continue;
-			}
-			size_t f = j;
-			while (j < re.len && strchr("imsU-", re.p[j]))
-				j++;
-			if (i == 0 && memchr(re.p + f, 'i', j - f))
-				*icase = true;
-			if (j < re.len && re.p[j] == ')') {
-				i = j;
-				continue;
-			}
-			if (j < re.len && re.p[j] == ':') {
-				out[o++] = '(';
-				i = j;
-				continue;
-			}
-			out[o++] = c;   /* not RE2 either: regcomp refuses it */
-			continue;
-		}
-		if (c == '?' && pq)
-			continue;   /* lazy suffix: the same language */
-		prev_quant = c == '*' || c == '+' || c == '?' || c == '}';
-		out[o++] = c;
-	}
-	out[o++] = ')';
-	out[o++] = '$';
-	out[o] = '\0';
-}
 
 static rx_slot_t *rx_get(weft_str_t re)
 {
@@ -143,12 +63,10 @@ static rx_slot_t *rx_get(weft_str_t re)
 		if (!s->pat || (victim->pat && s->used < victim->used))
 			victim = s;
 	}
-	char *pat = malloc(re.len + 1), *ere = malloc(3 * re.len + 8);
-	if (!pat || !ere) {
-		free(pat);
-		free(ere);
+	char *pat = malloc(re.len + 1), *ere = NULL, why[128];
+	bool icase = false;
+	if (!pat)
 		return NULL;
-	}
 	if (victim->pat) {
 		if (victim->ok)
 			regfree(&victim->rx);
@@ -156,13 +74,11 @@ static rx_slot_t *rx_get(weft_str_t re)
 	}
 	memcpy(pat, re.p, re.len);
 	pat[re.len] = '\0';
-	bool icase;
-	rx_translate(re, ere, &icase);
 	victim->pat = pat;
 	victim->len = re.len;
 	victim->hash = h;
 	victim->used = ++c->tick;
-	victim->ok = re.len <= RX_MAX && !memchr(re.p, '\0', re.len) &&
+	victim->ok = weft_regex_to_ere(re, &ere, &icase, why, sizeof(why)) == 0 &&
 		     regcomp(&victim->rx, ere, REG_EXTENDED | REG_NOSUB | (icase ? REG_ICASE : 0)) == 0;
 	free(ere);
 	return victim;

@@ -1,14 +1,14 @@
 /* weft — checking RegularExpression match values. The data plane (gRPC's
  * xDS clients, the agent) evaluates RE2 syntax; here POSIX ERE (regcomp)
- * is the syntax checker, after RE2's group forms are mapped onto plain
- * groups, and constructs RE2 rejects are refused up front. */
+ * is the syntax checker, after the translation the agent matches with
+ * (weft_regex_to_ere, src/core/regex.c), plus a bound on how far counted
+ * repetitions expand. */
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "weft/cfgdec.h"
-
-#define REGEX_MAX 4096
+#include "weft/regex.h"
 
 static int fail(char *why, size_t whylen, const char *msg)
 {
@@ -105,111 +105,19 @@ static int expanded_size(const char *re, char *why, size_t whylen)
 
 int weft_regex_check(weft_str_t re, char *why, size_t whylen)
 {
-	char *out;
-	size_t o = 0;
-	bool in_class = false, prev_quant = false;
+	char *ere;
+	bool icase;
 	regex_t rx;
 	int rc;
 
-	if (re.len == 0)
-		return fail(why, whylen, "empty regular expression");
-	if (re.len > REGEX_MAX)
-		return fail(why, whylen, "regular expression longer than 4096 bytes");
-	out = malloc(re.len + 1);
-	if (!out)
-		return fail(why, whylen, "out of memory");
-	for (size_t i = 0; i < re.len; i++) {
-		char c = re.p[i];
-
-		if (c == '\0') {
-			free(out);
-			return fail(why, whylen, "NUL byte in regular expression");
-		}
-		bool quant = false, pq = prev_quant;
-
-		prev_quant = false;
-
-		if (c == '\\') {
-			char n = i + 1 < re.len ? re.p[i + 1] : '\0';
-			if (!in_class && n >= '1' && n <= '9') {
-				free(out);
-				return fail(why, whylen, "backreferences (\\1..\\9) are not supported (RE2 syntax)");
-			}
-			out[o++] = c;
-			if (i + 1 < re.len)
-				out[o++] = re.p[++i];
-			continue;
-		}
-		if (in_class) {
-			if (c == ']')
-				in_class = false;
-			out[o++] = c;
-			continue;
-		}
-		if (c == '[') {
-			in_class = true;
-			out[o++] = c;
-			/* a ']' (after an optional '^') right at the start is literal */
-			if (i + 1 < re.len && re.p[i + 1] == '^')
-				out[o++] = re.p[++i];
-			if (i + 1 < re.len && re.p[i + 1] == ']')
-				out[o++] = re.p[++i];
-			continue;
-		}
-		if (c == '(' && i + 1 < re.len && re.p[i + 1] == '?') {
-			size_t j = i + 2;
-			if (j < re.len && (re.p[j] == '=' || re.p[j] == '!' ||
-					   (re.p[j] == '<' && j + 1 < re.len && (re.p[j + 1] == '=' || re.p[j + 1] == '!')))) {
-				free(out);
-				return fail(why, whylen, "lookaround assertions are not supported (RE2 syntax)");
-			}
-			if (j < re.len && re.p[j] == 'P' && j + 1 < re.len && re.p[j + 1] == '<') {
-				/* (?P<name>  -> ( */
-				j += 2;
-				while (j < re.len && re.p[j] != '>')
-					j++;
-				if (j >= re.len) {
-					free(out);
-					return fail(why, whylen, "unterminated group name");
-				}
-				out[o++] = '(';
-				i = j;
-				continue;
-			}
-			/* (?flags) or (?flags:  with flags from imsU and '-' */
-			while (j < re.len && strchr("imsU-", re.p[j]) && re.p[j])
-				j++;
-			if (j < re.len && re.p[j] == ')') {
-				i = j;          /* flag setting: no group */
-				continue;
-			}
-			if (j < re.len && re.p[j] == ':') {
-				out[o++] = '(';
-				i = j;
-				continue;
-			}
-			free(out);
-			return fail(why, whylen, "invalid group syntax after \"(?\"");
-		}
-		if (c == '+' && pq) {
-			free(out);
-			return fail(why, whylen, "possessive quantifiers are not supported (RE2 syntax)");
-		}
-		if (c == '?' && pq) {
-			continue;   /* non-greedy suffix: same language, drop for ERE */
-		}
-		if (c == '}' || c == '*' || c == '+' || c == '?')
-			quant = true;
-		prev_quant = quant;
-		out[o++] = c;
-	}
-	out[o] = '\0';
-	if (expanded_size(out, why, whylen) < 0) {
-		free(out);
+	if (weft_regex_to_ere(re, &ere, &icase, why, whylen) < 0)
+		return -1;
+	if (expanded_size(ere, why, whylen) < 0) {
+		free(ere);
 		return -1;
 	}
-	rc = regcomp(&rx, out, REG_EXTENDED | REG_NOSUB);
-	free(out);
+	rc = regcomp(&rx, ere, REG_EXTENDED | REG_NOSUB | (icase ? REG_ICASE : 0));
+	free(ere);
 	if (rc != 0) {
 		char buf[256];
 		regerror(rc, &rx, buf, sizeof(buf));

@@ -4,12 +4,14 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "weft/arena.h"
 #include "weft/buf.h"
 #include "weft/str.h"
 #include "weft/loop.h"
+#include "weft/regex.h"
 
 static void test_arena(void **st)
 {
@@ -142,6 +144,32 @@ static void test_io_stop_in_batch(void **st)
 	weft_loop_destroy(&l);
 }
 
+/* RE2 -> ERE: the one translation the control plane validates with and
+ * the agent matches with. */
+static void test_regex_to_ere(void **state)
+{
+	char *ere, why[128];
+	bool icase;
+
+	(void)state;
+	assert_int_equal(weft_regex_to_ere(WEFT_STR_LIT("(?i)a(?:b|c)*?(?P<n>\\d)[\\d]\\D"), &ere, &icase,
+					   why, sizeof(why)), 0);
+	assert_string_equal(ere, "^(a(b|c)*([0-9])[0-9][^0-9])$");
+	assert_true(icase);
+	free(ere);
+	assert_int_equal(weft_regex_to_ere(WEFT_STR_LIT("x(?i)y"), &ere, &icase, why, sizeof(why)), 0);
+	assert_string_equal(ere, "^(xy)$");
+	assert_false(icase);             /* only a leading flag group sets it */
+	free(ere);
+	assert_int_equal(weft_regex_to_ere(WEFT_STR_LIT("(a)\\1"), &ere, &icase, why, sizeof(why)), -1);
+	assert_null(ere);
+	assert_non_null(strstr(why, "backreferences"));
+	assert_int_equal(weft_regex_to_ere(WEFT_STR_LIT("a(?=b)"), &ere, &icase, why, sizeof(why)), -1);
+	assert_int_equal(weft_regex_to_ere(WEFT_STR_LIT("a*+"), &ere, &icase, why, sizeof(why)), -1);
+	assert_int_equal(weft_regex_to_ere(WEFT_STR_LIT(""), &ere, &icase, why, sizeof(why)), -1);
+	assert_int_equal(weft_regex_to_ere(WEFT_STR_LIT("(?Px"), &ere, &icase, why, sizeof(why)), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -150,6 +178,7 @@ int main(void)
 		cmocka_unit_test(test_str),
 		cmocka_unit_test(test_timers),
 		cmocka_unit_test(test_io_stop_in_batch),
+		cmocka_unit_test(test_regex_to_ere),
 	};
 	return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }
