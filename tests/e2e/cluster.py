@@ -281,6 +281,16 @@ class Cluster:
             args += ["--data", data]
         return self.podtool(where, *args, timeout=timeout * max(1, n // max(1, conc)) + 60)
 
+    def start_echo(self, pod, port, name, *extra):
+        """`weft echo --mode http` on pod's address:port (extra: more
+        options); waits until it listens. Returns the Popen."""
+        ip = self.pod(pod)["ip"]
+        p = self.popen_in(pod, [self.weft, "echo", "--listen", f"{ip}:{port}", "--mode", "http",
+                                "--name", name, *extra])
+        wait_for(lambda: self.exec_in(pod, ["sh", "-c", f"ss -ltn | grep -q ':{port} '"]).returncode == 0,
+                 10, what=f"echo {name} on {pod}:{port}")
+        return p
+
     def served(self, pod, port=8080):
         """Requests pod's HTTP echo server on port has answered (its /__stats)."""
         # outside the pod's cgroup: loopback, never captured
@@ -488,6 +498,12 @@ class Cluster:
                 out.append(f"----- {f} -----")
                 out.extend(text[-lines:])
         return "\n".join(out)
+
+
+def status_of(resp):
+    """The status code of a raw HTTP/1 response (bytes), or None."""
+    parts = resp.split(b"\r\n", 1)[0].split(b" ")
+    return int(parts[1]) if len(parts) > 1 and parts[0].startswith(b"HTTP/") else None
 
 
 def sweep_all():

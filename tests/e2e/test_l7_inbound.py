@@ -14,6 +14,7 @@ import re
 
 import pytest
 
+from cluster import status_of
 from test_l7_traffic import SERVICES, apply
 
 
@@ -65,11 +66,6 @@ def raw_get(cluster, ip, target, extra=b""):
     r = cluster.connect("a1", ip, 80, b"GET " + target + b" HTTP/1.1\r\nHost: web\r\n" + extra +
                         b"Connection: close\r\n\r\n", read_s=3)
     return r["data"]
-
-
-def status_of(resp):
-    parts = resp.split(b"\r\n", 1)[0].split(b" ")
-    return int(parts[1]) if len(parts) > 1 and parts[0].startswith(b"HTTP/") else None
 
 
 def test_l7_deny_path_at_destination(cluster):

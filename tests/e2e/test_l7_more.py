@@ -120,13 +120,7 @@ def cleanup(cluster, name):
 
 
 def start_echo(cluster, pod, port, name, *extra):
-    """weft echo --mode http on pod's address:port; waits until it listens."""
-    ip = cluster.pod(pod)["ip"]
-    p = cluster.popen_in(pod, [cluster.weft, "echo", "--listen", f"{ip}:{port}", "--mode", "http",
-                               "--name", name, *extra])
-    wait_for(lambda: cluster.exec_in(pod, ["sh", "-c", f"ss -ltn | grep -q ':{port} '"]).returncode == 0,
-             10, what=f"echo {name} on {pod}:{port}")
-    return p
+    return cluster.start_echo(pod, port, name, *extra)
 
 
 def start_grpc(cluster, pod, port, name, *extra):

@@ -6,6 +6,7 @@
   meant (their /__stats count equals the valid requests sent)."""
 import pytest
 
+from cluster import status_of
 from test_l7_traffic import SERVICES, apply
 
 DENY_ADMIN = """
@@ -34,12 +35,6 @@ def setup(cluster):
 def raw(cluster, data, read_s=2):
     r = cluster.connect("a1", "10.96.1.10", 80, data, read_s=read_s)
     return r["data"]
-
-
-def status_of(resp):
-    line = resp.split(b"\r\n", 1)[0]
-    parts = line.split(b" ")
-    return int(parts[1]) if len(parts) > 1 and parts[0].startswith(b"HTTP/") else None
 
 
 def get(cluster, target, extra=b""):

@@ -306,20 +306,11 @@ spec:
         remove(cluster, "l7-hash.yaml")
 
 
-def _start_echo(cluster, pod, port, name):
-    ip = cluster.pod(pod)["ip"]
-    p = cluster.popen_in(pod, [cluster.weft, "echo", "--listen", f"{ip}:{port}", "--mode", "http",
-                               "--name", name])
-    wait_for(lambda: cluster.exec_in(pod, ["sh", "-c", f"ss -ltn | grep -q ':{port} '"]).returncode == 0,
-             10, what=f"echo {name} on {pod}:{port}")
-    return p
-
-
 def test_outlier_detection_ejects_and_returns(cluster):
     # a1 prefers its own node's endpoint (a2x); when a2x fails it is ejected
     # and traffic spills to b2x on the other node, then comes back
-    a = _start_echo(cluster, "a2", 8082, "a2x")
-    b = _start_echo(cluster, "b2", 8082, "b2x")
+    a = cluster.start_echo("a2", 8082, "a2x")
+    b = cluster.start_echo("b2", 8082, "b2x")
     apply(cluster, "l7-outlier.yaml", """
 apiVersion: weft.dev/v1alpha1
 kind: DestinationPolicy
@@ -341,7 +332,7 @@ spec:
         cluster.http("a1", "http://10.96.1.13/warm", n=12)     # failures until ejection
         r = cluster.http("a1", "http://10.96.1.13/ejected", n=30)
         assert r["status"] == {"200": 30} and r["served"] == {"b2x": 30}, r
-        a = _start_echo(cluster, "a2", 8082, "a2x")
+        a = cluster.start_echo("a2", 8082, "a2x")
         time.sleep(4.5)                                          # base ejection time passes
         r = cluster.http("a1", "http://10.96.1.13/back", n=20)
         assert r["served"].get("a2x", 0) > 0, r
