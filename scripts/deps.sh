@@ -12,7 +12,7 @@ PKGS=(
   nodejs npm
   curl nghttp2-client nghttp2-server iproute2 procps prometheus
   nftables openssl tshark python3-cryptography
-  haproxy nginx-light libnginx-mod-stream iperf3 wrk
+  haproxy nginx-light libnginx-mod-stream iperf3
   bpftool libbpf-dev llvm
 )
 
