@@ -20,6 +20,10 @@ socklen_t weft_ip_to_sockaddr(const weft_ip_t *ip, uint16_t port, struct sockadd
 bool weft_ip_eq(const weft_ip_t *a, const weft_ip_t *b);
 /* Formats without port into out (NUL-terminated). Returns out. */
 char *weft_ip_format(const weft_ip_t *ip, char *out, size_t outlen);
+/* "ip:port" into out (NUL-terminated, cut to outlen - 1 bytes as
+ * snprintf would): the same text as weft_ip_format's, then ':' and the
+ * port in decimal (IPv6 without brackets). Returns the length written. */
+size_t weft_ip_port_format(const weft_ip_t *ip, uint16_t port, char *out, size_t outlen);
 
 /* ---- building ---- */
 

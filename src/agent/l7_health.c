@@ -217,7 +217,7 @@ static void probe(hc_ep_t *e, const weft_av_service_t *svc, const weft_av_endpoi
 		weft_hmsg_str(&e->m, &e->m.h.method, weft_str_c("GET"));
 		weft_hmsg_str(&e->m, &e->m.h.path, pol->health.path.len ? pol->health.path : weft_str_c("/healthz"));
 	}
-	e->s = l7_up_open(e->hs->l7, w, ep, port, &probe_cbs, e);
+	e->s = l7_up_open(e->hs->l7, w, ep, port, NULL, &probe_cbs, e);
 	if (!e->s) {
 		weft_arena_destroy(&e->arena);
 		result(e, false);

@@ -88,14 +88,36 @@ static weft_hconn_t *up_dial(void *ud, const char *key, const void *arg)
 				  &l7_pool_conn_cbs, l7, key);
 }
 
+/* The pool key "spiffe|ip:port" (w's identity, then ep's address and
+ * port) into key[0..cap), cut as snprintf would; per request, so built
+ * with copies, not printf. */
+static void up_key(char *key, size_t cap, const char *spiffe, const weft_av_endpoint_t *ep,
+		   uint16_t port, const char *hostport)
+{
+	char hp[80];
+	size_t n = strlen(spiffe), m;
+
+	if (!hostport) {
+		weft_ip_port_format(&ep->addr, port, hp, sizeof(hp));
+		hostport = hp;
+	}
+	m = strlen(hostport);
+	if (n + 1 + m >= cap) {   /* never with a valid identity: the slow way keeps snprintf's cut */
+		snprintf(key, cap, "%s|%s", spiffe, hostport);
+		return;
+	}
+	memcpy(key, spiffe, n);
+	key[n] = '|';
+	memcpy(key + n + 1, hostport, m + 1);
+}
+
 weft_hstream_t *l7_up_open(weft_l7_t *l7, const weft_av_workload_t *w, const weft_av_endpoint_t *ep,
-			   uint16_t port, const weft_hstream_cbs_t *cbs, void *ud)
+			   uint16_t port, const char *hostport, const weft_hstream_cbs_t *cbs, void *ud)
 {
 	l7_up_arg_t ua = { .w = w, .ep = ep, .port = port };
-	char key[WEFT_SPIFFE_MAX + 80], ip[64];
+	char key[WEFT_SPIFFE_MAX + 80];
 
-	snprintf(key, sizeof(key), "%s|%s:%u", w->spiffe, weft_ip_format(&ep->addr, ip, sizeof(ip)),
-		 port);
+	up_key(key, sizeof(key), w->spiffe, ep, port, hostport);
 	return l7_pool_open(&l7->up, key, &ua, cbs, ud);
 }
 

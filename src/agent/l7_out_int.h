@@ -39,10 +39,12 @@ typedef struct l7_up_arg {
 } l7_up_arg_t;
 
 /* l7_out.c: a stream to endpoint ep's port from workload w through the
- * up pool (h2 over an HBONE tunnel flagged WEFT_HBONE_F_H2). NULL when
- * no connection could be made. */
+ * up pool (h2 over an HBONE tunnel flagged WEFT_HBONE_F_H2). hostport:
+ * ep's address and port as weft_ip_port_format writes them when the
+ * caller has it already (NULL: formatted here). NULL when no connection
+ * could be made. */
 weft_hstream_t *l7_up_open(weft_l7_t *l7, const weft_av_workload_t *w, const weft_av_endpoint_t *ep,
-			   uint16_t port, const weft_hstream_cbs_t *cbs, void *ud);
+			   uint16_t port, const char *hostport, const weft_hstream_cbs_t *cbs, void *ud);
 
 /* l7_out.c: the connection's request is an HTTP/1 Upgrade (head h):
  * hand the connection to the L4 tunnel path at the next loop turn (the

@@ -56,6 +56,8 @@ typedef struct l7_req {
 	unsigned attempts;
 	const char *tried[MAX_TRIES];
 	const char *ep_uid;          /* the current try's endpoint */
+	const weft_av_endpoint_t *ep;    /* the last try's endpoint (in bsvc) */
+	const weft_av_workload_t *w;     /* the source workload in view, once a try looked it up */
 	char upstream[64];
 	uint64_t try_ms;
 	weft_timer_t t_req, t_try, t_wait;
@@ -96,21 +98,44 @@ static void add_flag(l7_req_t *r, const char *f)
 	snprintf(r->flags + n, sizeof(r->flags) - n, "%s%s", n ? "," : "", f);
 }
 
-static const char *hdr_val(weft_arena_t *a, const weft_http_head_t *h, const char *name)
+/* Whether field name n is lit (lowercase; case-insensitive, as
+ * weft_hdr_is), the length compared first. */
+static inline bool name_is(weft_str_t n, weft_str_t lit)
 {
-	const weft_hdr_t *f = weft_http_hdr(h, name);
+	return n.len == lit.len && weft_str_ieq(n, lit);
+}
 
-	return f ? weft_arena_strdup(a, f->value).p : NULL;
+/* A string of the request's head as a C string for the telemetry record.
+ * Those strings are arena copies (weft_hmsg_*: weft_arena_strdup, which
+ * ends them with a NUL), so they serve as they are; "" for a head that
+ * never came; a copy should one ever lack its NUL. */
+static const char *req_cstr(weft_arena_t *a, weft_str_t s)
+{
+	if (!s.p)
+		return "";
+	if (s.p[s.len] == '\0')
+		return s.p;
+	return weft_arena_strdup(a, s).p;
+}
+
+/* The grpc-status value of field f, or -1 (not one, or not a status). */
+static int grpc_status_field(const weft_hdr_t *f)
+{
+	unsigned long long v;
+
+	if (name_is(f->name, WEFT_STR_LIT("grpc-status")) && weft_str_to_u64(f->value, 99, &v) == 0)
+		return (int)v;
+	return -1;
 }
 
 /* grpc-status in a field list, or -1. */
 static int grpc_status_of(const weft_hdr_t *f, size_t n)
 {
-	unsigned long long v;
+	int gs;
 
 	for (size_t i = 0; i < n; i++)
-		if (weft_hdr_is(f[i].name, "grpc-status") && weft_str_to_u64(f[i].value, 99, &v) == 0)
-			return (int)v;
+		if ((gs = grpc_status_field(&f[i])) >= 0)
+			return gs;
 	return -1;
 }
 
@@ -250,14 +275,15 @@ static void local_reply(l7_req_t *r, int status, int grpc_status, const char *fl
 	finish(r);
 }
 
-/* Sends the (filtered) upstream response head downstream. */
-static void send_resp_head(l7_req_t *r, bool end)
+/* Sends the (filtered) upstream response head hd downstream (r->resp.h,
+ * or us_head's uncopied head: the codecs take a head during the call). */
+static void send_resp_head(l7_req_t *r, const weft_http_head_t *hd, bool end)
 {
 	r->resp_held = false;
 	r->resp_sent = true;
 	if (!r->ds)
 		return;
-	if (r->ds->ops->send_head(r->ds, &r->resp.h, end) != WEFT_OK) {
+	if (r->ds->ops->send_head(r->ds, hd, end) != WEFT_OK) {
 		r->ds->ops->reset(r->ds, WEFT_HS_CANCEL);
 		return;
 	}
@@ -280,11 +306,9 @@ static const char *label(const weft_av_workload_t *w, const char *key)
 static void finish(l7_req_t *r)
 {
 	const weft_av_t *v = r->view;
-	const weft_av_workload_t *w = v ? weft_av_workload(v, r->dc->wl_uid) : NULL;
-	const weft_av_workload_t *dw = NULL;
-	const weft_av_endpoint_t *ep = NULL;
+	const weft_av_workload_t *w = r->w ? r->w : v ? weft_av_workload(v, r->dc->wl_uid) : NULL;
+	const weft_av_endpoint_t *ep = r->ep;
 	weft_l7_rec_t rec;
-	char pr[WEFT_SPIFFE_MAX + 16] = "";
 
 	if (r->done)
 		return;
@@ -294,7 +318,6 @@ static void finish(l7_req_t *r)
 		weft_l7_done_request(r->cl);
 		r->admitted = false;
 	}
-	(void)dw;
 	memset(&rec, 0, sizeof(rec));
 	rec.l.destination = false;
 	if (w) {
@@ -308,9 +331,6 @@ static void finish(l7_req_t *r)
 		rec.l.dst_service = r->bsvc->hostname;
 		rec.l.dst_service_name = r->bsvc->name;
 		rec.l.dst_service_ns = r->bsvc->ns;
-		for (size_t i = 0; r->tried[0] && i < r->bsvc->nendpoints; i++)
-			if (!strcmp(r->bsvc->endpoints[i].workload, r->tried[r->attempts ? r->attempts - 1 : 0]))
-				ep = &r->bsvc->endpoints[i];
 	}
 	if (ep) {
 		rec.l.dst_workload = ep->name;
@@ -319,7 +339,6 @@ static void finish(l7_req_t *r)
 		rec.l.dst_app = ep->app;
 		rec.l.dst_version = ep->version;
 	}
-	(void)pr;
 	rec.l.mtls = true;
 	rec.l.response_flags = r->flags[0] ? r->flags : "-";
 	rec.l.dst_addr = r->upstream[0] ? r->upstream : NULL;
@@ -333,11 +352,17 @@ static void finish(l7_req_t *r)
 	rec.duration_us = (weft_loop_now(loop_of(r)) - r->start_ms) * 1000u;
 	rec.req_bytes = r->total;
 	rec.resp_bytes = r->ds ? r->ds->bytes_out : 0;
-	rec.method = weft_arena_strdup(&r->arena, r->req.h.method).p;
-	rec.path = weft_arena_strdup(&r->arena, r->req.h.path).p;
-	rec.authority = weft_arena_strdup(&r->arena, r->req.h.authority).p;
-	rec.user_agent = hdr_val(&r->arena, &r->req.h, "user-agent");
-	rec.request_id = hdr_val(&r->arena, &r->req.h, "x-request-id");
+	rec.method = req_cstr(&r->arena, r->req.h.method);
+	rec.path = req_cstr(&r->arena, r->req.h.path);
+	rec.authority = req_cstr(&r->arena, r->req.h.authority);
+	/* the first user-agent and x-request-id fields, in one pass */
+	for (size_t i = 0; i < r->req.h.nhdrs && (!rec.user_agent || !rec.request_id); i++) {
+		const weft_hdr_t *f = &r->req.h.hdrs[i];
+		if (!rec.user_agent && name_is(f->name, WEFT_STR_LIT("user-agent")))
+			rec.user_agent = req_cstr(&r->arena, f->value);
+		else if (!rec.request_id && name_is(f->name, WEFT_STR_LIT("x-request-id")))
+			rec.request_id = req_cstr(&r->arena, f->value);
+	}
 	rec.protocol = r->req.h.ver == WEFT_HTTP_2 ? "HTTP/2" : r->req.h.ver == WEFT_HTTP_10 ? "HTTP/1.0" : "HTTP/1.1";
 	rec.route = r->route;
 	rec.upstream = r->upstream[0] ? r->upstream : NULL;
@@ -521,11 +546,11 @@ static bool any_untried(const l7_req_t *r)
 /* Picks an endpoint and opens the upstream stream (first try or retry). */
 static void start_try(l7_req_t *r)
 {
-	const weft_av_workload_t *w = weft_av_workload(r->view, r->dc->wl_uid);
+	const weft_av_workload_t *w = r->w ? r->w : (r->w = weft_av_workload(r->view, r->dc->wl_uid));
 	const weft_av_endpoint_t *ep;
 	uint64_t hash = 0, now = weft_loop_now(loop_of(r)), per_try = 0;
 	bool has_hash;
-	char ip[64];
+	size_t n;
 
 	if (!w) {
 		local_reply(r, 503, 14, WEFT_TM_FLAG_UH, NULL);
@@ -543,16 +568,18 @@ static void start_try(l7_req_t *r)
 		local_reply(r, 503, 14, WEFT_TM_FLAG_UH, NULL);
 		return;
 	}
-	r->tried[r->attempts < MAX_TRIES ? r->attempts : MAX_TRIES - 1] = weft_arena_cstr(&r->arena, ep->workload);
+	/* endpoint strings live in r->view, which r holds */
+	r->tried[r->attempts < MAX_TRIES ? r->attempts : MAX_TRIES - 1] = ep->workload;
+	r->ep = ep;
 	r->attempts++;
 	r->ep_uid = r->tried[r->attempts <= MAX_TRIES ? r->attempts - 1 : MAX_TRIES - 1];
 	r->try_ms = now;
-	snprintf(r->upstream, sizeof(r->upstream), "%s:%u", weft_ip_format(&ep->addr, ip, sizeof(ip)),
-		 r->target_port);
+	n = weft_ip_port_format(&ep->addr, r->target_port, r->upstream, sizeof(r->upstream));
 	weft_l7_try_start(r->cl, r->ep_uid);
 	r->fwd = r->base;
 	r->us_end_sent = false;
-	r->us = l7_up_open(r->l7, w, ep, r->target_port, &us_cbs, r);
+	r->us = l7_up_open(r->l7, w, ep, r->target_port, n + 1 < sizeof(r->upstream) ? r->upstream : NULL,
+			   &us_cbs, r);
 	if (!r->us) {
 		try_failed(r, WEFT_HS_CONNECT_FAILED, false);
 		return;
@@ -650,7 +677,7 @@ static void mirror_one(l7_req_t *r, const weft_filter_t *f)
 	host = weft_arena_printf(&m->arena, "%.*s-shadow", (int)r->req.h.authority.len, r->req.h.authority.p);
 	weft_hmsg_str(&m->m, &m->m.h.authority, weft_str_c(host ? host : ""));
 	weft_hmsg_set(&m->m, weft_str_c("x-weft-service"), weft_str_c(svc->uid));
-	if (!(m->s = l7_up_open(r->l7, w, ep, tport, &mirror_cbs, m))) {
+	if (!(m->s = l7_up_open(r->l7, w, ep, tport, NULL, &mirror_cbs, m))) {
 		l7_fair_give(m->l7, m->tn, L7_FAIR_BUFFER, m->held);
 		weft_arena_destroy(&m->arena);
 		free(m);
@@ -686,8 +713,11 @@ static void strip_internal(weft_hmsg_t *m)
 {
 	for (size_t i = 0; i < m->h.nhdrs;) {
 		weft_str_t n = m->h.hdrs[i].name;
-		if (weft_hdr_is(n, "x-forwarded-client-cert") || weft_str_starts(n, weft_str_c("weft-")) ||
-		    weft_str_starts(n, weft_str_c("x-weft-"))) {
+		/* every name dropped starts with x or w (the prefixes are
+		 * compared exactly, as before: the copy keeps the client's case) */
+		if (n.len >= 5 && (n.p[0] == 'x' || n.p[0] == 'X' || n.p[0] == 'w') &&
+		    (name_is(n, WEFT_STR_LIT("x-forwarded-client-cert")) ||
+		     weft_str_starts(n, WEFT_STR_LIT("weft-")) || weft_str_starts(n, WEFT_STR_LIT("x-weft-")))) {
 			weft_hmsg_remove(m, n);
 			i = 0;
 			continue;
@@ -755,7 +785,10 @@ static void route_and_go(l7_req_t *r)
 			weft_timer_start(loop_of(r), &r->t_req, r->sel.rule->timeout_request_ms);
 		}
 	}
-	if (!(r->bsvc = weft_av_service(r->view, buid)) || !(bp = port_of(r->bsvc, bport))) {
+	/* the service itself unless a backend names another (the same uid
+	 * string finds the same service) */
+	r->bsvc = buid == svc->uid ? svc : weft_av_service(r->view, buid);
+	if (!r->bsvc || !(bp = port_of(r->bsvc, bport))) {
 		local_reply(r, 500, 14, WEFT_TM_FLAG_UH, NULL);
 		return;
 	}
@@ -816,8 +849,11 @@ static void ds_head(weft_hstream_t *s, const weft_http_head_t *h, bool end)
 		local_reply(r, 500, 13, NULL, NULL);
 		return;
 	}
-	ct = weft_http_hdr(h, "content-type");
-	r->grpc = ct && weft_str_starts(ct->value, weft_str_c("application/grpc"));
+	ct = NULL;
+	for (size_t i = 0; i < h->nhdrs && !ct; i++)
+		if (name_is(h->hdrs[i].name, WEFT_STR_LIT("content-type")))
+			ct = &h->hdrs[i];
+	r->grpc = ct && weft_str_starts(ct->value, WEFT_STR_LIT("application/grpc"));
 	weft_trace_start(r->l7->tel, h, &r->span, &r->l7->rnd);
 	strip_internal(&r->req);
 	if (r->l7->max_requests && tn && tn->requests > r->l7->max_requests) {
@@ -964,16 +1000,39 @@ static const weft_hstream_cbs_t ds_cbs = {
 
 /* ---- the upstream response ---- */
 
+/* Whether the request's route rule edits response heads. */
+static bool resp_filtered(const l7_req_t *r)
+{
+	const weft_av_route_rule_t *rule = r->routed ? r->sel.rule : NULL;
+
+	for (size_t i = 0; rule && i < rule->nfilters; i++)
+		if (rule->filters[i].type == WEFT_FILTER_RESPONSE_HEADER)
+			return true;
+	return false;
+}
+
 static void us_head(weft_hstream_t *s, const weft_http_head_t *h, bool end)
 {
 	l7_req_t *r = s->ud;
-	const weft_hdr_t *f;
-	int gs;
+	const weft_hdr_t *f = NULL;
+	size_t nsvc = 0;
+	int gs = -1;
 	uint64_t ra;
 
 	if (!r)
 		return;
-	if ((f = weft_http_hdr(h, "x-weft-upstream-error"))) {
+	/* one pass: the first x-weft-upstream-error, grpc_status_of's
+	 * grpc-status, and whether x-weft-service (dropped below) is there */
+	for (size_t i = 0; i < h->nhdrs; i++) {
+		const weft_hdr_t *x = &h->hdrs[i];
+		if (!f && name_is(x->name, WEFT_STR_LIT("x-weft-upstream-error")))
+			f = x;
+		else if (name_is(x->name, WEFT_STR_LIT("x-weft-service")))
+			nsvc++;
+		else if (gs < 0)
+			gs = grpc_status_field(x);
+	}
+	if (f) {
 		/* the endpoint's agent could not reach the application (nothing
 		 * was processed) or the application reset before answering: the
 		 * try failed that way (retryOn connect-failure / reset) */
@@ -982,7 +1041,6 @@ static void us_head(weft_hstream_t *s, const weft_http_head_t *h, bool end)
 		try_failed(r, cf ? WEFT_HS_CONNECT_FAILED : WEFT_HS_RESET, false);
 		return;
 	}
-	gs = grpc_status_of(h->hdrs, h->nhdrs);
 	ra = h->status == 429 || h->status == 503 ? weft_l7_retry_after_ms(h, (uint64_t)time(NULL)) : 0;
 	if (h->status == 429 && !ra)
 		ra = 1000;
@@ -1001,6 +1059,25 @@ static void us_head(weft_hstream_t *s, const weft_http_head_t *h, bool end)
 	r->status = h->status;
 	if (gs >= 0)
 		r->grpc_status = gs;
+	if (!(r->grpc && !end && gs < 0) && !resp_filtered(r)) {
+		/* sent now and not edited: no copy, only x-weft-service left out */
+		weft_http_head_t out = *h;
+		weft_hdr_t *kept;
+		if (nsvc) {
+			if (!(kept = weft_arena_alloc(&r->arena, (h->nhdrs - nsvc) * sizeof(*kept) + 1))) {
+				us_detach(r, true);
+				local_reply(r, 502, 13, NULL, NULL);
+				return;
+			}
+			out.hdrs = kept;
+			out.nhdrs = 0;
+			for (size_t i = 0; i < h->nhdrs; i++)
+				if (!name_is(h->hdrs[i].name, WEFT_STR_LIT("x-weft-service")))
+					kept[out.nhdrs++] = h->hdrs[i];
+		}
+		send_resp_head(r, &out, end);
+		return;
+	}
 	if (weft_hmsg_copy(&r->resp, &r->arena, h) != WEFT_OK) {
 		us_detach(r, true);
 		local_reply(r, 502, 13, NULL, NULL);
@@ -1013,7 +1090,7 @@ static void us_head(weft_hstream_t *s, const weft_http_head_t *h, bool end)
 		r->resp_held = true;   /* until data or trailers: grpc-status may still ask for a retry */
 		return;
 	}
-	send_resp_head(r, end);
+	send_resp_head(r, &r->resp.h, end);
 }
 
 static void us_data(weft_hstream_t *s, const uint8_t *p, size_t n)
@@ -1026,7 +1103,7 @@ static void us_data(weft_hstream_t *s, const uint8_t *p, size_t n)
 		return;
 	}
 	if (r->resp_held)
-		send_resp_head(r, false);
+		send_resp_head(r, &r->resp.h, false);
 	if (!weft_buf_len(&r->rbuf) && r->ds)
 		k = r->ds->ops->send_data(r->ds, p, n, false);
 	if (k == (ssize_t)n) {
@@ -1060,7 +1137,7 @@ static void us_trailers(weft_hstream_t *s, const weft_hdr_t *t, size_t n)
 		return;
 	}
 	if (r->resp_held)
-		send_resp_head(r, false);
+		send_resp_head(r, &r->resp.h, false);
 	if (!(r->rtrl = weft_arena_calloc(&r->arena, n ? n : 1, sizeof(*t))))
 		return;
 	for (size_t i = 0; i < n; i++) {
@@ -1078,7 +1155,7 @@ static void us_end(weft_hstream_t *s)
 	if (!r)
 		return;
 	if (r->resp_held)
-		send_resp_head(r, false);
+		send_resp_head(r, &r->resp.h, false);
 	if (r->resp_done)
 		return;
 	r->rbuf_end = true;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include "weft/agentview.h"
 #include "weft/arena.h"
 #include "weft/str.h"
@@ -87,14 +88,73 @@ bool weft_ip_eq(const weft_ip_t *a, const weft_ip_t *b)
 	return a->v4 == b->v4 && !memcmp(a->a6, b->a6, 16);
 }
 
+/* Writes v's decimal digits at p (no NUL). Returns how many (1..5). */
+static size_t put_dec(char *p, unsigned v)
+{
+	char tmp[8];
+	size_t n = 0, k = 0;
+
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10));
+	while (n)
+		p[k++] = tmp[--n];
+	return k;
+}
+
+/* inet_ntop's text for ip into out[0..outlen) (NUL-terminated). Returns
+ * its length, or -1 when it does not fit (out untouched). IPv4 is done
+ * here: glibc formats it with sprintf, and the L7 data path formats an
+ * endpoint's address per request. */
+static ssize_t ip_text(const weft_ip_t *ip, char *out, size_t outlen)
+{
+	char t[INET6_ADDRSTRLEN];
+	size_t n = 0;
+
+	if (!ip->v4) {
+		if (!inet_ntop(AF_INET6, ip->a6, t, sizeof(t)))
+			return -1;
+		n = strlen(t);
+	} else {
+		for (int i = 12; i < 16; i++) {
+			if (i > 12)
+				t[n++] = '.';
+			n += put_dec(t + n, ip->a6[i]);
+		}
+	}
+	if (n >= outlen)
+		return -1;
+	memcpy(out, t, n);
+	out[n] = '\0';
+	return (ssize_t)n;
+}
+
 char *weft_ip_format(const weft_ip_t *ip, char *out, size_t outlen)
 {
 	if (!outlen)
 		return out;
-	if (!inet_ntop(ip->v4 ? AF_INET : AF_INET6, ip->v4 ? (const void *)(ip->a6 + 12) : ip->a6,
-		       out, (socklen_t)outlen))
+	if (ip_text(ip, out, outlen) < 0)
 		out[0] = '\0';
 	return out;
+}
+
+size_t weft_ip_port_format(const weft_ip_t *ip, uint16_t port, char *out, size_t outlen)
+{
+	char t[INET6_ADDRSTRLEN + 8];
+	ssize_t k;
+	size_t n;
+
+	if (!outlen)
+		return 0;
+	k = ip_text(ip, t, sizeof(t));
+	n = k < 0 ? 0 : (size_t)k;
+	t[n++] = ':';
+	n += put_dec(t + n, port);
+	if (n >= outlen)
+		n = outlen - 1;   /* snprintf's truncation */
+	memcpy(out, t, n);
+	out[n] = '\0';
+	return n;
 }
 
 /* Total order on addresses: v4 before v6, then bytes. */

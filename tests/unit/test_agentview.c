@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <cmocka.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include "av_fake.h"
 #include "cfg_test_util.h"
 #include "weft/agentview.h"
@@ -57,6 +58,42 @@ static void test_ip(void **st)
 	/* (ptr, len): only len bytes are read */
 	assert_int_equal(weft_ip_parse("10.0.0.12345", 8, &a), WEFT_OK);
 	assert_string_equal(weft_ip_format(&a, out, sizeof(out)), "10.0.0.1");
+}
+
+/* weft_ip_format and weft_ip_port_format write what inet_ntop and
+ * snprintf("%s:%u") write, cut the same way when out is short. */
+static void test_ip_text(void **st)
+{
+	static const char *lits[] = { "0.0.0.0", "10.1.2.3", "255.255.255.255", "1.20.100.9", "192.168.0.10",
+				      "fd00::1", "::", "::1", "2001:db8::ff00:42:8329", "::ffff:0:1.2.3.4",
+				      "fe80::1:2:3:4" };
+	static const uint16_t ports[] = { 0, 1, 9, 10, 80, 999, 8080, 15008, 65535 };
+	char out[64], want[64], ntop[64];
+
+	for (size_t i = 0; i < sizeof(lits) / sizeof(lits[0]); i++) {
+		weft_ip_t a = ip(lits[i]);
+		assert_non_null(inet_ntop(a.v4 ? AF_INET : AF_INET6, a.v4 ? (const void *)(a.a6 + 12) : a.a6,
+					  ntop, sizeof(ntop)));
+		assert_string_equal(weft_ip_format(&a, out, sizeof(out)), ntop);
+		/* too short for the text: "" (inet_ntop fails) */
+		for (size_t cap = 1; cap <= strlen(ntop) + 1; cap++) {
+			memset(out, 'x', sizeof(out));
+			weft_ip_format(&a, out, cap);
+			assert_string_equal(out, cap > strlen(ntop) ? ntop : "");
+		}
+		for (size_t k = 0; k < sizeof(ports) / sizeof(ports[0]); k++) {
+			int n = snprintf(want, sizeof(want), "%s:%u", ntop, ports[k]);
+			assert_int_equal(weft_ip_port_format(&a, ports[k], out, sizeof(out)), (size_t)n);
+			assert_string_equal(out, want);
+			for (size_t cap = 1; cap < (size_t)n + 2; cap++) {
+				snprintf(want, cap, "%s:%u", ntop, ports[k]);
+				memset(out, 'x', sizeof(out));
+				assert_int_equal(weft_ip_port_format(&a, ports[k], out, cap), strlen(want));
+				assert_string_equal(out, want);
+			}
+		}
+	}
+	assert_int_equal(weft_ip_port_format(&(weft_ip_t){ 0 }, 1, out, 0), 0);
 }
 
 static void test_build_lookups(void **st)
@@ -613,6 +650,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ip),
+		cmocka_unit_test(test_ip_text),
 		cmocka_unit_test(test_build_lookups),
 		cmocka_unit_test(test_invalid_skipped),
 		cmocka_unit_test(test_large),
