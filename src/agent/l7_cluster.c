@@ -52,6 +52,7 @@ struct weft_l7_cluster {
 	uint64_t hash;
 	ep_t **b;                    /* endpoint states by uid */
 	size_t nb, n;
+	ep_t *hot;                   /* the state ep_find found last (NULL: none) */
 	/* the endpoint set last seen */
 	const weft_av_endpoint_t *eps;
 	size_t neps, cap;
@@ -74,6 +75,7 @@ struct weft_l7_cluster {
 struct weft_l7_clusters {
 	weft_l7_cluster_t **b;
 	size_t nb, n;
+	weft_l7_cluster_t *hot;      /* the cluster weft_l7_cluster returned last */
 };
 
 /* ---- hashing ---- */
@@ -102,7 +104,8 @@ static uint64_t uid_hash(const char *uid)
 
 /* ---- the endpoint state table ---- */
 
-static ep_t *ep_find(const weft_l7_cluster_t *cl, const char *uid)
+/* The state of uid, or NULL. */
+static ep_t *ep_lookup(const weft_l7_cluster_t *cl, const char *uid)
 {
 	uint64_t h;
 
@@ -113,6 +116,22 @@ static ep_t *ep_find(const weft_l7_cluster_t *cl, const char *uid)
 		if (e->hash == h && !strcmp(e->uid, uid))
 			return e;
 	return NULL;
+}
+
+/* ep_lookup, remembering the result: a request's try looks the same
+ * endpoint up when it starts and when it ends, so the last one found is
+ * compared first (a strcmp is cheaper than hashing the uid). */
+static ep_t *ep_find(weft_l7_cluster_t *cl, const char *uid)
+{
+	ep_t *e;
+
+	if (!cl || !uid)
+		return NULL;
+	if (cl->hot && !strcmp(cl->hot->uid, uid))
+		return cl->hot;
+	if ((e = ep_lookup(cl, uid)))
+		cl->hot = e;
+	return e;
 }
 
 /* Doubles the bucket array (when memory ran out chains just get longer). */
@@ -137,7 +156,7 @@ static void ep_grow(weft_l7_cluster_t *cl)
 /* The state of uid, created when missing. NULL when memory ran out. */
 static ep_t *ep_get(weft_l7_cluster_t *cl, const char *uid)
 {
-	ep_t *e = ep_find(cl, uid);
+	ep_t *e = ep_lookup(cl, uid);
 	size_t n;
 
 	if (e)
@@ -207,6 +226,8 @@ static int sync_set(weft_l7_cluster_t *cl, const weft_av_service_t *svc)
 		for (ep_t **pp = &cl->b[i], *e; (e = *pp);) {
 			if (!e->in_set && ++e->missed >= 2 && !e->active) {
 				*pp = e->next;
+				if (cl->hot == e)
+					cl->hot = NULL;
 				free(e);
 				cl->n--;
 				continue;
@@ -291,6 +312,12 @@ weft_l7_cluster_t *weft_l7_cluster(weft_l7_clusters_t *cs, const weft_av_service
 	if (!cs || !svc)
 		return NULL;
 	uid = svc->uid ? svc->uid : "";
+	/* requests to one service follow each other: the last cluster is
+	 * compared first (clusters live as long as cs) */
+	if (cs->hot && !strcmp(cs->hot->svc, uid)) {
+		cl = cs->hot;
+		goto found;
+	}
 	h = uid_hash(uid);
 	for (cl = cs->b[h & (cs->nb - 1)]; cl; cl = cl->next)
 		if (cl->hash == h && !strcmp(cl->svc, uid))
@@ -311,6 +338,8 @@ weft_l7_cluster_t *weft_l7_cluster(weft_l7_clusters_t *cs, const weft_av_service
 		if (++cs->n > cs->nb * 2)
 			clusters_grow(cs);
 	}
+	cs->hot = cl;
+found:
 	if (sync_set(cl, svc) < 0)
 		return NULL;
 	return cl;
@@ -686,6 +715,8 @@ static uint32_t pick_lr(weft_l7_cluster_t *cl, const weft_dest_policy_t *pol, co
 		k = n;
 	if (k > sizeof(got) / sizeof(got[0]))
 		k = sizeof(got) / sizeof(got[0]);
+	if (k == 1)   /* one draw: no score to compare (the same draw is made) */
+		return cand[weighted(cl, cand, n, NULL, 0, rnd)];
 	for (size_t i = 0; i < cl->neps; i++)
 		if (cl->slot[i]->lat_init) {
 			avg += ep_latency(cl->slot[i], 0, now);
@@ -925,7 +956,7 @@ void weft_l7_outlier_tick(weft_l7_cluster_t *cl, const weft_dest_policy_t *pol, 
 
 bool weft_l7_ejected(const weft_l7_cluster_t *cl, const char *ep_uid, uint64_t now_ms)
 {
-	const ep_t *e = ep_find(cl, ep_uid);
+	const ep_t *e = ep_lookup(cl, ep_uid);
 
 	return e && e->ejected && now_ms < e->eject_until;
 }

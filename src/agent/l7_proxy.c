@@ -105,6 +105,20 @@ static inline bool name_is(weft_str_t n, weft_str_t lit)
 	return n.len == lit.len && weft_str_ieq(n, lit);
 }
 
+/* Writes v in decimal at p (no NUL). Returns the digit count (1..10). */
+static size_t put_u32(char *p, uint32_t v)
+{
+	char t[10];
+	size_t n = 0;
+
+	do
+		t[n++] = (char)('0' + v % 10);
+	while ((v /= 10));
+	for (size_t i = 0; i < n; i++)
+		p[i] = t[n - 1 - i];
+	return n;
+}
+
 /* A string of the request's head as a C string for the telemetry record.
  * Those strings are arena copies (weft_hmsg_*: weft_arena_strdup, which
  * ends them with a NUL), so they serve as they are; "" for a head that
@@ -295,12 +309,17 @@ static void send_resp_head(l7_req_t *r, const weft_http_head_t *hd, bool end)
 
 /* ---- telemetry ---- */
 
-static const char *label(const weft_av_workload_t *w, const char *key)
+/* w's "app" and "version" labels (NULL when absent), in one pass. */
+static void app_version(const weft_av_workload_t *w, const char **app, const char **version)
 {
-	for (size_t i = 0; i < w->nlabels; i++)
-		if (!strcmp(w->labels[i].key, key))
-			return w->labels[i].value;
-	return NULL;
+	*app = *version = NULL;
+	for (size_t i = 0; i < w->nlabels && (!*app || !*version); i++) {
+		const char *k = w->labels[i].key;
+		if (k[0] == 'a' && !*app && !strcmp(k, "app"))
+			*app = w->labels[i].value;
+		else if (k[0] == 'v' && !*version && !strcmp(k, "version"))
+			*version = w->labels[i].value;
+	}
 }
 
 static void finish(l7_req_t *r)
@@ -324,8 +343,7 @@ static void finish(l7_req_t *r)
 		rec.l.src_workload = w->name;
 		rec.l.src_ns = w->ns;
 		rec.l.src_principal = w->spiffe;
-		rec.l.src_app = label(w, "app");
-		rec.l.src_version = label(w, "version");
+		app_version(w, &rec.l.src_app, &rec.l.src_version);
 	}
 	if (r->bsvc) {
 		rec.l.dst_service = r->bsvc->hostname;
@@ -795,15 +813,25 @@ static void route_and_go(l7_req_t *r)
 	r->target_port = bp->target_port ? bp->target_port : bp->port;
 	r->pol = r->bsvc->policy;
 	/* what the destination agent reads, and the trace */
-	weft_hmsg_set(&r->req, weft_str_c("x-weft-service"), weft_str_c(r->bsvc->uid));
+	weft_hmsg_set(&r->req, WEFT_STR_LIT("x-weft-service"), weft_str_c(r->bsvc->uid));
 	if (r->routed) {
-		char *rv = weft_arena_printf(&r->arena, "%s#%u", r->sel.rule->route, r->sel.rule->rule_index);
-		weft_hmsg_set(&r->req, weft_str_c("x-weft-route"), weft_str_c(rv ? rv : ""));
+		/* "ns/name#index" */
+		char rv[2 * WEFT_NAME_MAX + 16];
+		size_t n = strlen(r->sel.rule->route);
+		if (n + 12 <= sizeof(rv)) {
+			memcpy(rv, r->sel.rule->route, n);
+			rv[n++] = '#';
+			n += put_u32(rv + n, r->sel.rule->rule_index);
+			weft_hmsg_set(&r->req, WEFT_STR_LIT("x-weft-route"), weft_str(rv, n));
+		} else {
+			char *lv = weft_arena_printf(&r->arena, "%s#%u", r->sel.rule->route, r->sel.rule->rule_index);
+			weft_hmsg_set(&r->req, WEFT_STR_LIT("x-weft-route"), weft_str_c(lv ? lv : ""));
+		}
 	}
 	weft_trace_header(&r->span, tp);
-	weft_hmsg_set(&r->req, weft_str_c("traceparent"), weft_str_c(tp));
+	weft_hmsg_set(&r->req, WEFT_STR_LIT("traceparent"), weft_str_c(tp));
 	if (r->span.tracestate[0])
-		weft_hmsg_set(&r->req, weft_str_c("tracestate"), weft_str_c(r->span.tracestate));
+		weft_hmsg_set(&r->req, WEFT_STR_LIT("tracestate"), weft_str_c(r->span.tracestate));
 	if (!(r->cl = weft_l7_cluster(r->l7->clusters, r->bsvc))) {
 		local_reply(r, 503, 14, NULL, NULL);
 		return;

@@ -91,15 +91,11 @@ bool weft_ip_eq(const weft_ip_t *a, const weft_ip_t *b)
 /* Writes v's decimal digits at p (no NUL). Returns how many (1..5). */
 static size_t put_dec(char *p, unsigned v)
 {
-	char tmp[8];
-	size_t n = 0, k = 0;
+	size_t n = v >= 10000 ? 5 : v >= 1000 ? 4 : v >= 100 ? 3 : v >= 10 ? 2 : 1;
 
-	do
-		tmp[n++] = (char)('0' + v % 10);
-	while ((v /= 10));
-	while (n)
-		p[k++] = tmp[--n];
-	return k;
+	for (size_t i = n; i--; v /= 10)
+		p[i] = (char)('0' + v % 10);
+	return n;
 }
 
 /* inet_ntop's text for ip into out[0..outlen) (NUL-terminated). Returns

@@ -778,6 +778,16 @@ static void test_state_survives_swaps(void **st)
 	s2.nendpoints = 2;
 	assert_non_null(weft_l7_cluster(f.cs, &s2));
 	assert_false(weft_l7_ejected(f.cl, "ns/e1", 0));
+	/* the state the last try_end found (e1) is gone: tries on it are
+	 * no-ops (a remembered pointer to it would be used after free) */
+	weft_l7_try_start(f.cl, "ns/e1");
+	weft_l7_try_end(f.cl, &f.pol, "ns/e1", 503, 100, 0, 0);
+	assert_false(weft_l7_ejected(f.cl, "ns/e1", 0));
+	weft_l7_try_start(f.cl, "ns/e2");
+	weft_l7_try_end(f.cl, &f.pol, "ns/e2", 503, 100, 0, 0);
+	assert_true(weft_l7_ejected(f.cl, "ns/e2", 0));
+	weft_l7_try_end(f.cl, &f.pol, "ns/e3", 200, 100, 0, 0);
+	assert_false(weft_l7_ejected(f.cl, "ns/e3", 0));
 	/* a weight change is a new set too; other clusters are separate */
 	s2.endpoints = f.e;
 	s2.nendpoints = 4;
@@ -785,6 +795,9 @@ static void test_state_survives_swaps(void **st)
 	assert_non_null(weft_l7_cluster(f.cs, &s2));
 	s2.uid = "ns/other";
 	assert_ptr_not_equal(weft_l7_cluster(f.cs, &s2), f.cl);
+	s2.uid = "ns/svc";   /* after another cluster was the last one asked for */
+	assert_ptr_equal(weft_l7_cluster(f.cs, &s2), f.cl);
+	s2.uid = "ns/other";
 	/* empty services and NULL clusters */
 	s2.nendpoints = 0;
 	assert_null(weft_l7_pick(weft_l7_cluster(f.cs, &s2), &s2, NULL, NULL, false, 0, NULL, NULL,
