@@ -72,6 +72,10 @@ typedef struct in_state {
 	rl_bucket_t *buckets;
 	tun_t *tuns;                 /* served tunnels */
 	uint64_t next_id;
+	/* weft_agent_authz_decisions_total{decision=allow|deny} of metrics
+	 * tm (looked up once: those series are never removed) */
+	const void *authz_tm;
+	weft_series_t *authz_allow, *authz_deny;
 } in_state_t;
 
 /* What the deliver pool's dial needs. */
@@ -101,6 +105,7 @@ struct tun {
 	char src_addr[64];
 	char name[80];
 	char *pool_key;              /* the deliver pool's key "<wl uid>|<port>|h1" or "|h2" */
+	uint64_t pool_hash;          /* l7_pool_key_hash(pool_key) */
 	l7_tenant_t *tn;             /* the workload's fairness share: this tunnel is one connection */
 	/* what the tunnel's requests need from the view, looked up once per
 	 * view (tun_sync): valid while view generation gen is the current one */
@@ -215,6 +220,24 @@ static const weft_av_service_t *service_of(const weft_av_t *v, const char *uid, 
 			}
 	}
 	return NULL;
+}
+
+/* The series counting authorization decisions allow (or deny) of the
+ * agent's metrics (non-NULL), each made by weft_metric_with on its first
+ * use as before (a decision never taken has no series). */
+static weft_series_t *authz_series(weft_l7_t *l7, bool allow)
+{
+	in_state_t *st = l7->priv_in;
+	weft_tm_t *tm = l7->dp->a->tm;
+	weft_series_t **sp = allow ? &st->authz_allow : &st->authz_deny;
+
+	if (st->authz_tm != tm) {
+		st->authz_allow = st->authz_deny = NULL;
+		st->authz_tm = tm;
+	}
+	if (!*sp)
+		*sp = weft_metric_with(weft_tm_metrics(tm)->authz, allow ? "allow" : "deny");
+	return *sp;
 }
 
 /* ---- per-view facts of a tunnel ---- */
@@ -786,7 +809,7 @@ static void deliver(req_t *r, const weft_av_workload_t *w, const weft_http_head_
 	arg.dstlen = t->dstlen;
 	arg.h2 = t->h2;
 	deliver_pool(l7);
-	r->us = l7_pool_open(&l7->deliver, t->pool_key, &arg, &up_cbs, r);
+	r->us = l7_pool_open_hashed(&l7->deliver, t->pool_key, t->pool_hash, &arg, &up_cbs, r);
 	if (!r->us) {
 		reply(r, 503, WEFT_TM_FLAG_UF, "upstream connect error", 0);
 		return;
@@ -886,8 +909,7 @@ static void ds_head(weft_hstream_t *s, const weft_http_head_t *h, bool end)
 	memset(&res, 0, sizeof(res));
 	weft_authz_eval_l7(w, &in, &al7, &res);
 	if (dp->a->tm)
-		weft_series_inc(weft_metric_with(weft_tm_metrics(dp->a->tm)->authz,
-						 res.allow ? "allow" : "deny"));
+		weft_series_inc(authz_series(l7, res.allow));
 	if (!res.allow) {
 		dp_count(dp, DP_R_DENIED, t->name, res.reason);
 		reply(r, 403, WEFT_TM_FLAG_DENIED, "RBAC: access denied", 0);
@@ -1158,6 +1180,7 @@ int l7_in_connect(weft_l7_t *l7, weft_hbone_stream_t *hs, const weft_av_workload
 		tun_free(t);
 		return 503;
 	}
+	t->pool_hash = l7_pool_key_hash(t->pool_key);
 	snprintf(t->name, sizeof(t->name), "l7-in %s:%u t%llu", w->uid, dst_port,
 		 (unsigned long long)++st->next_id);
 	/* linked before the codec exists: its failure frees t through tun_free */
