@@ -391,11 +391,14 @@ static void dir_trailers(dir_t *d, weft_arena_t *a, const weft_hdr_t *t, size_t 
 
 /* ---- field names ---- */
 
-/* Case-insensitive: field name n is lower (lowercase, len bytes). */
+/* Case-insensitive: field name n is lower (lowercase, len bytes). Names
+ * that came over HTTP/2 are lowercase: an exact match is tried first. */
 static bool name_is(weft_str_t n, const char *lower, size_t len)
 {
 	if (n.len != len)
 		return false;
+	if (!memcmp(n.p, lower, len))
+		return true;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)n.p[i];
 		if (c >= 'A' && c <= 'Z')
