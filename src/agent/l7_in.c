@@ -72,6 +72,10 @@ typedef struct in_state {
 	rl_bucket_t *buckets;
 	tun_t *tuns;                 /* served tunnels */
 	uint64_t next_id;
+	/* weft_agent_authz_decisions_total{decision=allow|deny} of metrics
+	 * tm (looked up once: those series are never removed) */
+	const void *authz_tm;
+	weft_series_t *authz_allow, *authz_deny;
 } in_state_t;
 
 /* What the deliver pool's dial needs. */
@@ -100,7 +104,24 @@ struct tun {
 	char dst_addr[64];
 	char src_addr[64];
 	char name[80];
+	char *pool_key;              /* the deliver pool's key "<wl uid>|<port>|h1" or "|h2" */
+	uint64_t pool_hash;          /* l7_pool_key_hash(pool_key) */
 	l7_tenant_t *tn;             /* the workload's fairness share: this tunnel is one connection */
+	/* what the tunnel's requests need from the view, looked up once per
+	 * view (tun_sync): valid while view generation gen is the current one */
+	bool synced;
+	uint64_t gen;
+	const weft_av_workload_t *w;        /* wl_uid, or NULL (the workload left) */
+	const weft_av_service_t *svc;       /* svc_uid, or NULL */
+	weft_tm_labels_t labels;            /* dp_tm_labels_in for this peer and workload */
+	char *xfcc;                         /* "By=<w's SPIFFE ID>;URI=<principal_uri>", NULL without w */
+	size_t xfcc_len;
+	/* the last x-weft-service value looked up in view gen, and its service */
+	bool xs_valid;
+	char *xs_name;
+	size_t xs_len, xs_cap;
+	const weft_av_service_t *xs;
+	struct req *spare;           /* a finished request kept for the next one (its arena's chunk) */
 };
 
 /* One direction of a request's body. */
@@ -129,7 +150,9 @@ typedef struct req {
 	const char *flag;
 	const char *method, *path, *authority, *user_agent, *request_id, *route, *protocol;
 	const char *svc;             /* x-weft-service as the source agent set it, or NULL */
-	weft_str_t npath;            /* the normalized path + query: what the application gets */
+	const weft_av_service_t *s;  /* the request's service (svc, else the tunnel's) in view gen */
+	bool have_gen;
+	uint64_t gen;
 	uint64_t start_us, start_ms;
 	weft_span_t span;
 	bool traced;
@@ -197,6 +220,88 @@ static const weft_av_service_t *service_of(const weft_av_t *v, const char *uid, 
 			}
 	}
 	return NULL;
+}
+
+/* The series counting authorization decisions allow (or deny) of the
+ * agent's metrics (non-NULL), each made by weft_metric_with on its first
+ * use as before (a decision never taken has no series). */
+static weft_series_t *authz_series(weft_l7_t *l7, bool allow)
+{
+	in_state_t *st = l7->priv_in;
+	weft_tm_t *tm = l7->dp->a->tm;
+	weft_series_t **sp = allow ? &st->authz_allow : &st->authz_deny;
+
+	if (st->authz_tm != tm) {
+		st->authz_allow = st->authz_deny = NULL;
+		st->authz_tm = tm;
+	}
+	if (!*sp)
+		*sp = weft_metric_with(weft_tm_metrics(tm)->authz, allow ? "allow" : "deny");
+	return *sp;
+}
+
+/* ---- per-view facts of a tunnel ---- */
+
+/* Brings t's view-derived fields (w, svc, labels, xfcc) up to view v
+ * (non-NULL): looked up again only when v's generation differs from the
+ * one they came from, so a request pays a comparison, not lookups. On
+ * allocation failure xfcc stays NULL and the next call tries again. */
+static void tun_sync(tun_t *t, const weft_av_t *v)
+{
+	size_t slen, ulen;
+
+	if (t->synced && t->gen == v->generation)
+		return;
+	t->w = weft_av_workload(v, t->wl_uid);
+	t->svc = t->svc_uid ? weft_av_service(v, t->svc_uid) : NULL;
+	memset(&t->labels, 0, sizeof(t->labels));
+	dp_tm_labels_in(v, t->w, t->principal, t->principal_uri, t->peer_ns, &t->src, &t->labels);
+	t->xs_valid = false;
+	free(t->xfcc);
+	t->xfcc = NULL;
+	t->xfcc_len = 0;
+	t->gen = v->generation;
+	t->synced = true;
+	if (!t->w)
+		return;
+	slen = strlen(t->w->spiffe);
+	ulen = strlen(t->principal_uri);
+	if (!(t->xfcc = malloc(3 + slen + 5 + ulen + 1))) {
+		t->synced = false;
+		return;
+	}
+	memcpy(t->xfcc, "By=", 3);
+	memcpy(t->xfcc + 3, t->w->spiffe, slen);
+	memcpy(t->xfcc + 3 + slen, ";URI=", 5);
+	memcpy(t->xfcc + 3 + slen + 5, t->principal_uri, ulen + 1);
+	t->xfcc_len = 3 + slen + 5 + ulen;
+}
+
+/* The service named by an x-weft-service value (val; cstr: the same as a
+ * C string) in view v, which tun_sync(t, v) made current: the tunnel's
+ * last answer when the value repeats, else weft_av_service. */
+static const weft_av_service_t *tun_xsvc(tun_t *t, const weft_av_t *v, weft_str_t val,
+					 const char *cstr)
+{
+	const weft_av_service_t *s;
+
+	if (t->xs_valid && val.len == t->xs_len && !memcmp(val.p, t->xs_name, val.len))
+		return t->xs;
+	s = weft_av_service(v, cstr);
+	if (val.len + 1 > t->xs_cap) {
+		char *n = realloc(t->xs_name, val.len + 1);
+		if (!n) {
+			t->xs_valid = false;
+			return s;
+		}
+		t->xs_name = n;
+		t->xs_cap = val.len + 1;
+	}
+	memcpy(t->xs_name, val.p, val.len);
+	t->xs_len = val.len;
+	t->xs = s;
+	t->xs_valid = true;
+	return s;
 }
 
 /* ---- body plumbing ---- */
@@ -283,6 +388,28 @@ static void dir_trailers(dir_t *d, weft_arena_t *a, const weft_hdr_t *t, size_t 
 	}
 	d->ntr = n;
 }
+
+/* ---- field names ---- */
+
+/* Case-insensitive: field name n is lower (lowercase, len bytes). Names
+ * that came over HTTP/2 are lowercase: an exact match is tried first. */
+static bool name_is(weft_str_t n, const char *lower, size_t len)
+{
+	if (n.len != len)
+		return false;
+	if (!memcmp(n.p, lower, len))
+		return true;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)n.p[i];
+		if (c >= 'A' && c <= 'Z')
+			c = (unsigned char)(c + 32);
+		if (c != (unsigned char)lower[i])
+			return false;
+	}
+	return true;
+}
+
+#define NAME_IS(n, lit) name_is((n), lit, sizeof(lit) - 1)
 
 /* ---- local answers ---- */
 
@@ -377,19 +504,29 @@ static void reply(req_t *r, int status, const char *flag, const char *body, uint
 static void up_head(weft_hstream_t *s, const weft_http_head_t *h, bool end)
 {
 	req_t *r = s->ud;
-	const weft_hdr_t *g;
+	const weft_hdr_t *g = NULL;
+	bool uerr = false;
 
 	if (!r || r->resp_head)
 		return;
 	r->status = h->status;
-	if ((g = weft_http_hdr(h, "grpc-status"))) {
+	/* one pass for the two fields looked at: grpc-status (the first) and
+	 * x-weft-upstream-error */
+	for (size_t i = 0; i < h->nhdrs; i++) {
+		weft_str_t n = h->hdrs[i].name;
+		if (!g && NAME_IS(n, "grpc-status"))
+			g = &h->hdrs[i];
+		else if (NAME_IS(n, UPSTREAM_ERR))
+			uerr = true;
+	}
+	if (g) {
 		weft_str_t gv = weft_arena_strdup(&r->arena, g->value);
 		r->grpc_status = gv.p ? atoi(gv.p) : -1;
 	}
 	r->resp_head = true;
 	if (end)
 		r->rs.end = r->rs.done = true;
-	if (weft_http_hdr(h, UPSTREAM_ERR)) {
+	if (uerr) {
 		/* only this agent says the application could not be reached */
 		weft_hmsg_t m;
 		weft_hmsg_init(&m, &r->arena);
@@ -516,46 +653,96 @@ static void deliver_pool(weft_l7_t *l7)
 
 /* ---- the downstream stream (from the source agent) ---- */
 
+/* Whether a client-sent field is removed before delivery: every
+ * x-forwarded-client-cert and weft-* / x-weft-* field. */
 static bool strip_field(weft_str_t n)
 {
-	static const weft_str_t weft = { "weft-", 5 }, xweft = { "x-weft-", 7 };
+	unsigned char c = n.len ? (unsigned char)n.p[0] | 0x20 : 0;
 
-	return weft_hdr_is(n, "x-forwarded-client-cert") || (n.len >= 5 && weft_str_ieq(weft_str(n.p, 5), weft)) ||
-	       (n.len >= 7 && weft_str_ieq(weft_str(n.p, 7), xweft));
+	if (c == 'w')
+		return n.len >= 5 && name_is(weft_str(n.p, 5), "weft-", 5);
+	if (c != 'x')
+		return false;
+	return (n.len >= 7 && name_is(weft_str(n.p, 7), "x-weft-", 7)) ||
+	       NAME_IS(n, "x-forwarded-client-cert");
 }
 
-static const char *hdr_cstr(req_t *r, const weft_http_head_t *h, const char *name)
+/* The request fields ds_head reads, each the first of its name or NULL. */
+typedef struct req_fields {
+	const weft_hdr_t *ct, *ua, *rid, *route, *svc;
+} req_fields_t;
+
+/* Finds every field of f in one pass over h's fields. */
+static void scan_fields(const weft_http_head_t *h, req_fields_t *f)
 {
-	const weft_hdr_t *f = weft_http_hdr(h, name);
-	weft_str_t s;
-
-	if (!f)
-		return NULL;
-	s = weft_arena_strdup(&r->arena, f->value);
-	return s.p;
+	memset(f, 0, sizeof(*f));
+	for (size_t i = 0; i < h->nhdrs; i++) {
+		const weft_hdr_t *x = &h->hdrs[i];
+		switch (x->name.len) {
+		case 10:
+			if (!f->ua && NAME_IS(x->name, "user-agent"))
+				f->ua = x;
+			break;
+		case 12:
+			if (!f->ct && NAME_IS(x->name, "content-type"))
+				f->ct = x;
+			else if (!f->rid && NAME_IS(x->name, "x-request-id"))
+				f->rid = x;
+			else if (!f->route && NAME_IS(x->name, "x-weft-route"))
+				f->route = x;
+			break;
+		case 14:
+			if (!f->svc && NAME_IS(x->name, "x-weft-service"))
+				f->svc = x;
+			break;
+		}
+	}
 }
 
-static const char *str_cstr(req_t *r, weft_str_t v)
+/* Copies the strings of h and f that the request keeps (for the rate
+ * limit and the telemetry record) into r's arena as C strings, in one
+ * allocation: method, path, authority always ("" when empty), the
+ * fields' values or NULL when absent. On allocation failure every one is
+ * NULL. */
+static void keep_strings(req_t *r, const weft_http_head_t *h, const req_fields_t *f)
 {
-	return weft_arena_strdup(&r->arena, v).p;
+	const weft_str_t *src[7] = {
+		&h->method, &h->path, &h->authority,
+		f->ua ? &f->ua->value : NULL, f->rid ? &f->rid->value : NULL,
+		f->route ? &f->route->value : NULL, f->svc ? &f->svc->value : NULL,
+	};
+	const char **dst[7] = { &r->method, &r->path, &r->authority, &r->user_agent,
+				&r->request_id, &r->route, &r->svc };
+	size_t total = 0;
+	char *p;
+
+	for (int i = 0; i < 7; i++)
+		if (src[i])
+			total += src[i]->len + 1;
+	if (!(p = weft_arena_alloc(&r->arena, total)))
+		return;
+	for (int i = 0; i < 7; i++) {
+		if (!src[i])
+			continue;
+		memcpy(p, src[i]->p, src[i]->len);
+		p[src[i]->len] = '\0';
+		*dst[i] = p;
+		p += src[i]->len + 1;
+	}
 }
 
-/* Rate limit for the request: true to go on; false when answered 429. */
-static bool rate_limit(req_t *r, const weft_av_t *v, const weft_http_head_t *h)
+/* Rate limit for the request (its service: r->s): true to go on; false
+ * when answered 429. */
+static bool rate_limit(req_t *r)
 {
 	tun_t *t = r->t;
 	in_state_t *st = state(t->l7);
-	const weft_av_service_t *s = NULL;
-	const char *svc = hdr_cstr(r, h, "x-weft-service");
+	const weft_av_service_t *s = r->s;
 	const weft_dest_policy_t *pol;
 	weft_l7_bucket_t *b;
 	uint32_t ra = 0;
 	char key[512];
 
-	if (svc)
-		s = weft_av_service(v, svc);
-	if (!s && t->svc_uid)
-		s = weft_av_service(v, t->svc_uid);
 	if (!s || !(pol = s->policy) || !pol->rate_limit.set || !st)
 		return true;
 	if (pol->rate_limit.per_route && r->route)
@@ -570,52 +757,69 @@ static bool rate_limit(req_t *r, const weft_av_t *v, const weft_http_head_t *h)
 	return false;
 }
 
-/* Builds the head for the application and opens the upstream stream. */
-static void deliver(req_t *r, const weft_av_workload_t *w, const weft_http_head_t *h, bool end)
+static const weft_str_t XFCC_NAME = { "x-forwarded-client-cert", 23 };
+static const weft_str_t TRACEPARENT_NAME = { "traceparent", 11 };
+
+/* Builds the head for the application and opens the upstream stream.
+ * path: the normalized path + query (what the application gets); h and
+ * path need to stay valid only during the call (send_head copies). The
+ * tunnel is in sync with the view (tun_sync) and w is t->w. */
+static void deliver(req_t *r, const weft_av_workload_t *w, const weft_http_head_t *h,
+		    weft_str_t path, bool end)
 {
 	tun_t *t = r->t;
 	weft_l7_t *l7 = t->l7;
-	weft_hmsg_t m;
+	weft_http_head_t m;
+	weft_hdr_t *hd;
 	dial_arg_t arg;
-	char key[256], tp[56];
-	char *xfcc;
+	char tp[56];
 	size_t k = 0;
+	bool tp_placed = false;
 
-	if (weft_hmsg_copy(&m, &r->arena, h) != WEFT_OK) {
+	/* the client's fields minus the stripped ones, then XFCC, then the
+	 * traceparent (in the place of the first client-sent one) */
+	hd = weft_arena_alloc(&r->arena, (h->nhdrs + 2) * sizeof(*hd));
+	if (!hd || !t->xfcc) {
 		reply(r, 503, NULL, "out of memory", 0);
 		return;
 	}
-	if (r->npath.len)
-		m.h.path = r->npath;
-	for (size_t i = 0; i < m.h.nhdrs; i++)
-		if (!strip_field(m.h.hdrs[i].name))
-			m.h.hdrs[k++] = m.h.hdrs[i];
-	m.h.nhdrs = k;
-	xfcc = weft_arena_printf(&r->arena, "By=%s;URI=%s", w->spiffe, t->principal_uri);
-	if (!xfcc || weft_hmsg_set(&m, weft_str_c("x-forwarded-client-cert"), weft_str_c(xfcc)) != WEFT_OK) {
-		reply(r, 503, NULL, "out of memory", 0);
-		return;
-	}
-	if (r->traced) {
+	if (r->traced)
 		weft_trace_header(&r->span, tp);
-		weft_hmsg_set(&m, weft_str_c("traceparent"), weft_str_c(tp));
+	for (size_t i = 0; i < h->nhdrs; i++) {
+		weft_str_t n = h->hdrs[i].name;
+		if (strip_field(n))
+			continue;
+		if (r->traced && NAME_IS(n, "traceparent")) {
+			if (!tp_placed)
+				hd[k++] = (weft_hdr_t){ TRACEPARENT_NAME, weft_str_c(tp) };
+			tp_placed = true;
+			continue;
+		}
+		hd[k++] = h->hdrs[i];
 	}
-	m.h.ver = t->h2 ? WEFT_HTTP_2 : WEFT_HTTP_11;
+	hd[k++] = (weft_hdr_t){ XFCC_NAME, weft_str(t->xfcc, t->xfcc_len) };
+	if (r->traced && !tp_placed)
+		hd[k++] = (weft_hdr_t){ TRACEPARENT_NAME, weft_str_c(tp) };
+	m = *h;
+	if (path.len)
+		m.path = path;
+	m.hdrs = hd;
+	m.nhdrs = k;
+	m.ver = t->h2 ? WEFT_HTTP_2 : WEFT_HTTP_11;
 	memset(&arg, 0, sizeof(arg));
 	arg.netns = dp_wl_netns(l7->dp, w);
 	memcpy(&arg.dst, &t->dst, t->dstlen);
 	arg.dstlen = t->dstlen;
 	arg.h2 = t->h2;
-	snprintf(key, sizeof(key), "%s|%u|%s", t->wl_uid, t->dst_port, t->h2 ? "h2" : "h1");
 	deliver_pool(l7);
-	r->us = l7_pool_open(&l7->deliver, key, &arg, &up_cbs, r);
+	r->us = l7_pool_open_hashed(&l7->deliver, t->pool_key, t->pool_hash, &arg, &up_cbs, r);
 	if (!r->us) {
 		reply(r, 503, WEFT_TM_FLAG_UF, "upstream connect error", 0);
 		return;
 	}
 	if (end)
 		r->rq.end = r->rq.done = true;
-	if (r->us->ops->send_head(r->us, &m.h, end) != WEFT_OK) {
+	if (r->us->ops->send_head(r->us, &m, end) != WEFT_OK) {
 		weft_hstream_t *us = r->us;
 		r->us = NULL;
 		us->ud = NULL;
@@ -631,25 +835,29 @@ static void ds_head(weft_hstream_t *s, const weft_http_head_t *h, bool end)
 	weft_l7_t *l7 = t->l7;
 	struct weft_dp *dp = l7->dp;
 	const weft_av_t *v = dp_view(dp);
-	const weft_av_workload_t *w = v ? weft_av_workload(v, t->wl_uid) : NULL;
-	const weft_hdr_t *ct = weft_http_hdr(h, "content-type");
-	weft_str_t path = h->path, npath;
+	const weft_av_workload_t *w = NULL;
+	weft_str_t path = h->path, npath, full;
 	weft_authz_input_t in;
 	weft_authz_l7_t al7;
 	weft_authz_result_t res;
+	req_fields_t f;
 	const char *q;
 
-	r->method = str_cstr(r, h->method);
-	r->path = str_cstr(r, h->path);
-	r->authority = str_cstr(r, h->authority);
-	r->user_agent = hdr_cstr(r, h, "user-agent");
-	r->request_id = hdr_cstr(r, h, "x-request-id");
-	r->route = hdr_cstr(r, h, "x-weft-route");
-	r->svc = hdr_cstr(r, h, "x-weft-service");   /* the service the source chose (labels, rate limit) */
-	if (r->svc && (!v || !weft_av_service(v, r->svc)))
+	scan_fields(h, &f);
+	keep_strings(r, h, &f);
+	if (v) {
+		tun_sync(t, v);
+		w = t->w;
+		r->have_gen = true;
+		r->gen = v->generation;
+	}
+	/* the service the source chose (labels, rate limit), else the tunnel's */
+	if (r->svc && (!v || !(r->s = tun_xsvc(t, v, f.svc->value, r->svc))))
 		r->svc = NULL;
+	if (!r->s && v)
+		r->s = t->svc;
 	r->protocol = h->ver == WEFT_HTTP_2 ? "HTTP/2" : h->ver == WEFT_HTTP_10 ? "HTTP/1.0" : "HTTP/1.1";
-	r->grpc = ct && ct->value.len >= 16 && !strncasecmp(ct->value.p, "application/grpc", 16);
+	r->grpc = f.ct && f.ct->value.len >= 16 && !strncasecmp(f.ct->value.p, "application/grpc", 16);
 	if (end)
 		r->rq.end = true;
 	if (l7->tel) {
@@ -680,13 +888,18 @@ static void ds_head(weft_hstream_t *s, const weft_http_head_t *h, bool end)
 	}
 	/* the application gets the path that was authorized (as Envoy's
 	 * normalize_path): it cannot read "/a/../admin" differently */
+	full = npath;
 	if (q) {
-		weft_str_t query = { q, (size_t)(h->path.p + h->path.len - q) };
-		char *np = weft_arena_printf(&r->arena, "%.*s%.*s", (int)npath.len, npath.p,
-					     (int)query.len, query.p);
-		r->npath = np ? weft_str_c(np) : npath;
-	} else {
-		r->npath = npath;
+		size_t qlen = (size_t)(h->path.p + h->path.len - q);
+		char *np;
+		if (npath.len == path.len && !memcmp(npath.p, path.p, path.len)) {
+			full = h->path;   /* already normal: as it came */
+		} else if ((np = weft_arena_alloc(&r->arena, npath.len + qlen + 1))) {
+			memcpy(np, npath.p, npath.len);
+			memcpy(np + npath.len, q, qlen);
+			np[npath.len + qlen] = '\0';
+			full = weft_str(np, npath.len + qlen);
+		}
 	}
 	/* authorization */
 	memset(&in, 0, sizeof(in));
@@ -699,16 +912,15 @@ static void ds_head(weft_hstream_t *s, const weft_http_head_t *h, bool end)
 	memset(&res, 0, sizeof(res));
 	weft_authz_eval_l7(w, &in, &al7, &res);
 	if (dp->a->tm)
-		weft_series_inc(weft_metric_with(weft_tm_metrics(dp->a->tm)->authz,
-						 res.allow ? "allow" : "deny"));
+		weft_series_inc(authz_series(l7, res.allow));
 	if (!res.allow) {
 		dp_count(dp, DP_R_DENIED, t->name, res.reason);
 		reply(r, 403, WEFT_TM_FLAG_DENIED, "RBAC: access denied", 0);
 		return;
 	}
-	if (!rate_limit(r, v, h))
+	if (!rate_limit(r))
 		return;
-	deliver(r, w, h, end);
+	deliver(r, w, h, full, end);
 }
 
 static void ds_data(weft_hstream_t *s, const uint8_t *p, size_t n)
@@ -747,21 +959,34 @@ static void ds_writable(weft_hstream_t *s)
 		r->us->ops->reset(r->us, WEFT_HS_CANCEL);
 }
 
+/* The request's telemetry record (weft_l7_tel_request) and the end of its
+ * server span. Labels come from the tunnel's per-view cache (tun_sync),
+ * the service from the request's head when the view is still the one it
+ * was looked up in. */
 static void record(req_t *r, weft_hs_err_t err)
 {
 	tun_t *t = r->t;
 	weft_l7_t *l7 = t->l7;
 	const weft_av_t *v = dp_view(l7->dp);
-	const weft_av_workload_t *w = v ? weft_av_workload(v, t->wl_uid) : NULL;
-	const weft_av_service_t *s = v && r->svc ? weft_av_service(v, r->svc) : NULL;
+	const weft_av_service_t *s = NULL;
 	weft_l7_rec_t rec;
 
-	if (!s && v && t->svc_uid)
-		s = weft_av_service(v, t->svc_uid);
 	if (!l7->tel)
 		return;
+	if (v && r->have_gen && r->gen == v->generation) {
+		s = r->s;
+	} else if (v) {
+		s = r->svc ? weft_av_service(v, r->svc) : NULL;
+		if (!s && t->svc_uid)
+			s = weft_av_service(v, t->svc_uid);
+	}
 	memset(&rec, 0, sizeof(rec));
-	dp_tm_labels_in(v, w, t->principal, t->principal_uri, t->peer_ns, &t->src, &rec.l);
+	if (v) {
+		tun_sync(t, v);
+		rec.l = t->labels;
+	} else {
+		dp_tm_labels_in(v, NULL, t->principal, t->principal_uri, t->peer_ns, &t->src, &rec.l);
+	}
 	if (s) {
 		rec.l.dst_service = s->hostname;
 		rec.l.dst_service_name = s->name;
@@ -819,6 +1044,11 @@ static void ds_close(weft_hstream_t *s, weft_hs_err_t err)
 	dir_drop(&r->rs);
 	weft_buf_free(&r->rq.pend);
 	weft_buf_free(&r->rs.pend);
+	if (!r->t->spare) {
+		weft_arena_reset(&r->arena);
+		r->t->spare = r;
+		return;
+	}
 	weft_arena_destroy(&r->arena);
 	free(r);
 }
@@ -833,18 +1063,27 @@ static const weft_hstream_cbs_t ds_cbs = {
 static void tun_stream(weft_hconn_t *hc, weft_hstream_t *s)
 {
 	tun_t *t = hc->ud;
-	req_t *r = calloc(1, sizeof(*r));
+	req_t *r = t->spare;
+	weft_arena_t a;
 
-	if (!r) {
-		s->ops->reset(s, WEFT_HS_REFUSED);
-		return;
+	if (r) {
+		/* the last finished request's record: its arena keeps a chunk */
+		t->spare = NULL;
+		a = r->arena;
+		memset(r, 0, sizeof(*r));
+		r->arena = a;
+	} else {
+		if (!(r = calloc(1, sizeof(*r)))) {
+			s->ops->reset(s, WEFT_HS_REFUSED);
+			return;
+		}
+		weft_arena_init(&r->arena, 4096);
 	}
 	r->t = t;
 	r->ds = s;
 	r->grpc_status = -1;
 	r->start_us = wall_us();
 	r->start_ms = weft_loop_now(t->l7->dp->a->loop);
-	weft_arena_init(&r->arena, 4096);
 	dir_init(&r->rq, t->l7, t->tn);
 	dir_init(&r->rs, t->l7, t->tn);
 	s->cbs = &ds_cbs;
@@ -864,6 +1103,13 @@ static void tun_free(tun_t *t)
 			t->next->prev = t->prev;
 	}
 	l7_fair_give(t->l7, t->tn, L7_FAIR_IN_CONNS, 1);
+	if (t->spare) {
+		weft_arena_destroy(&t->spare->arena);
+		free(t->spare);
+	}
+	free(t->pool_key);
+	free(t->xfcc);
+	free(t->xs_name);
 	free(t->wl_uid);
 	free(t->principal);
 	free(t->principal_uri);
@@ -932,6 +1178,12 @@ int l7_in_connect(weft_l7_t *l7, weft_hbone_stream_t *hs, const weft_av_workload
 	if (s)
 		t->svc_uid = strdup(s->uid);
 	t->h2 = p && (p->proto == WEFT_AV_HTTP2 || p->proto == WEFT_AV_GRPC);
+	if (asprintf(&t->pool_key, "%s|%u|%s", w->uid, dst_port, t->h2 ? "h2" : "h1") < 0) {
+		t->pool_key = NULL;
+		tun_free(t);
+		return 503;
+	}
+	t->pool_hash = l7_pool_key_hash(t->pool_key);
 	snprintf(t->name, sizeof(t->name), "l7-in %s:%u t%llu", w->uid, dst_port,
 		 (unsigned long long)++st->next_id);
 	/* linked before the codec exists: its failure frees t through tun_free */

@@ -52,6 +52,11 @@ void l7_pool_init(l7_pool_t *p, weft_loop_t *loop, l7_pool_dial_fn dial, void *u
  * new one from dial(ud, key, arg). NULL when dialling failed. */
 weft_hstream_t *l7_pool_open(l7_pool_t *p, const char *key, const void *arg,
 			     const weft_hstream_cbs_t *cbs, void *ud);
+/* The same with key's hash (l7_pool_key_hash(key)) computed beforehand,
+ * for a caller that opens streams for the same key again and again. */
+uint64_t l7_pool_key_hash(const char *key);
+weft_hstream_t *l7_pool_open_hashed(l7_pool_t *p, const char *key, uint64_t hash,
+				    const void *arg, const weft_hstream_cbs_t *cbs, void *ud);
 /* Closes every connection whose key starts with prefix ("" all);
  * graceful: goaway (streams finish) instead of close. */
 void l7_pool_drain(l7_pool_t *p, const char *prefix, bool graceful);

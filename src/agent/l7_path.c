@@ -116,6 +116,31 @@ static size_t resolve_segments(const char *b, size_t n, char *out)
 	return o;
 }
 
+/* Whether in (starting with '/') is already normal: no byte pass 1 would
+ * change or refuse (control bytes, '\\', '%') and no segment pass 2
+ * would change (empty, "." or ".." ones; a trailing separator is kept by
+ * both). Then normalizing it gives the same bytes. */
+static bool already_normal(weft_str_t in)
+{
+	size_t seg = 1;   /* start of the current segment */
+
+	for (size_t i = 1; i <= in.len; i++) {
+		unsigned char c = i < in.len ? (unsigned char)in.p[i] : '/';
+		if (c < 0x20 || c == 0x7f || c == '\\' || c == '%')
+			return false;
+		if (c != '/')
+			continue;
+		size_t len = i - seg;
+		if (i < in.len && len == 0)
+			return false;   /* "//" */
+		if ((len == 1 && in.p[seg] == '.') ||
+		    (len == 2 && in.p[seg] == '.' && in.p[seg + 1] == '.'))
+			return false;
+		seg = i + 1;
+	}
+	return true;
+}
+
 int weft_l7_normalize_path(weft_str_t in, weft_l7_slash_mode_t mode, weft_arena_t *arena,
 			   weft_str_t *out)
 {
@@ -129,6 +154,15 @@ int weft_l7_normalize_path(weft_str_t in, weft_l7_slash_mode_t mode, weft_arena_
 	}
 	if (in.len == 0 || (in.p[0] != '/' && in.p[0] != '\\'))
 		return WEFT_EPROTO;
+	if (in.p[0] == '/' && already_normal(in)) {
+		/* the common case: one copy instead of two passes */
+		if (!(res = weft_arena_alloc(arena, in.len + 1)))
+			return WEFT_ENOMEM;
+		memcpy(res, in.p, in.len);
+		res[in.len] = '\0';
+		*out = weft_str(res, in.len);
+		return WEFT_OK;
+	}
 	buf = weft_arena_alloc(arena, in.len + 1);
 	res = weft_arena_alloc(arena, in.len + 1);
 	if (!buf || !res)

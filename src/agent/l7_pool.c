@@ -28,6 +28,7 @@ typedef struct pentry {
 	struct l7_pool *p;
 	weft_hconn_t *head;          /* most recently used first (hc->prev/next) */
 	size_t n;
+	uint64_t hash;               /* l7_pool_key_hash(key) */
 	char key[];
 } pentry_t;
 
@@ -43,7 +44,7 @@ typedef struct ptable {
 	size_t nb, nkeys;
 } ptable_t;
 
-static uint64_t key_hash(const char *s)
+uint64_t l7_pool_key_hash(const char *s)
 {
 	uint64_t h = 1469598103934665603ull;   /* FNV-1a */
 
@@ -71,14 +72,14 @@ static ptable_t *table(l7_pool_t *p, bool create)
 	return t;
 }
 
-static pentry_t *entry_find(l7_pool_t *p, const char *key)
+static pentry_t *entry_find(l7_pool_t *p, const char *key, uint64_t hash)
 {
 	ptable_t *t = table(p, false);
 
 	if (!t)
 		return NULL;
-	for (pentry_t *e = t->b[key_hash(key) & (t->nb - 1)]; e; e = e->hnext)
-		if (!strcmp(e->key, key))
+	for (pentry_t *e = t->b[hash & (t->nb - 1)]; e; e = e->hnext)
+		if (e->hash == hash && !strcmp(e->key, key))
 			return e;
 	return NULL;
 }
@@ -94,7 +95,7 @@ static void table_grow(ptable_t *t)
 		return;
 	for (size_t i = 0; i < t->nb; i++)
 		for (pentry_t *e = t->b[i], *next; e; e = next) {
-			size_t j = key_hash(e->key) & (nb - 1);
+			size_t j = e->hash & (nb - 1);
 			next = e->hnext;
 			e->hnext = b[j];
 			b[j] = e;
@@ -104,9 +105,9 @@ static void table_grow(ptable_t *t)
 	t->nb = nb;
 }
 
-static pentry_t *entry_get(l7_pool_t *p, const char *key)
+static pentry_t *entry_get(l7_pool_t *p, const char *key, uint64_t hash)
 {
-	pentry_t *e = entry_find(p, key);
+	pentry_t *e = entry_find(p, key, hash);
 	ptable_t *t;
 	size_t len, i;
 
@@ -119,9 +120,10 @@ static pentry_t *entry_get(l7_pool_t *p, const char *key)
 		return NULL;
 	memcpy(e->key, key, len + 1);
 	e->p = p;
+	e->hash = hash;
 	if (t->nkeys + 1 > t->nb * 2)
 		table_grow(t);
-	i = key_hash(key) & (t->nb - 1);
+	i = hash & (t->nb - 1);
 	e->hnext = t->b[i];
 	t->b[i] = e;
 	t->nkeys++;
@@ -131,7 +133,7 @@ static pentry_t *entry_get(l7_pool_t *p, const char *key)
 static void entry_free(pentry_t *e)
 {
 	ptable_t *t = e->p->entries;
-	pentry_t **pp = &t->b[key_hash(e->key) & (t->nb - 1)];
+	pentry_t **pp = &t->b[e->hash & (t->nb - 1)];
 
 	while (*pp && *pp != e)
 		pp = &(*pp)->hnext;
@@ -269,7 +271,13 @@ static bool adopt(l7_pool_t *p, pentry_t *e, weft_hconn_t *hc)
 weft_hstream_t *l7_pool_open(l7_pool_t *p, const char *key, const void *arg,
 			     const weft_hstream_cbs_t *cbs, void *ud)
 {
-	pentry_t *e = entry_get(p, key);
+	return l7_pool_open_hashed(p, key, l7_pool_key_hash(key), arg, cbs, ud);
+}
+
+weft_hstream_t *l7_pool_open_hashed(l7_pool_t *p, const char *key, uint64_t hash,
+				    const void *arg, const weft_hstream_cbs_t *cbs, void *ud)
+{
+	pentry_t *e = entry_get(p, key, hash);
 	weft_hconn_t *hc;
 	weft_hstream_t *s;
 

@@ -36,6 +36,14 @@ static const pcase_t cases[] = {
 	{ "/../../..//admin", K, "/admin" },
 	{ "/a/..b/c..", K, "/a/..b/c.." },
 	{ "/...", K, "/..." },
+	/* already normal (copied as is) or one byte from it */
+	{ "/.a/b./c", K, "/.a/b./c" },
+	{ "/a/.../b/", K, "/a/.../b/" },
+	{ "/./a", K, "/a" },
+	{ "/a/b//", K, "/a/b/" },
+	{ "/a/.", K, "/a/" },
+	{ "/a/..", K, "/" },
+	{ "/a\\", K, "/a/" },
 	/* backslashes are separators */
 	{ "\\admin", K, "/admin" },
 	{ "/a\\..\\admin", K, "/admin" },
@@ -112,6 +120,10 @@ static void test_not_nul_terminated(void **st)
 	assert_int_equal(weft_l7_normalize_path(weft_str(buf, 4), K, &a, &out), WEFT_OK);
 	assert_true(weft_str_eq_c(out, "/a/b"));
 	assert_int_equal(weft_l7_normalize_path(weft_str(buf, 5), K, &a, &out), WEFT_EPROTO);
+	/* an already normal path is copied into the arena, not referenced */
+	assert_int_equal(weft_l7_normalize_path(weft_str(buf, 4), K, &a, &out), WEFT_OK);
+	assert_ptr_not_equal(out.p, buf);
+	assert_int_equal(out.p[out.len], '\0');
 	weft_arena_destroy(&a);
 }
 

@@ -192,6 +192,30 @@ static void test_reuse_h1(void **state)
 	assert_int_equal(f->p.dials, 3);
 }
 
+/* A key's hash computed beforehand finds the same connections as the key. */
+static void test_open_hashed(void **state)
+{
+	ffix_t *f = *state;
+	uint64_t h = l7_pool_key_hash("w1|80|h1");
+	weft_hstream_t *a, *b;
+
+	assert_true(h == l7_pool_key_hash("w1|80|h1"));
+	assert_true(h != l7_pool_key_hash("w2|80|h1"));
+	a = l7_pool_open_hashed(&f->p, "w1|80|h1", h, NULL, &scbs, NULL);
+	assert_non_null(a);
+	assert_int_equal(f->dials, 1);
+	weft_hconn_t *ahc = a->hc;
+	fc_end(a, true);
+	b = l7_pool_open(&f->p, "w1|80|h1", NULL, &scbs, NULL);
+	assert_non_null(b);
+	assert_ptr_equal(b->hc, ahc);
+	assert_int_equal(f->dials, 1);
+	fc_end(b, true);
+	b = l7_pool_open_hashed(&f->p, "w1|80|h1", h, NULL, &scbs, NULL);
+	assert_ptr_equal(b->hc, ahc);
+	assert_int_equal(f->dials, 1);
+}
+
 static void count_each(void *arg, const char *key, const weft_hconn_t *hc)
 {
 	int *n = arg;
@@ -346,6 +370,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_reuse_h1, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_hashed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_multiplex_and_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dial_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_close, setup, teardown),
