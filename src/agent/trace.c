@@ -133,12 +133,19 @@ void l7_trace_free(struct l7_trace *tr)
 
 /* ---- trace context ---- */
 
+/* The value of each lowercase hex digit plus one; 0 for other bytes. */
+static const unsigned char hex1[256] = {
+	['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7, ['7'] = 8,
+	['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+};
+
 static bool lower_hex(const char *p, size_t n)
 {
+	unsigned ok = 1;
+
 	for (size_t i = 0; i < n; i++)
-		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
-			return false;
-	return true;
+		ok &= hex1[(unsigned char)p[i]] != 0;
+	return ok;
 }
 
 static bool all_zero(const char *p, size_t n)
@@ -180,7 +187,7 @@ static bool parse_traceparent(weft_str_t v, char trace[33], char span[17], unsig
 	trace[32] = 0;
 	memcpy(span, p + 36, 16);
 	span[16] = 0;
-	*flags = (unsigned)strtoul((char[3]){ p[53], p[54], 0 }, NULL, 16);
+	*flags = (unsigned)(hex1[(unsigned char)p[53]] - 1) << 4 | (unsigned)(hex1[(unsigned char)p[54]] - 1);
 	return true;
 }
 
@@ -226,7 +233,8 @@ void weft_trace_start(weft_l7_tel_t *t, const weft_http_head_t *h, weft_span_t *
 
 	if (!rnd)
 		rnd = &local;
-	memset(sp, 0, sizeof(*sp));
+	/* every field is set below (strings up to their NUL), no memset */
+	sp->tracestate[0] = 0;
 	if (tp && parse_traceparent(*tp, sp->trace_id, sp->parent_id, &flags)) {
 		const weft_str_t *ts = find_hdr(h, "tracestate");
 		sp->sampled = flags & 1;
@@ -246,7 +254,18 @@ void weft_trace_start(weft_l7_tel_t *t, const weft_http_head_t *h, weft_span_t *
 
 void weft_trace_header(const weft_span_t *sp, char out[56])
 {
-	snprintf(out, 56, "00-%.32s-%.16s-%02x", sp->trace_id, sp->span_id, sp->sampled ? 1u : 0u);
+	/* "00-%.32s-%.16s-%02x", without the formatting machinery */
+	size_t tl = strnlen(sp->trace_id, 32), sl = strnlen(sp->span_id, 16);
+	char *p = out;
+
+	memcpy(p, "00-", 3);
+	p += 3;
+	memcpy(p, sp->trace_id, tl);
+	p += tl;
+	*p++ = '-';
+	memcpy(p, sp->span_id, sl);
+	p += sl;
+	memcpy(p, sp->sampled ? "-01" : "-00", 4);
 }
 
 /* ---- spans ---- */

@@ -69,6 +69,21 @@ static void test_continue_trace(void **state)
 	assert_string_equal(sp.tracestate, "");
 	weft_trace_header(&sp, out);
 	assert_string_equal(out + 52, "-00");
+	/* any flags byte: bit 0 is the sampled flag */
+	hd = head_with(h, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-f3", NULL);
+	weft_trace_start(NULL, &hd, &sp, &rnd);
+	assert_true(sp.sampled);
+	hd = head_with(h, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-a2", NULL);
+	weft_trace_start(NULL, &hd, &sp, &rnd);
+	assert_false(sp.sampled);
+	/* the header is "00-%.32s-%.16s-%02x" of the span, short ids included */
+	{
+		weft_span_t z = { .trace_id = "abc", .span_id = "", .sampled = true };
+		char want[56];
+		snprintf(want, sizeof(want), "00-%.32s-%.16s-%02x", z.trace_id, z.span_id, 1u);
+		weft_trace_header(&z, out);
+		assert_string_equal(out, want);
+	}
 	/* a later version with extra fields is read as 00 */
 	hd = head_with(h, "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra", NULL);
 	weft_trace_start(NULL, &hd, &sp, &rnd);
