@@ -479,16 +479,28 @@ static size_t hint_slot(const weft_l7_rec_t *r)
 	return (size_t)(k >> 58) & (HINT_SLOTS - 1);
 }
 
-/* Whether entry e holds r's label values; v4 from weft_tm_label_values. */
-static bool ent_is(const l7_ent_t *e, const weft_l7_rec_t *r, const char *const *v4)
+/* Whether label value have (an entry's) is what weft_tm_label_values
+ * makes of the record's value v ("unknown" for NULL or empty). */
+static inline bool label_is(const char *have, const char *v)
 {
-	if (e->status != r->status || e->grpc_status != (r->grpc_status >= 0 ? r->grpc_status : -1) ||
-	    e->dst_reporter != r->l.destination || e->grpc != r->grpc || e->mtls != r->l.mtls)
-		return false;
-	for (int i = 1; i < 16; i++)            /* source_workload .. destination_cluster */
-		if (strcmp(e->v[i], v4[i]))
-			return false;
-	return !strcmp(e->v[19], v4[17]);       /* response_flags */
+	return !strcmp(have, v && *v ? v : "unknown");
+}
+
+/* Whether entry e holds r's label values (as count() would render them). */
+static bool ent_is(const l7_ent_t *e, const weft_l7_rec_t *r)
+{
+	const weft_tm_labels_t *l = &r->l;
+
+	return e->status == r->status && e->grpc_status == (r->grpc_status >= 0 ? r->grpc_status : -1) &&
+	       e->dst_reporter == l->destination && e->grpc == r->grpc && e->mtls == l->mtls &&
+	       label_is(e->v[1], l->src_workload) && label_is(e->v[2], l->src_ns) &&
+	       label_is(e->v[3], l->src_principal) && label_is(e->v[4], l->src_app) &&
+	       label_is(e->v[5], l->src_version) && label_is(e->v[6], l->src_cluster) &&
+	       label_is(e->v[7], l->dst_workload) && label_is(e->v[8], l->dst_ns) &&
+	       label_is(e->v[9], l->dst_principal) && label_is(e->v[10], l->dst_app) &&
+	       label_is(e->v[11], l->dst_version) && label_is(e->v[12], l->dst_service) &&
+	       label_is(e->v[13], l->dst_service_name) && label_is(e->v[14], l->dst_service_ns) &&
+	       label_is(e->v[15], l->dst_cluster) && !strcmp(e->v[19], flags_of(r));
 }
 
 /* Counts r in its series; returns its entry (NULL when it has none). */
@@ -499,8 +511,8 @@ static l7_ent_t *count(weft_l7_tel_t *t, const weft_l7_rec_t *r)
 	size_t hs = hint_slot(r);
 	l7_ent_t *e = t->hint[hs];
 
-	weft_tm_label_values(&r->l, r->l.response_flags, r->grpc ? "grpc" : "http", v4);
-	if (!e || !ent_is(e, r, v4)) {
+	if (!e || !ent_is(e, r)) {
+		weft_tm_label_values(&r->l, r->l.response_flags, r->grpc ? "grpc" : "http", v4);
 		itoa10(r->status, code);
 		if (r->grpc_status >= 0)
 			itoa10(r->grpc_status, grpc);

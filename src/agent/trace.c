@@ -201,16 +201,34 @@ static uint64_t next_rand(uint64_t *s)
 	return *s = x;
 }
 
+/* The 8 lowercase hex digits of x, most significant first, into out (no
+ * NUL): the nibbles spread one per byte, then mapped to '0'..'9' and
+ * 'a'..'f' eight at a time. */
+static inline void hex8(uint32_t x, char out[8])
+{
+	uint64_t v = x, ge10;
+
+	v = (v & 0xffff0000ull) << 16 | (v & 0xffffull);
+	v = (v & 0x0000ff000000ff00ull) << 8 | (v & 0x000000ff000000ffull);
+	v = (v & 0x00f000f000f000f0ull) << 4 | (v & 0x000f000f000f000full);
+	ge10 = (v + 0x0606060606060606ull) >> 4 & 0x0101010101010101ull;
+	v += 0x3030303030303030ull + ge10 * ('a' - '0' - 10);
+	/* byte k holds the digit of nibble k: as a number, most significant
+	 * digit in the top byte, so in memory order on a big-endian machine */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	v = __builtin_bswap64(v);
+#endif
+	memcpy(out, &v, 8);
+}
+
 /* n*16 hex digits from rnd, never all zero. */
 static void rand_hex(uint64_t *rnd, char *out, size_t words)
 {
-	static const char hex[] = "0123456789abcdef";
-
 	do {
 		for (size_t i = 0; i < words; i++) {
 			uint64_t v = next_rand(rnd);
-			for (int k = 15; k >= 0; k--, v >>= 4)
-				out[16 * i + (size_t)k] = hex[v & 15];
+			hex8((uint32_t)(v >> 32), out + 16 * i);
+			hex8((uint32_t)v, out + 16 * i + 8);
 		}
 		out[16 * words] = 0;
 	} while (all_zero(out, 16 * words));

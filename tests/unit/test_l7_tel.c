@@ -132,6 +132,42 @@ static void test_metric_labels(void **state)
 	weft_loop_destroy(&loop);
 }
 
+/* Records that hand the same pointers with other contents (a buffer
+ * reused for another workload) are counted by their contents. */
+static void test_same_pointers_new_values(void **state)
+{
+	weft_loop_t loop;
+	weft_metrics_t m;
+	weft_l7_tel_t *t;
+	char wl[16] = "alpha", flags[8] = "";
+	weft_l7_rec_t r = rec(wl, 200);
+	char *out;
+
+	(void)state;
+	assert_int_equal(weft_loop_init(&loop), 0);
+	weft_metrics_init(&m);
+	t = mk(&loop, &m, "off", NULL, 1);
+	r.l.response_flags = flags;
+	weft_l7_tel_request(t, &r);
+	weft_l7_tel_request(t, &r);
+	strcpy(wl, "beta");
+	weft_l7_tel_request(t, &r);
+	strcpy(flags, "UO");
+	weft_l7_tel_request(t, &r);
+	wl[0] = 0;                                  /* empty: "unknown" */
+	weft_l7_tel_request(t, &r);
+	out = render(&m);
+	assert_non_null(strstr(out, "istio_requests_total{reporter=\"destination\",source_workload=\"alpha\","));
+	assert_non_null(strstr(out, "response_flags=\"-\",connection_security_policy=\"mutual_tls\"} 2\n"));
+	assert_non_null(strstr(out, "istio_requests_total{reporter=\"destination\",source_workload=\"beta\","));
+	assert_non_null(strstr(out, "response_flags=\"UO\",connection_security_policy=\"mutual_tls\"} 1\n"));
+	assert_non_null(strstr(out, "istio_requests_total{reporter=\"destination\",source_workload=\"unknown\","));
+	free(out);
+	weft_l7_tel_free(t);
+	weft_metrics_free(&m);
+	weft_loop_destroy(&loop);
+}
+
 static void test_series_cap(void **state)
 {
 	weft_loop_t loop;
@@ -650,6 +686,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_metric_labels),
+		cmocka_unit_test(test_same_pointers_new_values),
 		cmocka_unit_test(test_series_cap),
 		cmocka_unit_test(test_promtool),
 		cmocka_unit_test(test_log_fields),

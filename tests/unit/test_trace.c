@@ -90,6 +90,40 @@ static void test_continue_trace(void **state)
 	assert_string_equal(sp.parent_id, "b7ad6b7169203331");
 }
 
+/* A new trace's ids are the xorshift draws in hex, most significant
+ * digit first: trace id (two draws), the sampling draw, span id. */
+static void test_new_ids(void **state)
+{
+	weft_span_t sp;
+	uint64_t rnd = 42, x = 42, d[4];
+	char want[40];
+
+	(void)state;
+	for (int i = 0; i < 4; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		d[i] = x;
+	}
+	weft_trace_start(NULL, NULL, &sp, &rnd);
+	snprintf(want, sizeof(want), "%016llx%016llx", (unsigned long long)d[0], (unsigned long long)d[1]);
+	assert_string_equal(sp.trace_id, want);
+	snprintf(want, sizeof(want), "%016llx", (unsigned long long)d[3]);
+	assert_string_equal(sp.span_id, want);
+	assert_string_equal(sp.parent_id, "");
+	assert_string_equal(sp.tracestate, "");
+	rnd = 0xfedcba9876543210ull;
+	for (int i = 0; i < 1000; i++) {
+		uint64_t y = rnd;
+		y ^= y << 13;
+		y ^= y >> 7;
+		y ^= y << 17;
+		weft_trace_start(NULL, NULL, &sp, &rnd);
+		snprintf(want, sizeof(want), "%016llx", (unsigned long long)y);
+		assert_memory_equal(sp.trace_id, want, 16);
+	}
+}
+
 static void test_invalid_starts_new(void **state)
 {
 	static const char *const bad[] = {
@@ -377,6 +411,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_continue_trace),
+		cmocka_unit_test(test_new_ids),
 		cmocka_unit_test(test_invalid_starts_new),
 		cmocka_unit_test(test_sampling),
 		cmocka_unit_test(test_export),
