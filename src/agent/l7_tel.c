@@ -88,6 +88,12 @@ typedef struct l7_ent {
 } l7_ent_t;
 
 #define HINT_SLOTS 64u           /* entries recently used, by the record's label pointers */
+#define WL_HINT_SLOTS 16u        /* workload gauge series recently used, by name pointer */
+
+/* The three gauge series of one workload (conns->values[0] is its name). */
+typedef struct wl_hint {
+	weft_series_t *conns, *reqs, *buf;
+} wl_hint_t;
 
 /* The string fields of a tap event. */
 enum {
@@ -140,6 +146,7 @@ struct weft_l7_tel {
 	weft_metrics_t *reg;
 	weft_metric_t *total, *dur, *req, *resp, *dropped;
 	weft_metric_t *limit_rej, *wl_conns, *wl_reqs, *wl_buf;
+	wl_hint_t wl_hint[WL_HINT_SLOTS];   /* a guess only: checked by name before use */
 	l7_ent_t **b;
 	size_t nb, n, max_series;
 	l7_ent_t *hint[HINT_SLOTS];  /* a guess only: checked against the values before use */
@@ -1077,16 +1084,27 @@ void weft_l7_tel_limit_hit(weft_l7_tel_t *t, const char *workload, const char *l
 						 limit && *limit ? limit : "unknown"));
 }
 
+/* The fairness code calls this on every take and give of a share, so the
+ * workload's three series are kept in a small hint table (by the name's
+ * pointer, checked by the name the series carry) instead of three walks
+ * of the metrics' series lists. */
 void weft_l7_tel_workload_gauges(weft_l7_tel_t *t, const char *workload, uint64_t conns,
 				 uint64_t requests, uint64_t buffer_bytes)
 {
 	const char *w = workload && *workload ? workload : "unknown";
+	wl_hint_t *h;
 
 	if (!t)
 		return;
-	weft_series_set(weft_metric_with(t->wl_conns, w), (double)conns);
-	weft_series_set(weft_metric_with(t->wl_reqs, w), (double)requests);
-	weft_series_set(weft_metric_with(t->wl_buf, w), (double)buffer_bytes);
+	h = &t->wl_hint[((uintptr_t)w >> 4 ^ (uintptr_t)w >> 10) & (WL_HINT_SLOTS - 1)];
+	if (!h->conns || !h->reqs || !h->buf || strcmp(h->conns->values[0], w)) {
+		h->conns = weft_metric_with(t->wl_conns, w);
+		h->reqs = weft_metric_with(t->wl_reqs, w);
+		h->buf = weft_metric_with(t->wl_buf, w);
+	}
+	weft_series_set(h->conns, (double)conns);
+	weft_series_set(h->reqs, (double)requests);
+	weft_series_set(h->buf, (double)buffer_bytes);
 }
 
 /* ---- admin endpoints ---- */

@@ -139,11 +139,31 @@ static const unsigned char hex1[256] = {
 	['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
 };
 
+/* Whether the 8 bytes at p are all lowercase hex digits: per byte,
+ * '0' <= x <= '9' or 'a' <= x <= 'f', tested on the whole word (bytes
+ * below 0x80, so the subtractions never borrow across bytes). */
+static bool lower_hex8(const char *p)
+{
+	const uint64_t hi = 0x8080808080808080ull, ones = 0x0101010101010101ull;
+	uint64_t x, dig, af;
+
+	memcpy(&x, p, 8);
+	if (x & hi)
+		return false;
+	dig = ((x | hi) - '0' * ones) & (('9' * ones | hi) - x);
+	af = ((x | hi) - 'a' * ones) & (('f' * ones | hi) - x);
+	return ((dig | af) & hi) == hi;
+}
+
 static bool lower_hex(const char *p, size_t n)
 {
 	unsigned ok = 1;
+	size_t i = 0;
 
-	for (size_t i = 0; i < n; i++)
+	for (; i + 8 <= n; i += 8)
+		if (!lower_hex8(p + i))
+			return false;
+	for (; i < n; i++)
 		ok &= hex1[(unsigned char)p[i]] != 0;
 	return ok;
 }
@@ -156,14 +176,20 @@ static bool all_zero(const char *p, size_t n)
 	return true;
 }
 
-static const weft_str_t *find_hdr(const weft_http_head_t *h, const char *name)
+/* The first traceparent and tracestate headers of h (NULL where
+ * absent), in one pass over the headers. */
+static void find_trace_hdrs(const weft_http_head_t *h, const weft_str_t **tp, const weft_str_t **ts)
 {
-	size_t n = strlen(name);
-
-	for (size_t i = 0; h && i < h->nhdrs; i++)
-		if (h->hdrs[i].name.len == n && !strncasecmp(h->hdrs[i].name.p, name, n))
-			return &h->hdrs[i].value;
-	return NULL;
+	*tp = *ts = NULL;
+	for (size_t i = 0; h && i < h->nhdrs; i++) {
+		const weft_str_t *n = &h->hdrs[i].name;
+		if ((n->len != 11 && n->len != 10) || (n->p[0] | 0x20) != 't')
+			continue;
+		if (n->len == 11 && !*tp && !strncasecmp(n->p, "traceparent", 11))
+			*tp = &h->hdrs[i].value;
+		else if (n->len == 10 && !*ts && !strncasecmp(n->p, "tracestate", 10))
+			*ts = &h->hdrs[i].value;
+	}
 }
 
 /* Parses a traceparent value "vv-<32 hex>-<16 hex>-<2 hex>" (a later
@@ -245,7 +271,7 @@ static uint64_t wall_us(void)
 void weft_trace_start(weft_l7_tel_t *t, const weft_http_head_t *h, weft_span_t *sp, uint64_t *rnd)
 {
 	struct l7_trace *tr = l7_tel_trace(t);
-	const weft_str_t *tp = find_hdr(h, "traceparent");
+	const weft_str_t *tp, *ts;
 	unsigned flags = 0;
 	uint64_t local = 0;
 
@@ -253,8 +279,8 @@ void weft_trace_start(weft_l7_tel_t *t, const weft_http_head_t *h, weft_span_t *
 		rnd = &local;
 	/* every field is set below (strings up to their NUL), no memset */
 	sp->tracestate[0] = 0;
+	find_trace_hdrs(h, &tp, &ts);
 	if (tp && parse_traceparent(*tp, sp->trace_id, sp->parent_id, &flags)) {
-		const weft_str_t *ts = find_hdr(h, "tracestate");
 		sp->sampled = flags & 1;
 		if (ts && ts->len < sizeof(sp->tracestate) && !memchr(ts->p, 0, ts->len)) {
 			memcpy(sp->tracestate, ts->p, ts->len);

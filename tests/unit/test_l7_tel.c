@@ -127,6 +127,24 @@ static void test_metric_labels(void **state)
 	assert_non_null(strstr(out, "weft_agent_l7_workload_requests{workload=\"ns/client\"} 2"));
 	assert_non_null(strstr(out, "weft_agent_l7_workload_buffer_bytes{workload=\"ns/client\"} 4096"));
 	free(out);
+	/* a name buffer reused for another workload, and no name at all */
+	{
+		char w[16] = "ns/a";
+		weft_l7_tel_workload_gauges(t, w, 1, 1, 1);
+		strcpy(w, "ns/b");
+		weft_l7_tel_workload_gauges(t, w, 5, 6, 7);
+		weft_l7_tel_workload_gauges(t, NULL, 8, 8, 8);
+		weft_l7_tel_workload_gauges(t, "ns/client", 0, 1, 0);
+	}
+	out = render(&m);
+	assert_non_null(strstr(out, "weft_agent_l7_workload_connections{workload=\"ns/a\"} 1\n"));
+	assert_non_null(strstr(out, "weft_agent_l7_workload_connections{workload=\"ns/b\"} 5\n"));
+	assert_non_null(strstr(out, "weft_agent_l7_workload_requests{workload=\"ns/b\"} 6\n"));
+	assert_non_null(strstr(out, "weft_agent_l7_workload_buffer_bytes{workload=\"ns/b\"} 7\n"));
+	assert_non_null(strstr(out, "weft_agent_l7_workload_buffer_bytes{workload=\"unknown\"} 8\n"));
+	assert_non_null(strstr(out, "weft_agent_l7_workload_connections{workload=\"ns/client\"} 0\n"));
+	assert_non_null(strstr(out, "weft_agent_l7_workload_requests{workload=\"ns/client\"} 1\n"));
+	free(out);
 	weft_l7_tel_free(t);
 	weft_metrics_free(&m);
 	weft_loop_destroy(&loop);
