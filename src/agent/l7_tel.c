@@ -8,9 +8,11 @@
  * L7_MAX_SERIES label sets; a request whose label set is new past the cap
  * is not counted and bumps weft_agent_metric_series_dropped_total.
  *
- * Tap: the last TAP_RING requests are kept as rendered JSON lines with
- * their filter keys (replayed on ?recent=N), and every finished request
- * is written to the subscribers whose filter it matches.
+ * Tap: the last TAP_RING requests are kept as their fields (label values
+ * point into the request's series entry, which lives as long as t; the
+ * request's own strings are copied into the slot's block). A JSON line is
+ * rendered only for a subscriber whose filter the request matches, and
+ * for the replay of ?recent=N, so a request nobody taps renders nothing.
  *
  * Routes: one row per (reporter, route) — or per destination service when
  * no route was taken — with 60 one-second buckets of requests/successes
@@ -76,14 +78,44 @@ typedef struct l7_ent {
 	uint64_t hash;
 	const char *v[NL7];
 	weft_series_t *total, *dur, *req, *resp;
+	/* v's reporter, request_protocol, response_code, grpc_response_status
+	 * and connection_security_policy as the record had them (grpc_status
+	 * -1 for none), so a hint is checked without rendering them */
+	int status, grpc_status;
+	bool dst_reporter, grpc, mtls;
 	size_t len;
 	char data[];
 } l7_ent_t;
 
+#define HINT_SLOTS 64u           /* entries recently used, by the record's label pointers */
+#define WL_HINT_SLOTS 16u        /* workload gauge series recently used, by name pointer */
+
+/* The three gauge series of one workload (conns->values[0] is its name). */
+typedef struct wl_hint {
+	weft_series_t *conns, *reqs, *buf;
+} wl_hint_t;
+
+/* The string fields of a tap event. */
+enum {
+	TS_METHOD, TS_PATH, TS_AUTH, TS_ROUTE,            /* the request's own: always copied */
+	TS_FLAGS, TS_SVC, TS_SW, TS_SNS, TS_SP, TS_DW, TS_DNS, TS_DP, TS_SVCN, TS_SVCNS, TS_N
+};
+#define TS_OWN 4                 /* fields before this one are the request's own */
+
+/* Where the label fields are among an entry's values (l7_ent_t.v). */
+static const unsigned char ts_label[TS_N] = {
+	[TS_FLAGS] = 19, [TS_SVC] = 12, [TS_SW] = 1, [TS_SNS] = 2, [TS_SP] = 3, [TS_DW] = 7,
+	[TS_DNS] = 8, [TS_DP] = 9, [TS_SVCN] = 13, [TS_SVCNS] = 14,
+};
+
 typedef struct tap_ev {
-	char *line;                  /* one JSON line with its '\n' */
-	size_t len, cap;             /* cap: the block's size (reused by the slot's next event) */
-	char *src, *dst, *svc;       /* "ns/name" filter keys, into the same block */
+	bool used;                   /* holds an event */
+	bool dst_reporter;
+	int status, grpc_status;
+	uint64_t start_us, duration_us;   /* start_us: wall clock, resolved */
+	const char *s[TS_N];         /* NULL where the record had NULL */
+	char *blk;                   /* the copied strings (reused by the slot's next event) */
+	size_t cap;
 } tap_ev_t;
 
 typedef struct tap_sub {
@@ -114,8 +146,10 @@ struct weft_l7_tel {
 	weft_metrics_t *reg;
 	weft_metric_t *total, *dur, *req, *resp, *dropped;
 	weft_metric_t *limit_rej, *wl_conns, *wl_reqs, *wl_buf;
+	wl_hint_t wl_hint[WL_HINT_SLOTS];   /* a guess only: checked by name before use */
 	l7_ent_t **b;
 	size_t nb, n, max_series;
+	l7_ent_t *hint[HINT_SLOTS];  /* a guess only: checked against the values before use */
 	/* log: lines gather in logbuf, written by the flush timer or when large */
 	FILE *log;
 	bool log_own;
@@ -123,7 +157,7 @@ struct weft_l7_tel {
 	weft_timer_t log_timer;
 	uint64_t ts_sec;             /* rfc3339 cache: the second ts_base renders */
 	char ts_base[32];
-	weft_buf_t scratch;          /* tap rendering */
+	weft_buf_t scratch;          /* tap rendering: one line */
 	uint32_t log_mask;
 	double log_sample;
 	uint64_t rnd;
@@ -133,6 +167,7 @@ struct weft_l7_tel {
 	tap_sub_t *subs;
 	/* top */
 	route_st_t *routes;
+	route_st_t *route_last;      /* the row of the last request (rows live as long as t) */
 	size_t nroutes;
 	struct l7_trace *trace;
 };
@@ -317,7 +352,7 @@ void weft_l7_tel_free(weft_l7_tel_t *t)
 		free(s);
 	}
 	for (size_t i = 0; i < TAP_RING; i++)
-		free(t->ring[i].line);
+		free(t->ring[i].blk);
 	while (t->routes) {
 		route_st_t *r = t->routes;
 		t->routes = r->next;
@@ -356,8 +391,9 @@ static void grow(weft_l7_tel_t *t)
 }
 
 /* The entry for these label values, created with its series on first use.
- * Returns NULL on no memory or when the series cap is reached (counted). */
-static l7_ent_t *intern(weft_l7_tel_t *t, const char *const *v)
+ * Returns NULL on no memory or when the series cap is reached (counted).
+ * v[17], v[18] must be r's response_code and grpc_response_status. */
+static l7_ent_t *intern(weft_l7_tel_t *t, const char *const *v, const weft_l7_rec_t *r)
 {
 	size_t lens[NL7], len = 0;
 	uint64_t h = WEFT_FNV1A64_INIT;
@@ -396,6 +432,11 @@ static l7_ent_t *intern(weft_l7_tel_t *t, const char *const *v)
 		e->v[i] = p;
 		p += lens[i] + 1;
 	}
+	e->status = r->status;
+	e->grpc_status = r->grpc_status >= 0 ? r->grpc_status : -1;
+	e->dst_reporter = r->l.destination;
+	e->grpc = r->grpc;
+	e->mtls = r->l.mtls;
 	e->total = weft_metric_withv(t->total, e->v);
 	e->dur = weft_metric_withv(t->dur, e->v);
 	e->req = weft_metric_withv(t->req, e->v);
@@ -429,29 +470,75 @@ static void itoa10(int v, char out[12])
 	out[o + sizeof(d) - i] = 0;
 }
 
-static void count(weft_l7_tel_t *t, const weft_l7_rec_t *r)
+/* The hint slot for r: a mix of its label string pointers and numbers.
+ * Requests of one connection or workload pair usually hand the same
+ * pointers, so their entry is found without hashing the values. */
+static size_t hint_slot(const weft_l7_rec_t *r)
+{
+	const weft_tm_labels_t *l = &r->l;
+	uint64_t k = (uint64_t)(uintptr_t)l->src_workload ^ (uint64_t)(uintptr_t)l->dst_workload * 3 ^
+		     (uint64_t)(uintptr_t)l->src_principal * 5 ^ (uint64_t)(uintptr_t)l->dst_service * 7 ^
+		     (uint64_t)(uint32_t)r->status * 0x10001 ^ (uint64_t)(uint32_t)r->grpc_status << 20 ^
+		     (uint64_t)(uintptr_t)l->response_flags * 11 ^ (uint64_t)l->destination << 40 ^
+		     (uint64_t)r->grpc << 41;
+
+	k *= 0x9e3779b97f4a7c15ull;
+	return (size_t)(k >> 58) & (HINT_SLOTS - 1);
+}
+
+/* Whether label value have (an entry's) is what weft_tm_label_values
+ * makes of the record's value v ("unknown" for NULL or empty). */
+static inline bool label_is(const char *have, const char *v)
+{
+	return !strcmp(have, v && *v ? v : "unknown");
+}
+
+/* Whether entry e holds r's label values (as count() would render them). */
+static bool ent_is(const l7_ent_t *e, const weft_l7_rec_t *r)
+{
+	const weft_tm_labels_t *l = &r->l;
+
+	return e->status == r->status && e->grpc_status == (r->grpc_status >= 0 ? r->grpc_status : -1) &&
+	       e->dst_reporter == l->destination && e->grpc == r->grpc && e->mtls == l->mtls &&
+	       label_is(e->v[1], l->src_workload) && label_is(e->v[2], l->src_ns) &&
+	       label_is(e->v[3], l->src_principal) && label_is(e->v[4], l->src_app) &&
+	       label_is(e->v[5], l->src_version) && label_is(e->v[6], l->src_cluster) &&
+	       label_is(e->v[7], l->dst_workload) && label_is(e->v[8], l->dst_ns) &&
+	       label_is(e->v[9], l->dst_principal) && label_is(e->v[10], l->dst_app) &&
+	       label_is(e->v[11], l->dst_version) && label_is(e->v[12], l->dst_service) &&
+	       label_is(e->v[13], l->dst_service_name) && label_is(e->v[14], l->dst_service_ns) &&
+	       label_is(e->v[15], l->dst_cluster) && !strcmp(e->v[19], flags_of(r));
+}
+
+/* Counts r in its series; returns its entry (NULL when it has none). */
+static l7_ent_t *count(weft_l7_tel_t *t, const weft_l7_rec_t *r)
 {
 	const char *v4[WEFT_TM_NLABELS], *v[NL7];
 	char code[16], grpc[16];
-	l7_ent_t *e;
+	size_t hs = hint_slot(r);
+	l7_ent_t *e = t->hint[hs];
 
-	weft_tm_label_values(&r->l, r->l.response_flags, r->grpc ? "grpc" : "http", v4);
-	itoa10(r->status, code);
-	if (r->grpc_status >= 0)
-		itoa10(r->grpc_status, grpc);
-	else
-		grpc[0] = 0;
-	memcpy(v, v4, 17 * sizeof(*v));         /* reporter .. request_protocol */
-	v[17] = code;
-	v[18] = grpc;
-	v[19] = v4[17];                         /* response_flags */
-	v[20] = v4[18];                         /* connection_security_policy */
-	if (!(e = intern(t, v)))
-		return;
+	if (!e || !ent_is(e, r)) {
+		weft_tm_label_values(&r->l, r->l.response_flags, r->grpc ? "grpc" : "http", v4);
+		itoa10(r->status, code);
+		if (r->grpc_status >= 0)
+			itoa10(r->grpc_status, grpc);
+		else
+			grpc[0] = 0;
+		memcpy(v, v4, 17 * sizeof(*v));         /* reporter .. request_protocol */
+		v[17] = code;
+		v[18] = grpc;
+		v[19] = v4[17];                         /* response_flags */
+		v[20] = v4[18];                         /* connection_security_policy */
+		if (!(e = intern(t, v, r)))
+			return NULL;
+		t->hint[hs] = e;
+	}
 	weft_series_inc(e->total);
 	weft_series_observe(e->dur, (double)r->duration_us / 1000.0);
 	weft_series_observe(e->req, (double)r->req_bytes);
 	weft_series_observe(e->resp, (double)r->resp_bytes);
+	return e;
 }
 
 /* ---- access log ---- */
@@ -678,13 +765,6 @@ static void access_log(weft_l7_tel_t *t, const weft_l7_rec_t *r)
 
 /* ---- tap ---- */
 
-static bool sub_match(const tap_sub_t *s, const tap_ev_t *e)
-{
-	if (s->service)
-		return !strcmp(s->key, e->svc);
-	return !strcmp(s->key, e->src) || !strcmp(s->key, e->dst);
-}
-
 static void id_json(weft_buf_t *b, const char *wl, const char *ns, const char *principal)
 {
 	bool first = true;
@@ -716,80 +796,134 @@ static size_t ns_name(char *out, size_t n, const char *ns, const char *name)
 	return k + 1;
 }
 
-/* Renders r as a tap event into the ring slot; returns the slot or NULL. */
-static tap_ev_t *tap_event(weft_l7_tel_t *t, const weft_l7_rec_t *r)
+/* Whether key equals the filter key "ns/name" (as ns_name renders it
+ * into 256 bytes). */
+static bool key_is(const char *key, const char *ns, const char *name)
 {
-	const weft_tm_labels_t *l = &r->l;
-	tap_ev_t *e = &t->ring[t->ring_next];
-	char keys[3][256], ts[48];
-	size_t kl[3], need;
+	char k[256];
+
+	ns_name(k, sizeof(k), ns, name);
+	return !strcmp(key, k);
+}
+
+static bool sub_match(const tap_sub_t *s, const tap_ev_t *e)
+{
+	if (s->service)
+		return key_is(s->key, e->s[TS_SVCNS], e->s[TS_SVCN]);
+	return key_is(s->key, e->s[TS_SNS], e->s[TS_SW]) || key_is(s->key, e->s[TS_DNS], e->s[TS_DW]);
+}
+
+/* Renders event e as its JSON line (with '\n') into b, after a reset. */
+static void tap_line(weft_l7_tel_t *t, const tap_ev_t *e, weft_buf_t *b)
+{
 	bool first = true;
-	weft_buf_t *b = &t->scratch;
-	char *p;
+	char ts[48];
 
 	weft_buf_reset(b);
-	rfc3339_us(t, r->start_us ? r->start_us : wall_us(), ts, sizeof(ts));
+	rfc3339_us(t, e->start_us, ts, sizeof(ts));
 	weft_buf_append(b, "{", 1);
 	jstr(b, &first, "time", ts);
-	jstr(b, &first, "reporter", l->destination ? "destination" : "source");
-	jstr(b, &first, "method", r->method);
-	jstr(b, &first, "path", r->path);
-	jstr(b, &first, "authority", r->authority);
+	jstr(b, &first, "reporter", e->dst_reporter ? "destination" : "source");
+	jstr(b, &first, "method", e->s[TS_METHOD]);
+	jstr(b, &first, "path", e->s[TS_PATH]);
+	jstr(b, &first, "authority", e->s[TS_AUTH]);
 	jkey(b, &first, "status");
-	buf_int(b, r->status);
+	buf_int(b, e->status);
 	jkey(b, &first, "grpc_status");
-	if (r->grpc_status >= 0)
-		buf_int(b, r->grpc_status);
+	if (e->grpc_status >= 0)
+		buf_int(b, e->grpc_status);
 	else
 		weft_buf_append(b, "null", 4);
 	jkey(b, &first, "latency_ms");
-	buf_ms3(b, r->duration_us);
-	jstr(b, &first, "flags", flags_of(r));
-	jstr(b, &first, "route", r->route);
-	jstr(b, &first, "service", l->dst_service);
+	buf_ms3(b, e->duration_us);
+	jstr(b, &first, "flags", e->s[TS_FLAGS]);
+	jstr(b, &first, "route", e->s[TS_ROUTE]);
+	jstr(b, &first, "service", e->s[TS_SVC]);
 	jkey(b, &first, "source");
-	id_json(b, l->src_workload, l->src_ns, l->src_principal);
+	id_json(b, e->s[TS_SW], e->s[TS_SNS], e->s[TS_SP]);
 	jkey(b, &first, "destination");
-	id_json(b, l->dst_workload, l->dst_ns, l->dst_principal);
+	id_json(b, e->s[TS_DW], e->s[TS_DNS], e->s[TS_DP]);
 	weft_buf_append(b, "}\n", 2);
+}
 
-	kl[0] = ns_name(keys[0], sizeof(keys[0]), l->src_ns, l->src_workload);
-	kl[1] = ns_name(keys[1], sizeof(keys[1]), l->dst_ns, l->dst_workload);
-	kl[2] = ns_name(keys[2], sizeof(keys[2]), l->dst_service_ns, l->dst_service_name);
-	need = weft_buf_len(b) + kl[0] + kl[1] + kl[2];
+/* Keeps r as the next event of the ring: its label values from ent (r's
+ * series entry, NULL when it has none: then they are copied too), its
+ * own strings copied into the slot's block. Returns the slot, or NULL on
+ * no memory (the slot is then empty). */
+static tap_ev_t *tap_event(weft_l7_tel_t *t, const weft_l7_rec_t *r, const l7_ent_t *ent)
+{
+	const weft_tm_labels_t *l = &r->l;
+	tap_ev_t *e = &t->ring[t->ring_next];
+	const char *in[TS_N] = {
+		[TS_METHOD] = r->method, [TS_PATH] = r->path, [TS_AUTH] = r->authority,
+		[TS_ROUTE] = r->route, [TS_FLAGS] = flags_of(r), [TS_SVC] = l->dst_service,
+		[TS_SW] = l->src_workload, [TS_SNS] = l->src_ns, [TS_SP] = l->src_principal,
+		[TS_DW] = l->dst_workload, [TS_DNS] = l->dst_ns, [TS_DP] = l->dst_principal,
+		[TS_SVCN] = l->dst_service_name, [TS_SVCNS] = l->dst_service_ns,
+	};
+	size_t lens[TS_N], need = 0;
+	int ncopy = ent ? TS_OWN : TS_N;
+	char *p;
+
+	for (int i = 0; i < ncopy; i++)
+		if (in[i]) {
+			lens[i] = strlen(in[i]) + 1;
+			need += lens[i];
+		}
 	if (need > e->cap || e->cap > 4 * need + 4096) {
 		/* the slot's block is reused while it fits (and is not much too big) */
-		free(e->line);
-		memset(e, 0, sizeof(*e));
-		if (!(p = malloc(need)))
+		free(e->blk);
+		e->blk = NULL;
+		e->cap = 0;
+		if (need && !(e->blk = malloc(need))) {
+			e->used = false;
 			return NULL;
-		e->line = p;
+		}
 		e->cap = need;
 	}
-	p = e->line;
-	e->len = weft_buf_len(b);
-	memcpy(p, weft_buf_head(b), e->len);
-	p += e->len;
-	char **dst[3] = { &e->src, &e->dst, &e->svc };
-	for (int i = 0; i < 3; i++) {
-		memcpy(p, keys[i], kl[i]);
-		*dst[i] = p;
-		p += kl[i];
+	p = e->blk;
+	for (int i = 0; i < ncopy; i++) {
+		if (!in[i]) {
+			e->s[i] = NULL;
+			continue;
+		}
+		memcpy(p, in[i], lens[i]);
+		e->s[i] = p;
+		p += lens[i];
 	}
+	/* a label value that is neither NULL nor empty is the entry's copy;
+	 * the entry holds "unknown" for the others, so they stay as given
+	 * (TS_FLAGS: flags_of(r), the entry's response_flags, never empty) */
+	for (int i = ncopy; i < TS_N; i++)
+		e->s[i] = in[i] && *in[i] ? ent->v[ts_label[i]] : in[i] ? "" : NULL;
+	e->used = true;
+	e->dst_reporter = l->destination;
+	e->status = r->status;
+	e->grpc_status = r->grpc_status;
+	e->start_us = r->start_us ? r->start_us : wall_us();
+	e->duration_us = r->duration_us;
 	t->ring_next = (t->ring_next + 1) % TAP_RING;
 	return e;
 }
 
-static void tap(weft_l7_tel_t *t, const weft_l7_rec_t *r)
+/* Keeps r in the ring and writes its line to every subscriber it
+ * matches (rendered once, only when one does). */
+static void tap(weft_l7_tel_t *t, const weft_l7_rec_t *r, const l7_ent_t *ent)
 {
-	tap_ev_t *e = tap_event(t, r);
+	tap_ev_t *e = tap_event(t, r, ent);
+	bool rendered = false;
 
 	if (!e)
 		return;
 	for (tap_sub_t *s = t->subs, *nx; s; s = nx) {
 		nx = s->next;    /* a failed write frees s (sub_closed) */
-		if (sub_match(s, e))
-			weft_admin_stream_write(s->s, e->line, e->len);
+		if (!sub_match(s, e))
+			continue;
+		if (!rendered) {
+			tap_line(t, e, &t->scratch);
+			rendered = true;
+		}
+		weft_admin_stream_write(s->s, weft_buf_head(&t->scratch), weft_buf_len(&t->scratch));
 	}
 }
 
@@ -802,19 +936,34 @@ static bool success(const weft_l7_rec_t *r)
 	return !r->grpc || r->grpc_status <= 0;
 }
 
+/* Whether rs is r's row: its key equals what route_for would render for
+ * r (the route, or "service:<host>", cut to 255 bytes), compared in place. */
+static bool route_is(const route_st_t *rs, const weft_l7_rec_t *r)
+{
+	if (rs->dst_reporter != r->l.destination)
+		return false;
+	if (r->route && *r->route)
+		return !strncmp(rs->key, r->route, sizeof(rs->key) - 1);
+	return !memcmp(rs->key, "service:", 8) &&
+	       !strncmp(rs->key + 8, r->l.dst_service && *r->l.dst_service ? r->l.dst_service : "unknown",
+			sizeof(rs->key) - 9);
+}
+
 static route_st_t *route_for(weft_l7_tel_t *t, const weft_l7_rec_t *r)
 {
 	char key[256];
 	route_st_t *rs;
 
+	if (t->route_last && route_is(t->route_last, r))
+		return t->route_last;
+	for (rs = t->routes; rs; rs = rs->next)
+		if (route_is(rs, r))
+			return t->route_last = rs;
 	if (r->route && *r->route)
 		snprintf(key, sizeof(key), "%s", r->route);
 	else
 		snprintf(key, sizeof(key), "service:%s",
 			 r->l.dst_service && *r->l.dst_service ? r->l.dst_service : "unknown");
-	for (rs = t->routes; rs; rs = rs->next)
-		if (rs->dst_reporter == r->l.destination && !strcmp(rs->key, key))
-			return rs;
 	if (t->nroutes >= ROUTE_MAX) {
 		weft_series_inc(weft_metric_with(t->dropped, "routes"));
 		return NULL;
@@ -826,7 +975,7 @@ static route_st_t *route_for(weft_l7_tel_t *t, const weft_l7_rec_t *r)
 	rs->next = t->routes;
 	t->routes = rs;
 	t->nroutes++;
-	return rs;
+	return t->route_last = rs;
 }
 
 static void route_stat(weft_l7_tel_t *t, const weft_l7_rec_t *r)
@@ -921,9 +1070,10 @@ void weft_l7_tel_request(weft_l7_tel_t *t, const weft_l7_rec_t *r)
 {
 	if (!t || !r)
 		return;
-	count(t, r);
+	l7_ent_t *e = count(t, r);
+
 	access_log(t, r);
-	tap(t, r);
+	tap(t, r, e);
 	route_stat(t, r);
 }
 
@@ -934,16 +1084,27 @@ void weft_l7_tel_limit_hit(weft_l7_tel_t *t, const char *workload, const char *l
 						 limit && *limit ? limit : "unknown"));
 }
 
+/* The fairness code calls this on every take and give of a share, so the
+ * workload's three series are kept in a small hint table (by the name's
+ * pointer, checked by the name the series carry) instead of three walks
+ * of the metrics' series lists. */
 void weft_l7_tel_workload_gauges(weft_l7_tel_t *t, const char *workload, uint64_t conns,
 				 uint64_t requests, uint64_t buffer_bytes)
 {
 	const char *w = workload && *workload ? workload : "unknown";
+	wl_hint_t *h;
 
 	if (!t)
 		return;
-	weft_series_set(weft_metric_with(t->wl_conns, w), (double)conns);
-	weft_series_set(weft_metric_with(t->wl_reqs, w), (double)requests);
-	weft_series_set(weft_metric_with(t->wl_buf, w), (double)buffer_bytes);
+	h = &t->wl_hint[((uintptr_t)w >> 4 ^ (uintptr_t)w >> 10) & (WL_HINT_SLOTS - 1)];
+	if (!h->conns || !h->reqs || !h->buf || strcmp(h->conns->values[0], w)) {
+		h->conns = weft_metric_with(t->wl_conns, w);
+		h->reqs = weft_metric_with(t->wl_reqs, w);
+		h->buf = weft_metric_with(t->wl_buf, w);
+	}
+	weft_series_set(h->conns, (double)conns);
+	weft_series_set(h->reqs, (double)requests);
+	weft_series_set(h->buf, (double)buffer_bytes);
 }
 
 /* ---- admin endpoints ---- */
@@ -1038,11 +1199,13 @@ static int h_tap(const weft_admin_req_t *req, weft_admin_stream_t *st, weft_buf_
 		size_t idx[TAP_RING], m = 0;
 		for (size_t i = 0; i < TAP_RING; i++) {
 			size_t k = (t->ring_next + TAP_RING - 1 - i) % TAP_RING;
-			if (t->ring[k].line && sub_match(s, &t->ring[k]) && m < (size_t)recent)
+			if (t->ring[k].used && sub_match(s, &t->ring[k]) && m < (size_t)recent)
 				idx[m++] = k;
 		}
-		while (m--)
-			weft_admin_stream_write(st, t->ring[idx[m]].line, t->ring[idx[m]].len);
+		while (m--) {
+			tap_line(t, &t->ring[idx[m]], &t->scratch);
+			weft_admin_stream_write(st, weft_buf_head(&t->scratch), weft_buf_len(&t->scratch));
+		}
 	}
 	s->next = t->subs;
 	if (s->next)

@@ -133,12 +133,39 @@ void l7_trace_free(struct l7_trace *tr)
 
 /* ---- trace context ---- */
 
+/* The value of each lowercase hex digit plus one; 0 for other bytes. */
+static const unsigned char hex1[256] = {
+	['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7, ['7'] = 8,
+	['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+};
+
+/* Whether the 8 bytes at p are all lowercase hex digits: per byte,
+ * '0' <= x <= '9' or 'a' <= x <= 'f', tested on the whole word (bytes
+ * below 0x80, so the subtractions never borrow across bytes). */
+static bool lower_hex8(const char *p)
+{
+	const uint64_t hi = 0x8080808080808080ull, ones = 0x0101010101010101ull;
+	uint64_t x, dig, af;
+
+	memcpy(&x, p, 8);
+	if (x & hi)
+		return false;
+	dig = ((x | hi) - '0' * ones) & (('9' * ones | hi) - x);
+	af = ((x | hi) - 'a' * ones) & (('f' * ones | hi) - x);
+	return ((dig | af) & hi) == hi;
+}
+
 static bool lower_hex(const char *p, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+	unsigned ok = 1;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8)
+		if (!lower_hex8(p + i))
 			return false;
-	return true;
+	for (; i < n; i++)
+		ok &= hex1[(unsigned char)p[i]] != 0;
+	return ok;
 }
 
 static bool all_zero(const char *p, size_t n)
@@ -149,14 +176,20 @@ static bool all_zero(const char *p, size_t n)
 	return true;
 }
 
-static const weft_str_t *find_hdr(const weft_http_head_t *h, const char *name)
+/* The first traceparent and tracestate headers of h (NULL where
+ * absent), in one pass over the headers. */
+static void find_trace_hdrs(const weft_http_head_t *h, const weft_str_t **tp, const weft_str_t **ts)
 {
-	size_t n = strlen(name);
-
-	for (size_t i = 0; h && i < h->nhdrs; i++)
-		if (h->hdrs[i].name.len == n && !strncasecmp(h->hdrs[i].name.p, name, n))
-			return &h->hdrs[i].value;
-	return NULL;
+	*tp = *ts = NULL;
+	for (size_t i = 0; h && i < h->nhdrs; i++) {
+		const weft_str_t *n = &h->hdrs[i].name;
+		if ((n->len != 11 && n->len != 10) || (n->p[0] | 0x20) != 't')
+			continue;
+		if (n->len == 11 && !*tp && !strncasecmp(n->p, "traceparent", 11))
+			*tp = &h->hdrs[i].value;
+		else if (n->len == 10 && !*ts && !strncasecmp(n->p, "tracestate", 10))
+			*ts = &h->hdrs[i].value;
+	}
 }
 
 /* Parses a traceparent value "vv-<32 hex>-<16 hex>-<2 hex>" (a later
@@ -180,7 +213,7 @@ static bool parse_traceparent(weft_str_t v, char trace[33], char span[17], unsig
 	trace[32] = 0;
 	memcpy(span, p + 36, 16);
 	span[16] = 0;
-	*flags = (unsigned)strtoul((char[3]){ p[53], p[54], 0 }, NULL, 16);
+	*flags = (unsigned)(hex1[(unsigned char)p[53]] - 1) << 4 | (unsigned)(hex1[(unsigned char)p[54]] - 1);
 	return true;
 }
 
@@ -194,16 +227,34 @@ static uint64_t next_rand(uint64_t *s)
 	return *s = x;
 }
 
+/* The 8 lowercase hex digits of x, most significant first, into out (no
+ * NUL): the nibbles spread one per byte, then mapped to '0'..'9' and
+ * 'a'..'f' eight at a time. */
+static inline void hex8(uint32_t x, char out[8])
+{
+	uint64_t v = x, ge10;
+
+	v = (v & 0xffff0000ull) << 16 | (v & 0xffffull);
+	v = (v & 0x0000ff000000ff00ull) << 8 | (v & 0x000000ff000000ffull);
+	v = (v & 0x00f000f000f000f0ull) << 4 | (v & 0x000f000f000f000full);
+	ge10 = (v + 0x0606060606060606ull) >> 4 & 0x0101010101010101ull;
+	v += 0x3030303030303030ull + ge10 * ('a' - '0' - 10);
+	/* byte k holds the digit of nibble k: as a number, most significant
+	 * digit in the top byte, so in memory order on a big-endian machine */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	v = __builtin_bswap64(v);
+#endif
+	memcpy(out, &v, 8);
+}
+
 /* n*16 hex digits from rnd, never all zero. */
 static void rand_hex(uint64_t *rnd, char *out, size_t words)
 {
-	static const char hex[] = "0123456789abcdef";
-
 	do {
 		for (size_t i = 0; i < words; i++) {
 			uint64_t v = next_rand(rnd);
-			for (int k = 15; k >= 0; k--, v >>= 4)
-				out[16 * i + (size_t)k] = hex[v & 15];
+			hex8((uint32_t)(v >> 32), out + 16 * i);
+			hex8((uint32_t)v, out + 16 * i + 8);
 		}
 		out[16 * words] = 0;
 	} while (all_zero(out, 16 * words));
@@ -220,15 +271,16 @@ static uint64_t wall_us(void)
 void weft_trace_start(weft_l7_tel_t *t, const weft_http_head_t *h, weft_span_t *sp, uint64_t *rnd)
 {
 	struct l7_trace *tr = l7_tel_trace(t);
-	const weft_str_t *tp = find_hdr(h, "traceparent");
+	const weft_str_t *tp, *ts;
 	unsigned flags = 0;
 	uint64_t local = 0;
 
 	if (!rnd)
 		rnd = &local;
-	memset(sp, 0, sizeof(*sp));
+	/* every field is set below (strings up to their NUL), no memset */
+	sp->tracestate[0] = 0;
+	find_trace_hdrs(h, &tp, &ts);
 	if (tp && parse_traceparent(*tp, sp->trace_id, sp->parent_id, &flags)) {
-		const weft_str_t *ts = find_hdr(h, "tracestate");
 		sp->sampled = flags & 1;
 		if (ts && ts->len < sizeof(sp->tracestate) && !memchr(ts->p, 0, ts->len)) {
 			memcpy(sp->tracestate, ts->p, ts->len);
@@ -246,7 +298,18 @@ void weft_trace_start(weft_l7_tel_t *t, const weft_http_head_t *h, weft_span_t *
 
 void weft_trace_header(const weft_span_t *sp, char out[56])
 {
-	snprintf(out, 56, "00-%.32s-%.16s-%02x", sp->trace_id, sp->span_id, sp->sampled ? 1u : 0u);
+	/* "00-%.32s-%.16s-%02x", without the formatting machinery */
+	size_t tl = strnlen(sp->trace_id, 32), sl = strnlen(sp->span_id, 16);
+	char *p = out;
+
+	memcpy(p, "00-", 3);
+	p += 3;
+	memcpy(p, sp->trace_id, tl);
+	p += tl;
+	*p++ = '-';
+	memcpy(p, sp->span_id, sl);
+	p += sl;
+	memcpy(p, sp->sampled ? "-01" : "-00", 4);
 }
 
 /* ---- spans ---- */

@@ -127,6 +127,60 @@ static void test_metric_labels(void **state)
 	assert_non_null(strstr(out, "weft_agent_l7_workload_requests{workload=\"ns/client\"} 2"));
 	assert_non_null(strstr(out, "weft_agent_l7_workload_buffer_bytes{workload=\"ns/client\"} 4096"));
 	free(out);
+	/* a name buffer reused for another workload, and no name at all */
+	{
+		char w[16] = "ns/a";
+		weft_l7_tel_workload_gauges(t, w, 1, 1, 1);
+		strcpy(w, "ns/b");
+		weft_l7_tel_workload_gauges(t, w, 5, 6, 7);
+		weft_l7_tel_workload_gauges(t, NULL, 8, 8, 8);
+		weft_l7_tel_workload_gauges(t, "ns/client", 0, 1, 0);
+	}
+	out = render(&m);
+	assert_non_null(strstr(out, "weft_agent_l7_workload_connections{workload=\"ns/a\"} 1\n"));
+	assert_non_null(strstr(out, "weft_agent_l7_workload_connections{workload=\"ns/b\"} 5\n"));
+	assert_non_null(strstr(out, "weft_agent_l7_workload_requests{workload=\"ns/b\"} 6\n"));
+	assert_non_null(strstr(out, "weft_agent_l7_workload_buffer_bytes{workload=\"ns/b\"} 7\n"));
+	assert_non_null(strstr(out, "weft_agent_l7_workload_buffer_bytes{workload=\"unknown\"} 8\n"));
+	assert_non_null(strstr(out, "weft_agent_l7_workload_connections{workload=\"ns/client\"} 0\n"));
+	assert_non_null(strstr(out, "weft_agent_l7_workload_requests{workload=\"ns/client\"} 1\n"));
+	free(out);
+	weft_l7_tel_free(t);
+	weft_metrics_free(&m);
+	weft_loop_destroy(&loop);
+}
+
+/* Records that hand the same pointers with other contents (a buffer
+ * reused for another workload) are counted by their contents. */
+static void test_same_pointers_new_values(void **state)
+{
+	weft_loop_t loop;
+	weft_metrics_t m;
+	weft_l7_tel_t *t;
+	char wl[16] = "alpha", flags[8] = "";
+	weft_l7_rec_t r = rec(wl, 200);
+	char *out;
+
+	(void)state;
+	assert_int_equal(weft_loop_init(&loop), 0);
+	weft_metrics_init(&m);
+	t = mk(&loop, &m, "off", NULL, 1);
+	r.l.response_flags = flags;
+	weft_l7_tel_request(t, &r);
+	weft_l7_tel_request(t, &r);
+	strcpy(wl, "beta");
+	weft_l7_tel_request(t, &r);
+	strcpy(flags, "UO");
+	weft_l7_tel_request(t, &r);
+	wl[0] = 0;                                  /* empty: "unknown" */
+	weft_l7_tel_request(t, &r);
+	out = render(&m);
+	assert_non_null(strstr(out, "istio_requests_total{reporter=\"destination\",source_workload=\"alpha\","));
+	assert_non_null(strstr(out, "response_flags=\"-\",connection_security_policy=\"mutual_tls\"} 2\n"));
+	assert_non_null(strstr(out, "istio_requests_total{reporter=\"destination\",source_workload=\"beta\","));
+	assert_non_null(strstr(out, "response_flags=\"UO\",connection_security_policy=\"mutual_tls\"} 1\n"));
+	assert_non_null(strstr(out, "istio_requests_total{reporter=\"destination\",source_workload=\"unknown\","));
+	free(out);
 	weft_l7_tel_free(t);
 	weft_metrics_free(&m);
 	weft_loop_destroy(&loop);
@@ -537,6 +591,83 @@ static void test_tap_stream(void **state)
 	close(late.fd);
 }
 
+/* The tap lines byte for byte (live and replayed): NULL fields as null,
+ * escapes, gRPC status, flags; and the same once the series cap is
+ * reached (the event then keeps its own copy of the labels). */
+static void test_tap_exact(void **state)
+{
+	static const char want1[] =
+		"{\"time\":\"2024-05-01T12:00:00.123Z\",\"reporter\":\"destination\",\"method\":\"GET\","
+		"\"path\":\"/hello?x=1\",\"authority\":\"server.ns:80\",\"status\":200,\"grpc_status\":null,"
+		"\"latency_ms\":2.500,\"flags\":\"-\",\"route\":\"ns/r1\","
+		"\"service\":\"server.ns.svc.cluster.local\",\"source\":{\"workload\":\"client\","
+		"\"namespace\":\"ns\",\"principal\":\"spiffe://td/ns/ns/sa/client\"},"
+		"\"destination\":{\"workload\":\"server\",\"namespace\":\"ns\",\"principal\":null}}\n";
+	static const char want2[] =
+		"{\"time\":\"2024-05-01T12:00:01.000Z\",\"reporter\":\"source\",\"method\":null,"
+		"\"path\":\"/a\\\"b\\\\c\\u0001\xc3\xa9\",\"authority\":null,\"status\":-3,\"grpc_status\":14,"
+		"\"latency_ms\":1234567.891,\"flags\":\"UO,URX\",\"route\":null,"
+		"\"service\":\"\",\"source\":{\"workload\":\"client\","
+		"\"namespace\":\"ns\",\"principal\":null},"
+		"\"destination\":{\"workload\":\"server\",\"namespace\":\"\",\"principal\":\"p\\\"q\"}}\n";
+	env_t e;
+	client_t c, late;
+	weft_l7_rec_t r1 = rec("client", 200), r2 = rec("client", -3);
+	char *p;
+
+	(void)state;
+	env_up(&e);
+	r2.l.destination = false;
+	r2.method = NULL;
+	r2.path = "/a\"b\\c\x01\xc3\xa9";
+	r2.authority = NULL;
+	r2.grpc = true;
+	r2.grpc_status = 14;
+	r2.duration_us = 1234567891;
+	r2.l.response_flags = "UO,URX";
+	r2.route = NULL;
+	r2.l.dst_service = "";
+	r2.l.src_principal = NULL;
+	r2.l.dst_ns = "";
+	r2.l.dst_principal = "p\"q";
+	r2.start_us = 1714564801000999ull;
+	client_open(&c, &e.loop, e.port, "/debug/tap?workload=ns/client");
+	client_wait(&c, "Connection: close\r\n\r\n", 1);
+	for (int round = 0; round < 2; round++) {
+		if (round == 1)
+			l7_tel_set_max_series(e.t, 0);   /* no entry: the event copies its labels */
+		weft_l7_tel_request(e.t, &r1);
+		weft_l7_tel_request(e.t, &r2);
+	}
+	client_wait(&c, "}}\n", 4);
+	p = strstr(c.buf, "\r\n\r\n");
+	assert_non_null(p);
+	for (int i = 0; i < 2; i++) {
+		char *l1 = strstr(p, "{\"time\"");
+		assert_non_null(l1);
+		assert_memory_equal(l1, want1, sizeof(want1) - 1);
+		p = strstr(l1 + sizeof(want1) - 1, "{\"time\"");
+		assert_non_null(p);
+		assert_memory_equal(p, want2, sizeof(want2) - 1);
+		p += sizeof(want2) - 1;
+	}
+	/* replay: the last three, oldest first */
+	client_open(&late, &e.loop, e.port, "/debug/tap?workload=ns/client&recent=3");
+	client_wait(&late, "}}\n", 3);
+	p = strstr(late.buf, "{\"time\"");
+	assert_non_null(p);
+	assert_memory_equal(p, want2, sizeof(want2) - 1);
+	p = strstr(p + 1, "{\"time\"");
+	assert_non_null(p);
+	assert_memory_equal(p, want1, sizeof(want1) - 1);
+	p = strstr(p + 1, "{\"time\"");
+	assert_non_null(p);
+	assert_memory_equal(p, want2, sizeof(want2) - 1);
+	close(c.fd);
+	env_down(&e);
+	close(late.fd);
+}
+
 static void test_routes(void **state)
 {
 	env_t e;
@@ -573,12 +704,14 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_metric_labels),
+		cmocka_unit_test(test_same_pointers_new_values),
 		cmocka_unit_test(test_series_cap),
 		cmocka_unit_test(test_promtool),
 		cmocka_unit_test(test_log_fields),
 		cmocka_unit_test(test_log_batched),
 		cmocka_unit_test(test_log_sampling),
 		cmocka_unit_test(test_tap_stream),
+		cmocka_unit_test(test_tap_exact),
 		cmocka_unit_test(test_routes),
 	};
 

@@ -69,10 +69,102 @@ static void test_continue_trace(void **state)
 	assert_string_equal(sp.tracestate, "");
 	weft_trace_header(&sp, out);
 	assert_string_equal(out + 52, "-00");
+	/* any flags byte: bit 0 is the sampled flag */
+	hd = head_with(h, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-f3", NULL);
+	weft_trace_start(NULL, &hd, &sp, &rnd);
+	assert_true(sp.sampled);
+	hd = head_with(h, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-a2", NULL);
+	weft_trace_start(NULL, &hd, &sp, &rnd);
+	assert_false(sp.sampled);
+	/* the header is "00-%.32s-%.16s-%02x" of the span, short ids included */
+	{
+		weft_span_t z = { .trace_id = "abc", .span_id = "", .sampled = true };
+		char want[56];
+		snprintf(want, sizeof(want), "00-%.32s-%.16s-%02x", z.trace_id, z.span_id, 1u);
+		weft_trace_header(&z, out);
+		assert_string_equal(out, want);
+	}
 	/* a later version with extra fields is read as 00 */
 	hd = head_with(h, "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra", NULL);
 	weft_trace_start(NULL, &hd, &sp, &rnd);
 	assert_string_equal(sp.parent_id, "b7ad6b7169203331");
+}
+
+/* Every byte of the ids and flags is checked: a byte just outside
+ * '0'..'9' / 'a'..'f' anywhere makes the header invalid; every digit
+ * anywhere is accepted. */
+static void test_hex_bytes(void **state)
+{
+	static const char base[] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+	static const char bad[] = { '/', ':', '`', 'g', 'A', 'F', ' ', (char)0x80, (char)0xb0, (char)0xff, 0 };
+	static const char good[] = "0123456789abcdef";
+	weft_hdr_t h[2];
+	weft_span_t sp;
+	uint64_t rnd = 3;
+	char tp[56];
+
+	(void)state;
+	for (size_t pos = 0; pos < 55; pos++) {
+		if (pos == 2 || pos == 35 || pos == 52)
+			continue;
+		for (size_t b = 0; b < sizeof(bad); b++) {
+			weft_http_head_t hd;
+			memcpy(tp, base, sizeof(base));
+			tp[pos] = bad[b];
+			hd = head_with(h, NULL, NULL);
+			h[0].name = (weft_str_t){ "traceparent", 11 };
+			h[0].value = (weft_str_t){ tp, 55 };
+			hd.nhdrs = 1;
+			weft_trace_start(NULL, &hd, &sp, &rnd);
+			if (sp.parent_id[0])
+				fail_msg("accepted byte 0x%02x at %zu", (unsigned char)bad[b], pos);
+		}
+		if (pos < 3)
+			continue;                   /* the version: 00 only here */
+		for (size_t g = 0; g < 16; g++) {
+			weft_http_head_t hd;
+			memcpy(tp, base, sizeof(base));
+			tp[pos] = good[g];
+			hd = head_with(h, tp, NULL);
+			weft_trace_start(NULL, &hd, &sp, &rnd);
+			if (!sp.parent_id[0] && !(pos >= 3 && pos < 35 && !memcmp(tp + 3, "00000000000000000000000000000000", 32)))
+				fail_msg("refused digit %c at %zu", good[g], pos);
+		}
+	}
+}
+
+/* A new trace's ids are the xorshift draws in hex, most significant
+ * digit first: trace id (two draws), the sampling draw, span id. */
+static void test_new_ids(void **state)
+{
+	weft_span_t sp;
+	uint64_t rnd = 42, x = 42, d[4];
+	char want[40];
+
+	(void)state;
+	for (int i = 0; i < 4; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		d[i] = x;
+	}
+	weft_trace_start(NULL, NULL, &sp, &rnd);
+	snprintf(want, sizeof(want), "%016llx%016llx", (unsigned long long)d[0], (unsigned long long)d[1]);
+	assert_string_equal(sp.trace_id, want);
+	snprintf(want, sizeof(want), "%016llx", (unsigned long long)d[3]);
+	assert_string_equal(sp.span_id, want);
+	assert_string_equal(sp.parent_id, "");
+	assert_string_equal(sp.tracestate, "");
+	rnd = 0xfedcba9876543210ull;
+	for (int i = 0; i < 1000; i++) {
+		uint64_t y = rnd;
+		y ^= y << 13;
+		y ^= y >> 7;
+		y ^= y << 17;
+		weft_trace_start(NULL, NULL, &sp, &rnd);
+		snprintf(want, sizeof(want), "%016llx", (unsigned long long)y);
+		assert_memory_equal(sp.trace_id, want, 16);
+	}
 }
 
 static void test_invalid_starts_new(void **state)
@@ -362,6 +454,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_continue_trace),
+		cmocka_unit_test(test_new_ids),
+		cmocka_unit_test(test_hex_bytes),
 		cmocka_unit_test(test_invalid_starts_new),
 		cmocka_unit_test(test_sampling),
 		cmocka_unit_test(test_export),
