@@ -273,6 +273,16 @@ static bool conn_specific(weft_str_t n, weft_str_t v)
 	return weft_hdr_is(n, "te") && !weft_str_ieq(v, WEFT_STR_LIT("trailers"));
 }
 
+/* Fields whose value is new on every request (lowercase name n): HPACK
+ * must not index them. Each would take a dynamic table entry for nothing,
+ * evict the entries that do repeat, and pile up under one name for every
+ * later lookup of that name to compare against (both ends). */
+static bool unique_value(const char *n, size_t len)
+{
+	return (len == 11 && !memcmp(n, "traceparent", 11)) ||
+	       (len == 12 && !memcmp(n, "x-request-id", 12));
+}
+
 /* Builds an nghttp2 header list: pseudo fields from h (when head) then
  * the regular fields, names lowercased, connection-specific fields and
  * (HTTP/2) host dropped. One block holds the array and the strings: the
@@ -349,7 +359,9 @@ static ssize_t build_nv(const weft_http_head_t *h, const weft_hdr_t *hdrs, size_
 			char ch = nm.p[k];
 			p[k] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
 		}
-		nv[n] = (nghttp2_nv){ (uint8_t *)p, (uint8_t *)v.p, nm.len, v.len, NGHTTP2_NV_FLAG_NONE };
+		nv[n] = (nghttp2_nv){ (uint8_t *)p, (uint8_t *)v.p, nm.len, v.len,
+				      unique_value(p, nm.len) ? NGHTTP2_NV_FLAG_NO_INDEX
+							      : NGHTTP2_NV_FLAG_NONE };
 		p += nm.len;
 		n++;
 	}
