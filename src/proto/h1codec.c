@@ -239,6 +239,32 @@ static bool is_conn_field(weft_str_t n)
 	}
 }
 
+/* Bit 7 of each byte of the result set where that byte of x is zero
+ * (exact for the first zero byte, which is all "any" needs). */
+static inline uint64_t zero_bytes(uint64_t x)
+{
+	return (x - 0x0101010101010101ull) & ~x & 0x8080808080808080ull;
+}
+
+/* Whether v holds CR, LF or NUL (eight bytes at a time: values such as
+ * x-forwarded-client-cert are long). */
+static bool has_crlf_nul(weft_str_t v)
+{
+	size_t i = 0;
+
+	for (; i + 8 <= v.len; i += 8) {
+		uint64_t x;
+		memcpy(&x, v.p + i, 8);
+		if (zero_bytes(x) | zero_bytes(x ^ 0x0d0d0d0d0d0d0d0dull) |
+		    zero_bytes(x ^ 0x0a0a0a0a0a0a0a0aull))
+			return true;
+	}
+	for (; i < v.len; i++)
+		if (v.p[i] == '\r' || v.p[i] == '\n' || v.p[i] == '\0')
+			return true;
+	return false;
+}
+
 static bool valid_field(weft_str_t name, weft_str_t value)
 {
 	if (!name.len)
@@ -246,10 +272,7 @@ static bool valid_field(weft_str_t name, weft_str_t value)
 	for (size_t i = 0; i < name.len; i++)
 		if (name.p[i] <= ' ' || name.p[i] == ':' || name.p[i] == 0x7f)
 			return false;
-	for (size_t i = 0; i < value.len; i++)
-		if (value.p[i] == '\r' || value.p[i] == '\n' || value.p[i] == '\0')
-			return false;
-	return true;
+	return !has_crlf_nul(value);
 }
 
 /* Appends the regular fields of hd (connection-specific ones and

@@ -39,6 +39,36 @@ static bool is_vchar_ws(unsigned char c)
 	return (c >= 0x21 && c <= 0x7e) || c >= 0x80 || c == ' ' || c == '\t';
 }
 
+/* Bit 7 of each byte of the result set exactly where that byte of x is
+ * zero (no borrow between bytes). */
+static inline uint64_t zero_bytes(uint64_t x)
+{
+	return ~(((x & 0x7f7f7f7f7f7f7f7full) + 0x7f7f7f7f7f7f7f7full) | x) & 0x8080808080808080ull;
+}
+
+/* Whether every byte of p[0..n) is a field-value byte (is_vchar_ws),
+ * eight at a time: a byte fails when it is below 0x20 and not HTAB, or
+ * is DEL. */
+static bool all_vchar_ws(const char *p, size_t n)
+{
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t x, ctl;
+		memcpy(&x, p + i, 8);
+		/* bit 7: (x & 0x7f) + 0x60 reaches 0x80 from 0x20 up; ~x: ASCII */
+		ctl = ~((x & 0x7f7f7f7f7f7f7f7full) + 0x6060606060606060ull) & ~x &
+		      0x8080808080808080ull;
+		if ((ctl & ~zero_bytes(x ^ 0x0909090909090909ull)) |
+		    zero_bytes(x ^ 0x7f7f7f7f7f7f7f7full))
+			return false;
+	}
+	for (; i < n; i++)
+		if (!is_vchar_ws((unsigned char)p[i]))
+			return false;
+	return true;
+}
+
 /* Finds the end of the line starting at off. Returns the index of its LF
  * (line content is [off, lf-1) without the CR), WEFT_EAGAIN when no LF yet,
  * WEFT_EPROTO on a bare LF or a CR not followed by LF. */
@@ -136,9 +166,8 @@ static int parse_field(const char *p, size_t len, weft_h1_hdr_t *h)
 		return -1;   /* empty name, bad char, or whitespace before ':' */
 	h->name = weft_str(p, i);
 	vs = i + 1;
-	for (size_t k = vs; k < len; k++)
-		if (!is_vchar_ws((unsigned char)p[k]))
-			return -1;
+	if (!all_vchar_ws(p + vs, len - vs))
+		return -1;
 	while (vs < len && (p[vs] == ' ' || p[vs] == '\t'))
 		vs++;
 	ve = len;

@@ -45,21 +45,6 @@ static int dup_str(weft_arena_t *a, weft_str_t *dst, weft_str_t s)
 	return 0;
 }
 
-/* A lowercased copy of s in the arena. Returns 0 or -1 (no memory). */
-static int dup_lower(weft_arena_t *a, weft_str_t *dst, weft_str_t s)
-{
-	char *p = weft_arena_alloc(a, s.len + 1);
-
-	if (!p)
-		return -1;
-	for (size_t i = 0; i < s.len; i++) {
-		char c = s.p[i];
-		p[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-	}
-	*dst = weft_str(p, s.len);
-	return 0;
-}
-
 void weft_hmsg_init(weft_hmsg_t *msg, weft_arena_t *arena)
 {
 	memset(msg, 0, sizeof(*msg));
@@ -141,12 +126,34 @@ int weft_hmsg_copy(weft_hmsg_t *msg, weft_arena_t *arena, const weft_http_head_t
 	return WEFT_OK;
 }
 
+/* h as a lowercased copy of name and a copy of value, in one arena block
+ * (zeroed: the NULs are there). Returns 0 or -1 (no memory). */
+static int dup_field(weft_arena_t *a, weft_hdr_t *h, weft_str_t name, weft_str_t value)
+{
+	char *p;
+
+	if (name.len > ((size_t)-1) / 4 || value.len > ((size_t)-1) / 4)
+		return -1;
+	p = weft_arena_alloc(a, name.len + value.len + 2);
+	if (!p)
+		return -1;
+	for (size_t i = 0; i < name.len; i++) {
+		char c = name.p[i];
+		p[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+	}
+	h->name = weft_str(p, name.len);
+	p += name.len + 1;
+	if (value.len)
+		memcpy(p, value.p, value.len);
+	h->value = weft_str(p, value.len);
+	return 0;
+}
+
 int weft_hmsg_add(weft_hmsg_t *msg, weft_str_t name, weft_str_t value)
 {
 	weft_hdr_t h;
 
-	if (dup_lower(msg->arena, &h.name, name) < 0 || dup_str(msg->arena, &h.value, value) < 0 ||
-	    grow(msg) < 0)
+	if (dup_field(msg->arena, &h, name, value) < 0 || grow(msg) < 0)
 		return WEFT_ENOMEM;
 	msg->h.hdrs[msg->h.nhdrs++] = h;
 	return WEFT_OK;
@@ -157,7 +164,7 @@ void weft_hmsg_remove(weft_hmsg_t *msg, weft_str_t name)
 	size_t o = 0;
 
 	for (size_t i = 0; i < msg->h.nhdrs; i++)
-		if (!weft_str_ieq(msg->h.hdrs[i].name, name))
+		if (msg->h.hdrs[i].name.len != name.len || !weft_str_ieq(msg->h.hdrs[i].name, name))
 			msg->h.hdrs[o++] = msg->h.hdrs[i];
 	msg->h.nhdrs = o;
 }
@@ -169,10 +176,10 @@ int weft_hmsg_set(weft_hmsg_t *msg, weft_str_t name, weft_str_t value)
 	bool placed = false;
 
 	/* copy first: name/value may point into the fields being removed */
-	if (dup_lower(msg->arena, &h.name, name) < 0 || dup_str(msg->arena, &h.value, value) < 0)
+	if (dup_field(msg->arena, &h, name, value) < 0)
 		return WEFT_ENOMEM;
 	for (size_t i = 0; i < msg->h.nhdrs; i++) {
-		if (!weft_str_ieq(msg->h.hdrs[i].name, h.name))
+		if (msg->h.hdrs[i].name.len != h.name.len || !weft_str_ieq(msg->h.hdrs[i].name, h.name))
 			msg->h.hdrs[o++] = msg->h.hdrs[i];
 		else if (!placed) {
 			msg->h.hdrs[o++] = h;   /* keep the first one's position */
