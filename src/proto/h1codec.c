@@ -239,40 +239,70 @@ static bool is_conn_field(weft_str_t n)
 	}
 }
 
-/* Bit 7 of each byte of the result set where that byte of x is zero
- * (exact for the first zero byte, which is all "any" needs). */
+/* Bit 7 of each byte of the result set exactly where that byte of x is
+ * zero (no borrow between bytes). */
 static inline uint64_t zero_bytes(uint64_t x)
 {
-	return (x - 0x0101010101010101ull) & ~x & 0x8080808080808080ull;
+	return ~(((x & 0x7f7f7f7f7f7f7f7full) + 0x7f7f7f7f7f7f7f7full) | x) & 0x8080808080808080ull;
 }
 
-/* Whether v holds CR, LF or NUL (eight bytes at a time: values such as
- * x-forwarded-client-cert are long). */
-static bool has_crlf_nul(weft_str_t v)
+/* Bit 7 set in the bytes of x that may not be in a field name sent:
+ * controls and space (<= 0x20), ':', DEL and non-ASCII. */
+static inline uint64_t bad_name8(uint64_t x)
 {
-	size_t i = 0;
+	uint64_t le20 = ~((x & 0x7f7f7f7f7f7f7f7full) + 0x5f5f5f5f5f5f5f5full);
 
-	for (; i + 8 <= v.len; i += 8) {
-		uint64_t x;
-		memcpy(&x, v.p + i, 8);
-		if (zero_bytes(x) | zero_bytes(x ^ 0x0d0d0d0d0d0d0d0dull) |
-		    zero_bytes(x ^ 0x0a0a0a0a0a0a0a0aull))
-			return true;
-	}
-	for (; i < v.len; i++)
-		if (v.p[i] == '\r' || v.p[i] == '\n' || v.p[i] == '\0')
-			return true;
-	return false;
+	return (x | le20 | zero_bytes(x ^ 0x3a3a3a3a3a3a3a3aull) |
+		zero_bytes(x ^ 0x7f7f7f7f7f7f7f7full)) & 0x8080808080808080ull;
 }
 
+/* Bit 7 set in the bytes of x that may not be in a field value sent:
+ * CR, LF, NUL. */
+static inline uint64_t bad_value8(uint64_t x)
+{
+	return zero_bytes(x) | zero_bytes(x ^ 0x0d0d0d0d0d0d0d0dull) |
+	       zero_bytes(x ^ 0x0a0a0a0a0a0a0a0aull);
+}
+
+static inline uint64_t load8(const char *p)
+{
+	uint64_t x;
+
+	memcpy(&x, p, 8);
+	return x;
+}
+
+/* Whether a field (as the head framing would write it) is valid: a
+ * non-empty name of bytes above 0x20 other than ':' and DEL, a value
+ * without CR, LF or NUL. Eight bytes at a time, the last word
+ * overlapping the one before. */
 static bool valid_field(weft_str_t name, weft_str_t value)
 {
+	size_t i;
+
 	if (!name.len)
 		return false;
-	for (size_t i = 0; i < name.len; i++)
-		if (name.p[i] <= ' ' || name.p[i] == ':' || name.p[i] == 0x7f)
+	if (name.len < 8) {
+		for (i = 0; i < name.len; i++)
+			if (name.p[i] <= ' ' || name.p[i] == ':' || name.p[i] == 0x7f)
+				return false;
+	} else {
+		for (i = 0; i + 8 < name.len; i += 8)
+			if (bad_name8(load8(name.p + i)))
+				return false;
+		if (bad_name8(load8(name.p + name.len - 8)))
 			return false;
-	return !has_crlf_nul(value);
+	}
+	if (value.len < 8) {
+		for (i = 0; i < value.len; i++)
+			if (value.p[i] == '\r' || value.p[i] == '\n' || value.p[i] == '\0')
+				return false;
+		return true;
+	}
+	for (i = 0; i + 8 < value.len; i += 8)
+		if (bad_value8(load8(value.p + i)))
+			return false;
+	return !bad_value8(load8(value.p + value.len - 8));
 }
 
 /* Appends the regular fields of hd (connection-specific ones and

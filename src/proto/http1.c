@@ -46,27 +46,37 @@ static inline uint64_t zero_bytes(uint64_t x)
 	return ~(((x & 0x7f7f7f7f7f7f7f7full) + 0x7f7f7f7f7f7f7f7full) | x) & 0x8080808080808080ull;
 }
 
-/* Whether every byte of p[0..n) is a field-value byte (is_vchar_ws),
- * eight at a time: a byte fails when it is below 0x20 and not HTAB, or
- * is DEL. */
+/* Bit 7 set in the bytes of x that are not field-value bytes
+ * (is_vchar_ws): below 0x20 but HTAB, and DEL. */
+static inline uint64_t bad_vchar8(uint64_t x)
+{
+	/* bit 7 of (x & 0x7f) + 0x60 says >= 0x20; ~x: ASCII */
+	uint64_t ctl = ~((x & 0x7f7f7f7f7f7f7f7full) + 0x6060606060606060ull) & ~x &
+		       0x8080808080808080ull;
+
+	return (ctl & ~zero_bytes(x ^ 0x0909090909090909ull)) | zero_bytes(x ^ 0x7f7f7f7f7f7f7f7full);
+}
+
+/* Whether every byte of p[0..n) is a field-value byte, eight at a time
+ * (the last word overlapping the one before). */
 static bool all_vchar_ws(const char *p, size_t n)
 {
-	size_t i = 0;
+	uint64_t x;
+	size_t i;
 
-	for (; i + 8 <= n; i += 8) {
-		uint64_t x, ctl;
+	if (n < 8) {
+		for (i = 0; i < n; i++)
+			if (!is_vchar_ws((unsigned char)p[i]))
+				return false;
+		return true;
+	}
+	for (i = 0; i + 8 < n; i += 8) {
 		memcpy(&x, p + i, 8);
-		/* bit 7: (x & 0x7f) + 0x60 reaches 0x80 from 0x20 up; ~x: ASCII */
-		ctl = ~((x & 0x7f7f7f7f7f7f7f7full) + 0x6060606060606060ull) & ~x &
-		      0x8080808080808080ull;
-		if ((ctl & ~zero_bytes(x ^ 0x0909090909090909ull)) |
-		    zero_bytes(x ^ 0x7f7f7f7f7f7f7f7full))
+		if (bad_vchar8(x))
 			return false;
 	}
-	for (; i < n; i++)
-		if (!is_vchar_ws((unsigned char)p[i]))
-			return false;
-	return true;
+	memcpy(&x, p + n - 8, 8);
+	return !bad_vchar8(x);
 }
 
 /* Finds the end of the line starting at off. Returns the index of its LF
