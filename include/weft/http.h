@@ -5,13 +5,21 @@
 #include "weft/hbone-t.h"
 #include "weft/http-t.h"
 #include "weft/rc.h"
+#include "weft/str.h"
 
 /* ---- messages (src/proto/http_msg.c) ---- */
 
 void weft_http_limits_default(weft_http_limits_t *l);
 
-/* Case-insensitive comparison of a field name with a lowercase C string. */
-bool weft_hdr_is(weft_str_t name, const char *lower);
+/* Case-insensitive comparison of a field name with a lowercase C string.
+ * Inline so that the lengths are compared first (a literal's length is a
+ * constant): most fields a codec checks have another length. */
+static inline bool weft_hdr_is(weft_str_t name, const char *lower)
+{
+	size_t n = __builtin_strlen(lower);
+
+	return name.len == n && weft_str_ieq(name, (weft_str_t){ lower, n });
+}
 
 /* The first field named name (lowercase), or NULL. */
 const weft_hdr_t *weft_http_hdr(const weft_http_head_t *h, const char *name);

@@ -57,7 +57,35 @@ void weft_arena_reset(weft_arena_t *a)
 	}
 }
 
-void *weft_arena_alloc(weft_arena_t *a, size_t size)
+/* size bytes aligned to 16, not cleared (the slow path: a new chunk).
+ * Returns NULL when memory ran out. */
+static void *alloc_chunk(weft_arena_t *a, size_t need)
+{
+	struct weft_arena_chunk *c;
+	size_t csz = need > a->chunk_size ? need : a->chunk_size;
+
+	c = malloc(sizeof(*c) + csz);
+	if (!c)
+		return NULL;
+	c->size = csz;
+	c->off = 0;
+	/* keep a partly used head in front when the new chunk is a one-off
+	 * big allocation, so small allocations keep filling the old one */
+	if (need > a->chunk_size && a->head) {
+		c->next = a->head->next;
+		a->head->next = c;
+	} else {
+		c->next = a->head;
+		a->head = c;
+	}
+	a->reserved += csz;
+	c->off = need;
+	a->used += need;
+	return c->data;
+}
+
+/* size bytes aligned to 16, not cleared. Returns NULL when memory ran out. */
+static inline void *alloc_raw(weft_arena_t *a, size_t size)
 {
 	struct weft_arena_chunk *c = a->head;
 	size_t need = (size + 15) & ~(size_t)15;
@@ -65,28 +93,20 @@ void *weft_arena_alloc(weft_arena_t *a, size_t size)
 
 	if (need < size)
 		return NULL;
-	if (!c || c->size - c->off < need) {
-		size_t csz = need > a->chunk_size ? need : a->chunk_size;
-		c = malloc(sizeof(*c) + csz);
-		if (!c)
-			return NULL;
-		c->size = csz;
-		c->off = 0;
-		/* keep a partly used head in front when the new chunk is a one-off
-		 * big allocation, so small allocations keep filling the old one */
-		if (need > a->chunk_size && a->head) {
-			c->next = a->head->next;
-			a->head->next = c;
-		} else {
-			c->next = a->head;
-			a->head = c;
-		}
-		a->reserved += csz;
-	}
+	if (!c || c->size - c->off < need)
+		return alloc_chunk(a, need);
 	p = c->data + c->off;
 	c->off += need;
 	a->used += need;
-	memset(p, 0, size);
+	return p;
+}
+
+void *weft_arena_alloc(weft_arena_t *a, size_t size)
+{
+	void *p = alloc_raw(a, size);
+
+	if (p)
+		memset(p, 0, size);
 	return p;
 }
 
@@ -99,7 +119,7 @@ void *weft_arena_calloc(weft_arena_t *a, size_t n, size_t size)
 
 weft_str_t weft_arena_strdup(weft_arena_t *a, weft_str_t s)
 {
-	char *p = weft_arena_alloc(a, s.len + 1);
+	char *p = alloc_raw(a, s.len + 1);   /* every byte is written below */
 
 	if (!p)
 		return (weft_str_t){ NULL, 0 };
@@ -125,7 +145,7 @@ char *weft_arena_printf(weft_arena_t *a, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		return NULL;
-	p = weft_arena_alloc(a, (size_t)n + 1);
+	p = alloc_raw(a, (size_t)n + 1);   /* vsnprintf writes all of it */
 	if (!p)
 		return NULL;
 	va_start(ap, fmt);

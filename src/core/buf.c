@@ -56,7 +56,7 @@ int weft_buf_append(weft_buf_t *b, const void *p, size_t n)
 {
 	if (!n)
 		return 0;
-	if (weft_buf_reserve(b, n) < 0)
+	if (b->cap - b->wr < n && weft_buf_reserve(b, n) < 0)   /* room: no call */
 		return -1;
 	memcpy(b->data + b->wr, p, n);
 	b->wr += n;

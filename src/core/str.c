@@ -1,12 +1,35 @@
 /* weft — (ptr, len) string helpers. */
 #include "weft/str.h"
 
+/* ASCII A-Z of eight bytes at once lowercased (other bytes, non-ASCII
+ * included, unchanged): bit 7 of (b & 0x7f) + 0x3f says b >= 'A', of
+ * (b & 0x7f) + 0x25 says b > 'Z'; no byte carries into the next. */
+static inline uint64_t lower8(uint64_t x)
+{
+	uint64_t h = x & 0x7f7f7f7f7f7f7f7full;
+	uint64_t up = ((h + 0x3f3f3f3f3f3f3f3full) ^ (h + 0x2525252525252525ull)) & ~x &
+		      0x8080808080808080ull;
+
+	return x | (up >> 2);
+}
+
 bool weft_str_ieq(weft_str_t a, weft_str_t b)
 {
+	size_t i = 0;
+
 	if (a.len != b.len)
 		return false;
-	for (size_t i = 0; i < a.len; i++) {
+	for (; i + 8 <= a.len; i += 8) {
+		uint64_t x, y;
+		memcpy(&x, a.p + i, 8);
+		memcpy(&y, b.p + i, 8);
+		if (x != y && lower8(x) != lower8(y))
+			return false;
+	}
+	for (; i < a.len; i++) {
 		unsigned char x = (unsigned char)a.p[i], y = (unsigned char)b.p[i];
+		if (x == y)
+			continue;
 		if (x >= 'A' && x <= 'Z')
 			x = (unsigned char)(x + 32);
 		if (y >= 'A' && y <= 'Z')

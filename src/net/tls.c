@@ -281,6 +281,16 @@ static bool post_handshake(weft_tls_t *t)
 	return true;
 }
 
+/* SSL_get_error needs the thread's error queue empty before an I/O call
+ * (a stale entry would turn WANT_READ into SSL_ERROR_SSL). Failures here
+ * leave it empty (ssl_fail), so it is nearly always empty already:
+ * peeking is far cheaper than clearing every slot of the queue. */
+static inline void err_clear(void)
+{
+	if (ERR_peek_error())
+		ERR_clear_error();
+}
+
 /* Maps a failed SSL call. Returns WEFT_EAGAIN (want_write set) or
  * WEFT_EFAIL (t->failed set). zero is where ZERO_RETURN goes (0 for reads). */
 static ssize_t ssl_fail(weft_tls_t *t, int ret, const char *what)
@@ -320,7 +330,7 @@ static int handshake(weft_tls_t *t)
 		return WEFT_EFAIL;
 	if (t->handshake_done)
 		return WEFT_OK;
-	ERR_clear_error();
+	err_clear();
 	r = SSL_do_handshake(t->ssl);
 	if (r != 1)
 		return (int)ssl_fail(t, r, "TLS handshake failed");
@@ -343,7 +353,7 @@ static ssize_t tls_recv(weft_conn_t *c, void *buf, size_t len)
 		return WEFT_EFAIL;
 	if ((rc = handshake(t)) < 0)
 		return rc;
-	ERR_clear_error();
+	err_clear();
 	r = SSL_read_ex(t->ssl, buf, len, &n);
 	if (r == 1) {
 		t->want_write = false;
@@ -368,7 +378,7 @@ static ssize_t tls_send(weft_conn_t *c, const void *buf, size_t len)
 		return rc;
 	if (len == 0)
 		return 0;
-	ERR_clear_error();
+	err_clear();
 	r = SSL_write_ex(t->ssl, buf, len, &n);
 	if (r == 1) {
 		t->want_write = false;

@@ -215,28 +215,94 @@ static void maybe_finish(h1c_t *h, h1s_t *s)
 
 /* ---- output ---- */
 
+/* Fields the framing writes itself (connection-specific ones, host,
+ * content-length): never copied from a head. */
 static bool is_conn_field(weft_str_t n)
 {
-	static const char *const drop[] = { "connection", "keep-alive", "proxy-connection",
-					     "transfer-encoding", "upgrade", "te", "host",
-					     "content-length", NULL };
-	for (size_t i = 0; drop[i]; i++)
-		if (weft_hdr_is(n, drop[i]))
-			return true;
-	return false;
+	switch (n.len) {   /* weft_hdr_is compares lengths first: one test each */
+	case 2:
+		return weft_hdr_is(n, "te");
+	case 4:
+		return weft_hdr_is(n, "host");
+	case 7:
+		return weft_hdr_is(n, "upgrade");
+	case 10:
+		return weft_hdr_is(n, "connection") || weft_hdr_is(n, "keep-alive");
+	case 14:
+		return weft_hdr_is(n, "content-length");
+	case 16:
+		return weft_hdr_is(n, "proxy-connection");
+	case 17:
+		return weft_hdr_is(n, "transfer-encoding");
+	default:
+		return false;
+	}
 }
 
+/* Bit 7 of each byte of the result set exactly where that byte of x is
+ * zero (no borrow between bytes). */
+static inline uint64_t zero_bytes(uint64_t x)
+{
+	return ~(((x & 0x7f7f7f7f7f7f7f7full) + 0x7f7f7f7f7f7f7f7full) | x) & 0x8080808080808080ull;
+}
+
+/* Bit 7 set in the bytes of x that may not be in a field name sent:
+ * controls and space (<= 0x20), ':', DEL and non-ASCII. */
+static inline uint64_t bad_name8(uint64_t x)
+{
+	uint64_t le20 = ~((x & 0x7f7f7f7f7f7f7f7full) + 0x5f5f5f5f5f5f5f5full);
+
+	return (x | le20 | zero_bytes(x ^ 0x3a3a3a3a3a3a3a3aull) |
+		zero_bytes(x ^ 0x7f7f7f7f7f7f7f7full)) & 0x8080808080808080ull;
+}
+
+/* Bit 7 set in the bytes of x that may not be in a field value sent:
+ * CR, LF, NUL. */
+static inline uint64_t bad_value8(uint64_t x)
+{
+	return zero_bytes(x) | zero_bytes(x ^ 0x0d0d0d0d0d0d0d0dull) |
+	       zero_bytes(x ^ 0x0a0a0a0a0a0a0a0aull);
+}
+
+static inline uint64_t load8(const char *p)
+{
+	uint64_t x;
+
+	memcpy(&x, p, 8);
+	return x;
+}
+
+/* Whether a field (as the head framing would write it) is valid: a
+ * non-empty name of bytes above 0x20 other than ':' and DEL, a value
+ * without CR, LF or NUL. Eight bytes at a time, the last word
+ * overlapping the one before. */
 static bool valid_field(weft_str_t name, weft_str_t value)
 {
+	size_t i;
+
 	if (!name.len)
 		return false;
-	for (size_t i = 0; i < name.len; i++)
-		if (name.p[i] <= ' ' || name.p[i] == ':' || name.p[i] == 0x7f)
+	if (name.len < 8) {
+		for (i = 0; i < name.len; i++)
+			if (name.p[i] <= ' ' || name.p[i] == ':' || name.p[i] == 0x7f)
+				return false;
+	} else {
+		for (i = 0; i + 8 < name.len; i += 8)
+			if (bad_name8(load8(name.p + i)))
+				return false;
+		if (bad_name8(load8(name.p + name.len - 8)))
 			return false;
-	for (size_t i = 0; i < value.len; i++)
-		if (value.p[i] == '\r' || value.p[i] == '\n' || value.p[i] == '\0')
+	}
+	if (value.len < 8) {
+		for (i = 0; i < value.len; i++)
+			if (value.p[i] == '\r' || value.p[i] == '\n' || value.p[i] == '\0')
+				return false;
+		return true;
+	}
+	for (i = 0; i + 8 < value.len; i += 8)
+		if (bad_value8(load8(value.p + i)))
 			return false;
-	return true;
+	return !bad_value8(load8(value.p + value.len - 8));
 }
 
 /* Appends the regular fields of hd (connection-specific ones and
@@ -527,18 +593,26 @@ static const weft_hstream_ops_t h1s_ops = { s_send_head, s_send_data, s_send_tra
 static long copy_fields(h1c_t *h, const weft_h1_hdr_t *in, size_t n, weft_hdr_t **out,
 			bool trailers)
 {
-	weft_hdr_t *o = weft_arena_calloc(&h->arena, n ? n : 1, sizeof(*o));
+	weft_hdr_t *o;
 	const weft_h1_hdr_t *conn = NULL;
-	size_t k = 0;
+	size_t k = 0, strs = 0;
+	char *p;
 
+	/* one allocation: the array, then every kept name and value with
+	 * its NUL (zeroed memory: the NULs are already there) */
+	for (size_t i = 0; i < n; i++) {
+		strs += in[i].name.len + in[i].value.len + 2;
+		if (weft_hdr_is(in[i].name, "connection"))
+			conn = &in[i];
+	}
+	if (n && strs > ((size_t)-1) / 2)
+		return -1;
+	o = weft_arena_alloc(&h->arena, (n ? n : 1) * sizeof(*o) + strs);
 	if (!o)
 		return -1;
-	for (size_t i = 0; i < n; i++)
-		if (weft_str_ieq(in[i].name, WEFT_STR_LIT("connection")))
-			conn = &in[i];
+	p = (char *)(o + (n ? n : 1));
 	for (size_t i = 0; i < n; i++) {
 		weft_str_t nm = in[i].name;
-		char *p;
 		bool named = false;
 		if (weft_hdr_is(nm, "connection") || weft_hdr_is(nm, "keep-alive") ||
 		    weft_hdr_is(nm, "proxy-connection") || weft_hdr_is(nm, "transfer-encoding") ||
@@ -564,15 +638,14 @@ static long copy_fields(h1c_t *h, const weft_h1_hdr_t *in, size_t n, weft_hdr_t 
 		}
 		if (named)
 			continue;
-		p = weft_arena_alloc(&h->arena, nm.len + 1);
-		if (!p)
-			return -1;
 		for (size_t c = 0; c < nm.len; c++)
 			p[c] = (nm.p[c] >= 'A' && nm.p[c] <= 'Z') ? (char)(nm.p[c] + 32) : nm.p[c];
 		o[k].name = weft_str(p, nm.len);
-		o[k].value = weft_arena_strdup(&h->arena, in[i].value);
-		if (!o[k].value.p)
-			return -1;
+		p += nm.len + 1;
+		if (in[i].value.len)
+			memcpy(p, in[i].value.p, in[i].value.len);
+		o[k].value = weft_str(p, in[i].value.len);
+		p += in[i].value.len + 1;
 		k++;
 	}
 	*out = o;
@@ -596,7 +669,7 @@ static h1s_t *new_stream(h1c_t *h)
  * progress (a request began). */
 static bool srv_head(h1c_t *h)
 {
-	weft_h1_req_t *req = malloc(sizeof(*req));
+	weft_h1_req_t reqbuf, *req = &reqbuf;
 	weft_http_head_t hd;
 	const weft_h1_hdr_t *f;
 	h1s_t *s;
@@ -604,14 +677,12 @@ static bool srv_head(h1c_t *h)
 	long nh;
 	bool end;
 
-	if (!req) {
-		kill_conn(h, WEFT_HS_CONN_CLOSED);
-		return false;
-	}
-	rc = weft_h1_parse_request((const char *)weft_buf_head(&h->in), weft_buf_len(&h->in),
-				   &h->plim, req, &st);
+	/* nothing buffered (the usual keep-alive turn after a request):
+	 * the parser could only say EAGAIN */
+	rc = weft_buf_len(&h->in) == 0 ? WEFT_EAGAIN
+		: weft_h1_parse_request((const char *)weft_buf_head(&h->in), weft_buf_len(&h->in),
+					&h->plim, req, &st);
 	if (rc == WEFT_EAGAIN) {
-		free(req);
 		if (h->peer_eof) {
 			kill_conn(h, WEFT_HS_OK);
 		} else if (weft_buf_len(&h->in)) {
@@ -622,7 +693,6 @@ static bool srv_head(h1c_t *h)
 		return false;
 	}
 	if (rc < 0) {
-		free(req);
 		answer_error(h, st ? st : 400);
 		return false;
 	}
@@ -647,12 +717,10 @@ static bool srv_head(h1c_t *h)
 	f = weft_h1_header(req, "expect");
 	h->expect_100 = f && weft_str_ieq(f->value, WEFT_STR_LIT("100-continue")) && req->minor == 1;
 	if (f && !h->expect_100 && req->minor == 1) {
-		free(req);
 		answer_error(h, 417);
 		return false;
 	}
 	if (nh < 0 || !hd.method.p || !hd.path.p || !(s = new_stream(h))) {
-		free(req);
 		kill_conn(h, WEFT_HS_CONN_CLOSED);
 		return false;
 	}
@@ -671,7 +739,6 @@ static bool srv_head(h1c_t *h)
 		h->rstate = R_DONE;
 	}
 	end = h->rstate == R_DONE;
-	free(req);
 	weft_buf_consume(&h->in, (size_t)rc);
 	h->cur = s;
 	s->in_done = end;
@@ -698,7 +765,7 @@ static bool srv_head(h1c_t *h)
 /* Client: parses the response head. Returns true on progress. */
 static bool cli_head(h1c_t *h)
 {
-	weft_h1_resp_t *r;
+	weft_h1_resp_t rbuf, *r = &rbuf;
 	weft_http_head_t hd;
 	h1s_t *s = h->cur;
 	int rc;
@@ -707,27 +774,20 @@ static bool cli_head(h1c_t *h)
 
 	if (!s || !weft_buf_len(&h->in))
 		return false;
-	r = malloc(sizeof(*r));
-	if (!r) {
-		kill_conn(h, WEFT_HS_CONN_CLOSED);
-		return false;
-	}
 	rc = weft_h1_parse_response_head((const char *)weft_buf_head(&h->in), weft_buf_len(&h->in),
 					 &h->plim, h->head_method, r);
 	if (rc == WEFT_EAGAIN) {
-		free(r);
 		if (h->peer_eof)
 			kill_conn(h, WEFT_HS_PROTO);
 		return false;
 	}
 	if (rc < 0) {
-		free(r);
 		weft_debug(h->hc.name, "malformed response head");
 		kill_conn(h, WEFT_HS_PROTO);
 		return false;
 	}
 	if (r->status < 200 && r->status != 101) {
-		free(r);   /* interim: not passed on */
+		/* interim: not passed on */
 		weft_buf_consume(&h->in, (size_t)rc);
 		return true;
 	}
@@ -738,7 +798,6 @@ static bool cli_head(h1c_t *h)
 	hd.upgrade = r->upgrade;
 	nh = copy_fields(h, r->hdrs, r->nhdrs, &hd.hdrs, false);
 	if (nh < 0) {
-		free(r);
 		kill_conn(h, WEFT_HS_CONN_CLOSED);
 		return false;
 	}
@@ -767,7 +826,6 @@ static bool cli_head(h1c_t *h)
 	default:
 		h->rstate = R_DONE;
 	}
-	free(r);
 	weft_buf_consume(&h->in, (size_t)rc);
 	end = h->rstate == R_DONE;
 	s->in_done = end;

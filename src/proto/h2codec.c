@@ -25,6 +25,7 @@
  * bytes per head, decoded header list size; exceeding one sends GOAWAY
  * ENHANCE_YOUR_CALM and closes the connection. Pending output beyond
  * lim.conn_out_max pauses reading, and nghttp2 bounds its queued ACKs. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,7 +76,7 @@ typedef struct h2s {
 	bool deferred;             /* the data provider is paused */
 	weft_buf_t out;            /* body bytes waiting for the window */
 	weft_buf_t hb;             /* the current head's names and values */
-	hv_t *hv;
+	hv_t *hv;                  /* hv0, or malloc'd once a head has more fields */
 	size_t nhv, hvcap;
 	size_t hdr_bytes;          /* decoded bytes of the current head */
 	int status;                /* client: :status of the current head */
@@ -84,6 +85,7 @@ typedef struct h2s {
 	size_t ntrl;
 	weft_hs_err_t err;         /* with SF_CLOSED */
 	weft_hs_err_t why;         /* the owner's reset reason */
+	hv_t hv0[16];              /* last: st_new clears what comes before */
 } h2s_t;
 
 typedef struct h2conn {
@@ -91,6 +93,7 @@ typedef struct h2conn {
 	nghttp2_session *sess;
 	weft_http_limits_t lim;
 	h2s_t *streams;
+	h2s_t *spare;              /* a finished stream kept for the next one (st_new) */
 	bool ready;                /* the peer's SETTINGS arrived */
 	bool dead, in_recv, calm, reading;
 	weft_timer_t timer;        /* preface deadline, then idle */
@@ -131,18 +134,35 @@ static bool count(h2conn_t *h, uint32_t *ctr, uint32_t max)
 
 /* ---- streams ---- */
 
+/* A cached stream keeps buffers up to this size (larger ones are freed). */
+#define H2_SPARE_KEEP 4096
+
 static h2s_t *st_new(h2conn_t *h)
 {
-	h2s_t *st = calloc(1, sizeof(*st));
+	h2s_t *st = h->spare;
 
-	if (!st)
-		return NULL;
+	if (st) {
+		/* the previous stream's memory: everything cleared but the
+		 * (emptied) buffers, so a request costs no allocation */
+		weft_buf_t out = st->out, hb = st->hb;
+		h->spare = NULL;
+		memset(st, 0, offsetof(h2s_t, hv0));
+		st->out = out;
+		st->hb = hb;
+	} else {
+		st = malloc(sizeof(*st));
+		if (!st)
+			return NULL;
+		memset(st, 0, offsetof(h2s_t, hv0));
+		weft_buf_init(&st->out, 0);
+		weft_buf_init(&st->hb, 0);
+	}
+	st->hv = st->hv0;
+	st->hvcap = sizeof(st->hv0) / sizeof(st->hv0[0]);
 	st->c = h;
 	st->s.ops = &h2_stream_ops;
 	st->s.hc = &h->hc;
 	st->s.priv = st;
-	weft_buf_init(&st->out, 0);
-	weft_buf_init(&st->hb, 0);
 	st->next = h->streams;
 	if (st->next)
 		st->next->prev = st;
@@ -153,12 +173,26 @@ static h2s_t *st_new(h2conn_t *h)
 	return st;
 }
 
-static void st_free(h2s_t *st)
+/* Frees st, or keeps it as the connection's spare (with its buffers
+ * emptied, unless they grew big) when there is none and the connection
+ * lives on. */
+static void st_free(h2conn_t *h, h2s_t *st)
 {
+	if (st->hv != st->hv0)
+		free(st->hv);
+	free(st->trl);
+	if (!h->spare && !h->dead) {
+		if (st->out.cap > H2_SPARE_KEEP)
+			weft_buf_free(&st->out);
+		if (st->hb.cap > H2_SPARE_KEEP)
+			weft_buf_free(&st->hb);
+		weft_buf_reset(&st->out);
+		weft_buf_reset(&st->hb);
+		h->spare = st;
+		return;
+	}
 	weft_buf_free(&st->out);
 	weft_buf_free(&st->hb);
-	free(st->hv);
-	free(st->trl);
 	free(st);
 }
 
@@ -178,7 +212,7 @@ static void st_finish(h2conn_t *h, h2s_t *st, weft_hs_err_t err)
 		nghttp2_session_set_stream_user_data(h->sess, (int32_t)st->s.id, NULL);
 	if ((st->f & SF_OWNED) && st->s.cbs && st->s.cbs->on_close)
 		st->s.cbs->on_close(&st->s, err);
-	st_free(st);
+	st_free(h, st);
 	if (h->hc.nstreams == 0 && !h->dead) {
 		if (!h->hc.server && !h->hc.closing && h->hc.cbs && h->hc.cbs->on_idle)
 			h->hc.cbs->on_idle(&h->hc);
@@ -239,12 +273,24 @@ static bool conn_specific(weft_str_t n, weft_str_t v)
 	return weft_hdr_is(n, "te") && !weft_str_ieq(v, WEFT_STR_LIT("trailers"));
 }
 
+/* Fields whose value is new on every request (lowercase name n): HPACK
+ * must not index them. Each would take a dynamic table entry for nothing,
+ * evict the entries that do repeat, and pile up under one name for every
+ * later lookup of that name to compare against (both ends). */
+static bool unique_value(const char *n, size_t len)
+{
+	return (len == 11 && !memcmp(n, "traceparent", 11)) ||
+	       (len == 12 && !memcmp(n, "x-request-id", 12));
+}
+
 /* Builds an nghttp2 header list: pseudo fields from h (when head) then
  * the regular fields, names lowercased, connection-specific fields and
- * (HTTP/2) host dropped. One allocation holds the array and the strings;
- * the caller frees *nva. Returns the count or WEFT_ENOMEM / WEFT_EPROTO. */
+ * (HTTP/2) host dropped. One block holds the array and the strings: the
+ * caller's small (nsmall bytes, aligned for nghttp2_nv; NULL for none)
+ * when it fits, else malloc'd; the caller frees *nva when it is not
+ * small. Returns the count or WEFT_ENOMEM / WEFT_EPROTO. */
 static ssize_t build_nv(const weft_http_head_t *h, const weft_hdr_t *hdrs, size_t nhdrs,
-			int mode, nghttp2_nv **nva)
+			int mode, void *small, size_t nsmall, nghttp2_nv **nva)
 {
 	/* mode: 0 trailers, 1 request, 2 response */
 	size_t need = (nhdrs + 5) * sizeof(nghttp2_nv) + 8, n = 0;
@@ -256,7 +302,7 @@ static ssize_t build_nv(const weft_http_head_t *h, const weft_hdr_t *hdrs, size_
 		need += hdrs[i].name.len + hdrs[i].value.len;
 	if (h)
 		need += h->method.len + h->scheme.len + h->authority.len + h->path.len + 8;
-	nv = malloc(need);
+	nv = small && need <= nsmall ? small : malloc(need);
 	if (!nv)
 		return WEFT_ENOMEM;
 	p = (char *)(nv + nhdrs + 5);
@@ -273,7 +319,8 @@ static ssize_t build_nv(const weft_http_head_t *h, const weft_hdr_t *hdrs, size_
 					authority = hdrs[i].value;
 		}
 		if (!h->method.len || (connect && !authority.len)) {
-			free(nv);
+			if (nv != small)
+				free(nv);
 			return WEFT_EPROTO;
 		}
 		PUSH(":method", h->method.p, h->method.len);
@@ -293,11 +340,15 @@ static ssize_t build_nv(const weft_http_head_t *h, const weft_hdr_t *hdrs, size_
 		}
 	} else if (mode == 2) {
 		if (h->status < 200 || h->status > 999) {
-			free(nv);
+			if (nv != small)
+				free(nv);
 			return WEFT_EPROTO;
 		}
-		snprintf(p, 8, "%d", h->status);
-		PUSH(":status", p, strlen(p));
+		p[0] = (char)('0' + h->status / 100);   /* 200..999: three digits */
+		p[1] = (char)('0' + h->status / 10 % 10);
+		p[2] = (char)('0' + h->status % 10);
+		p[3] = '\0';
+		PUSH(":status", p, 3);
 		p += 8;
 	}
 	for (size_t i = 0; i < nhdrs; i++) {
@@ -308,7 +359,9 @@ static ssize_t build_nv(const weft_http_head_t *h, const weft_hdr_t *hdrs, size_
 			char ch = nm.p[k];
 			p[k] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
 		}
-		nv[n] = (nghttp2_nv){ (uint8_t *)p, (uint8_t *)v.p, nm.len, v.len, NGHTTP2_NV_FLAG_NONE };
+		nv[n] = (nghttp2_nv){ (uint8_t *)p, (uint8_t *)v.p, nm.len, v.len,
+				      unique_value(p, nm.len) ? NGHTTP2_NV_FLAG_NO_INDEX
+							      : NGHTTP2_NV_FLAG_NONE };
 		p += nm.len;
 		n++;
 	}
@@ -324,7 +377,7 @@ static int op_send_head(weft_hstream_t *s, const weft_http_head_t *hd, bool end)
 	h2s_t *st = s->priv;
 	h2conn_t *h = st->c;
 	nghttp2_data_provider dp = { .source.ptr = st, .read_callback = st_read };
-	nghttp2_nv *nv = NULL;
+	nghttp2_nv *nv = NULL, small[64];   /* nghttp2 copies the list: the stack holds it */
 	ssize_t n;
 	int rv;
 
@@ -332,7 +385,7 @@ static int op_send_head(weft_hstream_t *s, const weft_http_head_t *hd, bool end)
 		return WEFT_ECLOSED;
 	if (st->f & SF_HEAD_SENT)
 		return WEFT_EPROTO;
-	n = build_nv(hd, hd->hdrs, hd->nhdrs, h->hc.server ? 2 : 1, &nv);
+	n = build_nv(hd, hd->hdrs, hd->nhdrs, h->hc.server ? 2 : 1, small, sizeof(small), &nv);
 	if (n == WEFT_ENOMEM)
 		return WEFT_ECLOSED;
 	if (n < 0)
@@ -348,7 +401,8 @@ static int op_send_head(weft_hstream_t *s, const weft_http_head_t *hd, bool end)
 			rv = 0;
 		}
 	}
-	free(nv);
+	if (nv != small)
+		free(nv);
 	if (rv != 0) {
 		st_close(st, h->hc.server ? WEFT_HS_RESET : WEFT_HS_REFUSED);
 		return WEFT_ECLOSED;
@@ -390,7 +444,7 @@ static int op_send_trailers(weft_hstream_t *s, const weft_hdr_t *t, size_t n)
 	    !(st->f & SF_HEAD_SENT))
 		return WEFT_ECLOSED;
 	if (n) {
-		k = build_nv(NULL, t, n, 0, &st->trl);
+		k = build_nv(NULL, t, n, 0, NULL, 0, &st->trl);
 		if (k < 0)
 			return WEFT_ECLOSED;
 		st->ntrl = (size_t)k;
@@ -466,17 +520,20 @@ static weft_str_t hv_value(const h2s_t *st, const hv_t *v)
 	return (weft_str_t){ (const char *)weft_buf_head(&st->hb) + v->vo, v->vl };
 }
 
-/* The collected fields as a head (hdrs malloc'd into *hdrs, the caller
- * frees it). Returns WEFT_OK, WEFT_ENOMEM or WEFT_EPROTO (:authority and
- * host disagree, or a bad content-length). */
-static int head_build(h2s_t *st, weft_http_head_t *h, weft_hdr_t **hdrs)
+#define H2_HDRS_STACK 32   /* heads with fewer fields need no allocation */
+
+/* The collected fields as a head. *hdrs is small (the caller's array of
+ * H2_HDRS_STACK) when they fit, else malloc'd: the caller frees it when
+ * it is not small. Returns WEFT_OK, WEFT_ENOMEM or WEFT_EPROTO
+ * (:authority and host disagree, or a bad content-length). */
+static int head_build(h2s_t *st, weft_http_head_t *h, weft_hdr_t *small, weft_hdr_t **hdrs)
 {
 	weft_str_t host = { NULL, 0 };
 
 	memset(h, 0, sizeof(*h));
 	h->ver = WEFT_HTTP_2;
 	h->content_length = -1;
-	*hdrs = calloc(st->nhv + 1, sizeof(weft_hdr_t));
+	*hdrs = st->nhv < H2_HDRS_STACK ? small : calloc(st->nhv + 1, sizeof(weft_hdr_t));
 	if (!*hdrs)
 		return WEFT_ENOMEM;
 	h->hdrs = *hdrs;
@@ -566,7 +623,7 @@ static void deliver_trailers(h2s_t *st)
 static void on_headers(h2conn_t *h, h2s_t *st, bool es)
 {
 	weft_http_head_t hd;
-	weft_hdr_t *hdrs = NULL;
+	weft_hdr_t small[H2_HDRS_STACK], *hdrs = NULL;
 	int rc;
 
 	if (st->f & (SF_CLOSED | SF_RST_OURS))
@@ -598,9 +655,10 @@ static void on_headers(h2conn_t *h, h2s_t *st, bool es)
 		}
 		return;
 	}
-	rc = head_build(st, &hd, &hdrs);
+	rc = head_build(st, &hd, small, &hdrs);
 	if (rc != WEFT_OK) {
-		free(hdrs);
+		if (hdrs != small)
+			free(hdrs);
 		if (h->hc.server) {
 			refuse(st, rc == WEFT_EPROTO ? 400 : 503);
 		} else {
@@ -612,7 +670,8 @@ static void on_headers(h2conn_t *h, h2s_t *st, bool es)
 	st->f |= SF_HEAD_TOLD;
 	if (h->hc.server) {
 		if (h->hc.closing || !h->hc.cbs || !h->hc.cbs->on_stream) {
-			free(hdrs);
+			if (hdrs != small)
+				free(hdrs);
 			nghttp2_submit_rst_stream(h->sess, NGHTTP2_FLAG_NONE, (int32_t)st->s.id,
 						  NGHTTP2_REFUSED_STREAM);
 			return;
@@ -620,7 +679,8 @@ static void on_headers(h2conn_t *h, h2s_t *st, bool es)
 		h->hc.nrequests++;
 		h->hc.cbs->on_stream(&h->hc, &st->s);
 		if (!st->s.cbs) {
-			free(hdrs);
+			if (hdrs != small)
+				free(hdrs);
 			nghttp2_submit_rst_stream(h->sess, NGHTTP2_FLAG_NONE, (int32_t)st->s.id,
 						  NGHTTP2_REFUSED_STREAM);
 			return;
@@ -629,7 +689,8 @@ static void on_headers(h2conn_t *h, h2s_t *st, bool es)
 	}
 	if (st->s.cbs && st->s.cbs->on_head)
 		st->s.cbs->on_head(&st->s, &hd, es);
-	free(hdrs);
+	if (hdrs != small)
+		free(hdrs);
 	head_reset(st);
 }
 
@@ -709,20 +770,27 @@ static int cb_header(nghttp2_session *sess, const nghttp2_frame *f, const uint8_
 		st->status = vl == 3 ? code : 0;
 	}
 	if (st->nhv == st->hvcap) {
-		size_t cap = st->hvcap ? st->hvcap * 2 : 16;
-		hv_t *nv = realloc(st->hv, cap * sizeof(*nv));
+		size_t cap = st->hvcap * 2;
+		hv_t *nv = st->hv == st->hv0 ? malloc(cap * sizeof(*nv)) : realloc(st->hv, cap * sizeof(*nv));
 		if (!nv)
 			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+		if (st->hv == st->hv0)
+			memcpy(nv, st->hv0, sizeof(st->hv0));
 		st->hv = nv;
 		st->hvcap = cap;
 	}
+	if (weft_buf_reserve(&st->hb, nl + vl) < 0)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	v = &st->hv[st->nhv];
 	v->no = (uint32_t)weft_buf_len(&st->hb);
 	v->nl = (uint32_t)nl;
 	v->vo = v->no + (uint32_t)nl;
 	v->vl = (uint32_t)vl;
-	if (weft_buf_append(&st->hb, name, nl) < 0 || weft_buf_append(&st->hb, value, vl) < 0)
-		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	if (nl)
+		memcpy(st->hb.data + st->hb.wr, name, nl);
+	if (vl)
+		memcpy(st->hb.data + st->hb.wr + nl, value, vl);
+	st->hb.wr += nl + vl;
 	st->nhv++;
 	return 0;
 }
@@ -1044,6 +1112,12 @@ static void mux_destroy(weft_conn_t *c)
 	while (h->streams) {
 		h2s_t *st = h->streams;
 		st_finish(h, st, (st->f & SF_CLOSED) ? st->err : WEFT_HS_CONN_CLOSED);
+	}
+	if (h->spare) {
+		weft_buf_free(&h->spare->out);
+		weft_buf_free(&h->spare->hb);
+		free(h->spare);
+		h->spare = NULL;
 	}
 	if (h->sess)
 		nghttp2_session_del(h->sess);

@@ -3,6 +3,7 @@
  * are small and bounded), and refuses anything ambiguous rather than
  * guessing: bare LF, obs-fold, whitespace before the colon, control bytes,
  * conflicting framing. */
+#include <stddef.h>
 #include <string.h>
 #include "weft/http1.h"
 #include "weft/str.h"
@@ -14,12 +15,22 @@ void weft_h1_limits_default(weft_h1_limits_t *l)
 	l->max_headers = 64;
 }
 
-/* token = 1*tchar */
-static bool is_tchar(unsigned char c)
+/* Case-insensitive name test against a lowercase literal, lengths first. */
+#define NAME_IS(n, lit) ((n).len == sizeof(lit) - 1 && weft_str_ieq((n), WEFT_STR_LIT(lit)))
+
+/* token = 1*tchar: ALPHA, DIGIT and "!#$%&'*+-.^_`|~" (a bitmap per
+ * byte value: the parser asks once per byte of every method and name) */
+static const uint32_t tchar_map[8] = {
+	0x00000000u,   /* 0x00-0x1f */
+	0x03ff6cfau,   /* 0x20-0x3f: ! # $ % & ' * + - . 0-9 */
+	0xc7fffffeu,   /* 0x40-0x5f: A-Z ^ _ */
+	0x57ffffffu,   /* 0x60-0x7f: ` a-z | ~ */
+	0, 0, 0, 0,
+};
+
+static inline bool is_tchar(unsigned char c)
 {
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-		return true;
-	return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+	return (tchar_map[c >> 5] >> (c & 31)) & 1u;
 }
 
 /* field-value bytes: VCHAR, obs-text, SP, HTAB */
@@ -28,21 +39,66 @@ static bool is_vchar_ws(unsigned char c)
 	return (c >= 0x21 && c <= 0x7e) || c >= 0x80 || c == ' ' || c == '\t';
 }
 
+/* Bit 7 of each byte of the result set exactly where that byte of x is
+ * zero (no borrow between bytes). */
+static inline uint64_t zero_bytes(uint64_t x)
+{
+	return ~(((x & 0x7f7f7f7f7f7f7f7full) + 0x7f7f7f7f7f7f7f7full) | x) & 0x8080808080808080ull;
+}
+
+/* Bit 7 set in the bytes of x that are not field-value bytes
+ * (is_vchar_ws): below 0x20 but HTAB, and DEL. */
+static inline uint64_t bad_vchar8(uint64_t x)
+{
+	/* bit 7 of (x & 0x7f) + 0x60 says >= 0x20; ~x: ASCII */
+	uint64_t ctl = ~((x & 0x7f7f7f7f7f7f7f7full) + 0x6060606060606060ull) & ~x &
+		       0x8080808080808080ull;
+
+	return (ctl & ~zero_bytes(x ^ 0x0909090909090909ull)) | zero_bytes(x ^ 0x7f7f7f7f7f7f7f7full);
+}
+
+/* Whether every byte of p[0..n) is a field-value byte, eight at a time
+ * (the last word overlapping the one before). */
+static bool all_vchar_ws(const char *p, size_t n)
+{
+	uint64_t x;
+	size_t i;
+
+	if (n < 8) {
+		for (i = 0; i < n; i++)
+			if (!is_vchar_ws((unsigned char)p[i]))
+				return false;
+		return true;
+	}
+	for (i = 0; i + 8 < n; i += 8) {
+		memcpy(&x, p + i, 8);
+		if (bad_vchar8(x))
+			return false;
+	}
+	memcpy(&x, p + n - 8, 8);
+	return !bad_vchar8(x);
+}
+
 /* Finds the end of the line starting at off. Returns the index of its LF
  * (line content is [off, lf-1) without the CR), WEFT_EAGAIN when no LF yet,
  * WEFT_EPROTO on a bare LF or a CR not followed by LF. */
 static long find_eol(const char *p, size_t n, size_t off)
 {
-	for (size_t i = off; i < n; i++) {
-		if (p[i] == '\n') {
-			if (i == off || p[i - 1] != '\r')
-				return WEFT_EPROTO;
-			return (long)i;
-		}
-		if (p[i] == '\r' && i + 1 < n && p[i + 1] != '\n')
-			return WEFT_EPROTO;
+	const char *lf, *cr;
+
+	if (off >= n)
+		return WEFT_EAGAIN;
+	lf = memchr(p + off, '\n', n - off);
+	if (!lf) {
+		/* no LF yet: a CR with a byte after it is a CR without LF */
+		cr = n - off > 1 ? memchr(p + off, '\r', n - off - 1) : NULL;
+		return cr ? WEFT_EPROTO : WEFT_EAGAIN;
 	}
-	return WEFT_EAGAIN;
+	if (lf == p + off || lf[-1] != '\r')
+		return WEFT_EPROTO;   /* bare LF */
+	if (memchr(p + off, '\r', (size_t)(lf - 1 - (p + off))))
+		return WEFT_EPROTO;   /* a CR inside the line */
+	return (long)(lf - p);
 }
 
 static bool has_token(weft_str_t v, const char *tok)
@@ -120,9 +176,8 @@ static int parse_field(const char *p, size_t len, weft_h1_hdr_t *h)
 		return -1;   /* empty name, bad char, or whitespace before ':' */
 	h->name = weft_str(p, i);
 	vs = i + 1;
-	for (size_t k = vs; k < len; k++)
-		if (!is_vchar_ws((unsigned char)p[k]))
-			return -1;
+	if (!all_vchar_ws(p + vs, len - vs))
+		return -1;
 	while (vs < len && (p[vs] == ' ' || p[vs] == '\t'))
 		vs++;
 	ve = len;
@@ -185,7 +240,7 @@ static int check_headers(weft_h1_req_t *req, int *status)
 
 	for (size_t i = 0; i < req->nhdrs; i++) {
 		weft_h1_hdr_t *h = &req->hdrs[i];
-		if (weft_str_ieq(h->name, WEFT_STR_LIT("content-length"))) {
+		if (NAME_IS(h->name, "content-length")) {
 			unsigned long long v;
 			if (weft_str_to_u64(h->value, 1ULL << 53, &v) < 0)
 				return fail(status, 400);
@@ -193,7 +248,7 @@ static int check_headers(weft_h1_req_t *req, int *status)
 				return fail(status, 400);
 			req->has_length = true;
 			req->content_length = v;
-		} else if (weft_str_ieq(h->name, WEFT_STR_LIT("transfer-encoding"))) {
+		} else if (NAME_IS(h->name, "transfer-encoding")) {
 			int r;
 			if (te)
 				return fail(status, 400);   /* repeated Transfer-Encoding */
@@ -201,10 +256,10 @@ static int check_headers(weft_h1_req_t *req, int *status)
 			if (r < 0)
 				return fail(status, r == -2 ? 501 : 400);
 			te = true;
-		} else if (weft_str_ieq(h->name, WEFT_STR_LIT("host"))) {
+		} else if (NAME_IS(h->name, "host")) {
 			hosts++;
 			req->host = h->value;
-		} else if (weft_str_ieq(h->name, WEFT_STR_LIT("connection"))) {
+		} else if (NAME_IS(h->name, "connection")) {
 			conn_close |= has_token(h->value, "close");
 			conn_keep |= has_token(h->value, "keep-alive");
 		}
@@ -227,7 +282,10 @@ int weft_h1_parse_request(const char *p, size_t n, const weft_h1_limits_t *lim,
 	long eol;
 	size_t maxh = lim->max_headers < WEFT_H1_MAX_HEADERS ? lim->max_headers : WEFT_H1_MAX_HEADERS;
 
-	memset(req, 0, sizeof(*req));
+	/* everything but the header array (only hdrs[0..nhdrs) is meaningful:
+	 * clearing 100 unused entries per parse would cost more than parsing) */
+	memset(req, 0, offsetof(weft_h1_req_t, hdrs));
+	memset(&req->keep_alive, 0, sizeof(*req) - offsetof(weft_h1_req_t, keep_alive));
 	*status = 0;
 	/* leading empty lines are tolerated (RFC 9112 §2.2) */
 	while (off + 1 < n && p[off] == '\r' && p[off + 1] == '\n' && off < 64)
@@ -269,7 +327,7 @@ const weft_h1_hdr_t *weft_h1_header(const weft_h1_req_t *req, const char *name)
 	weft_str_t nm = weft_str_c(name);
 
 	for (size_t i = 0; i < req->nhdrs; i++)
-		if (weft_str_ieq(req->hdrs[i].name, nm))
+		if (req->hdrs[i].name.len == nm.len && weft_str_ieq(req->hdrs[i].name, nm))
 			return &req->hdrs[i];
 	return NULL;
 }
@@ -361,7 +419,9 @@ int weft_h1_parse_response_head(const char *p, size_t n, const weft_h1_limits_t 
 	bool te = false, conn_close = false, conn_keep = false;
 	int hl;
 
-	memset(r, 0, sizeof(*r));
+	/* everything but the header array (see weft_h1_parse_request) */
+	memset(r, 0, offsetof(weft_h1_resp_t, hdrs));
+	memset(&r->body, 0, sizeof(*r) - offsetof(weft_h1_resp_t, body));
 	if (eol == WEFT_EPROTO)
 		return WEFT_EPROTO;
 	if (eol == WEFT_EAGAIN)
@@ -375,18 +435,18 @@ int weft_h1_parse_response_head(const char *p, size_t n, const weft_h1_limits_t 
 		return hl;
 	for (size_t i = 0; i < r->nhdrs; i++) {
 		const weft_h1_hdr_t *h = &r->hdrs[i];
-		if (weft_str_ieq(h->name, WEFT_STR_LIT("content-length"))) {
+		if (NAME_IS(h->name, "content-length")) {
 			unsigned long long v;
 			if (weft_str_to_u64(h->value, 1ULL << 53, &v) < 0 ||
 			    (r->has_length && r->content_length != v))
 				return WEFT_EPROTO;
 			r->has_length = true;
 			r->content_length = v;
-		} else if (weft_str_ieq(h->name, WEFT_STR_LIT("transfer-encoding"))) {
+		} else if (NAME_IS(h->name, "transfer-encoding")) {
 			if (te || te_is_chunked(h->value) < 0 || te_is_chunked(h->value) == -2)
 				return WEFT_EPROTO;
 			te = true;
-		} else if (weft_str_ieq(h->name, WEFT_STR_LIT("connection"))) {
+		} else if (NAME_IS(h->name, "connection")) {
 			conn_close |= has_token(h->value, "close");
 			conn_keep |= has_token(h->value, "keep-alive");
 		}

@@ -23,17 +23,12 @@ void weft_http_limits_default(weft_http_limits_t *l)
 	l->max_continuations = 16;
 }
 
-bool weft_hdr_is(weft_str_t name, const char *lower)
-{
-	return weft_str_ieq(name, weft_str_c(lower));
-}
-
 const weft_hdr_t *weft_http_hdr(const weft_http_head_t *h, const char *name)
 {
 	weft_str_t nm = weft_str_c(name);
 
 	for (size_t i = 0; i < h->nhdrs; i++)
-		if (weft_str_ieq(h->hdrs[i].name, nm))
+		if (h->hdrs[i].name.len == nm.len && weft_str_ieq(h->hdrs[i].name, nm))
 			return &h->hdrs[i];
 	return NULL;
 }
@@ -47,21 +42,6 @@ static int dup_str(weft_arena_t *a, weft_str_t *dst, weft_str_t s)
 	if (!c.p)
 		return -1;
 	*dst = c;
-	return 0;
-}
-
-/* A lowercased copy of s in the arena. Returns 0 or -1 (no memory). */
-static int dup_lower(weft_arena_t *a, weft_str_t *dst, weft_str_t s)
-{
-	char *p = weft_arena_alloc(a, s.len + 1);
-
-	if (!p)
-		return -1;
-	for (size_t i = 0; i < s.len; i++) {
-		char c = s.p[i];
-		p[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-	}
-	*dst = weft_str(p, s.len);
 	return 0;
 }
 
@@ -94,43 +74,86 @@ static int grow(weft_hmsg_t *msg)
 	return 0;
 }
 
+/* Copies s to *p (with its NUL, already there in zeroed memory) and
+ * moves *p past it. */
+static weft_str_t put_str(char **p, weft_str_t s)
+{
+	weft_str_t r = { *p, s.len };
+
+	if (s.len)
+		memcpy(*p, s.p, s.len);
+	*p += s.len + 1;
+	return r;
+}
+
 int weft_hmsg_copy(weft_hmsg_t *msg, weft_arena_t *arena, const weft_http_head_t *src)
 {
+	size_t strs = src->method.len + src->scheme.len + src->authority.len + src->path.len +
+		      src->upgrade_proto.len + 5;
+	size_t cap = src->nhdrs ? src->nhdrs + 8 : 0;
+	weft_hdr_t *hdrs;
+	char *p;
+
 	weft_hmsg_init(msg, arena);
 	msg->h.ver = src->ver;
 	msg->h.status = src->status;
 	msg->h.content_length = src->content_length;
 	msg->h.upgrade = src->upgrade;
-	if (dup_str(arena, &msg->h.method, src->method) < 0 ||
-	    dup_str(arena, &msg->h.scheme, src->scheme) < 0 ||
-	    dup_str(arena, &msg->h.authority, src->authority) < 0 ||
-	    dup_str(arena, &msg->h.path, src->path) < 0 ||
-	    dup_str(arena, &msg->h.upgrade_proto, src->upgrade_proto) < 0)
+	/* one zeroed block: the field array (cap slots), then every string
+	 * with its NUL */
+	for (size_t i = 0; i < src->nhdrs; i++)
+		strs += src->hdrs[i].name.len + src->hdrs[i].value.len + 2;
+	if (cap > ((size_t)-1) / 4 / sizeof(weft_hdr_t) || strs > ((size_t)-1) / 4)
 		return WEFT_ENOMEM;
-	if (src->nhdrs) {
-		msg->cap = src->nhdrs + 8;
-		msg->h.hdrs = weft_arena_calloc(arena, msg->cap, sizeof(weft_hdr_t));
-		if (!msg->h.hdrs) {
-			msg->cap = 0;
-			return WEFT_ENOMEM;
-		}
+	hdrs = weft_arena_alloc(arena, cap * sizeof(weft_hdr_t) + strs);
+	if (!hdrs)
+		return WEFT_ENOMEM;
+	p = (char *)(hdrs + cap);
+	msg->h.method = put_str(&p, src->method);
+	msg->h.scheme = put_str(&p, src->scheme);
+	msg->h.authority = put_str(&p, src->authority);
+	msg->h.path = put_str(&p, src->path);
+	msg->h.upgrade_proto = put_str(&p, src->upgrade_proto);
+	if (cap) {
+		msg->cap = cap;
+		msg->h.hdrs = hdrs;
 	}
 	for (size_t i = 0; i < src->nhdrs; i++) {
-		weft_hdr_t *d = &msg->h.hdrs[i];
-		if (dup_str(arena, &d->name, src->hdrs[i].name) < 0 ||
-		    dup_str(arena, &d->value, src->hdrs[i].value) < 0)
-			return WEFT_ENOMEM;
-		msg->h.nhdrs = i + 1;
+		hdrs[i].name = put_str(&p, src->hdrs[i].name);
+		hdrs[i].value = put_str(&p, src->hdrs[i].value);
 	}
+	msg->h.nhdrs = src->nhdrs;
 	return WEFT_OK;
+}
+
+/* h as a lowercased copy of name and a copy of value, in one arena block
+ * (zeroed: the NULs are there). Returns 0 or -1 (no memory). */
+static int dup_field(weft_arena_t *a, weft_hdr_t *h, weft_str_t name, weft_str_t value)
+{
+	char *p;
+
+	if (name.len > ((size_t)-1) / 4 || value.len > ((size_t)-1) / 4)
+		return -1;
+	p = weft_arena_alloc(a, name.len + value.len + 2);
+	if (!p)
+		return -1;
+	for (size_t i = 0; i < name.len; i++) {
+		char c = name.p[i];
+		p[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+	}
+	h->name = weft_str(p, name.len);
+	p += name.len + 1;
+	if (value.len)
+		memcpy(p, value.p, value.len);
+	h->value = weft_str(p, value.len);
+	return 0;
 }
 
 int weft_hmsg_add(weft_hmsg_t *msg, weft_str_t name, weft_str_t value)
 {
 	weft_hdr_t h;
 
-	if (dup_lower(msg->arena, &h.name, name) < 0 || dup_str(msg->arena, &h.value, value) < 0 ||
-	    grow(msg) < 0)
+	if (dup_field(msg->arena, &h, name, value) < 0 || grow(msg) < 0)
 		return WEFT_ENOMEM;
 	msg->h.hdrs[msg->h.nhdrs++] = h;
 	return WEFT_OK;
@@ -141,7 +164,7 @@ void weft_hmsg_remove(weft_hmsg_t *msg, weft_str_t name)
 	size_t o = 0;
 
 	for (size_t i = 0; i < msg->h.nhdrs; i++)
-		if (!weft_str_ieq(msg->h.hdrs[i].name, name))
+		if (msg->h.hdrs[i].name.len != name.len || !weft_str_ieq(msg->h.hdrs[i].name, name))
 			msg->h.hdrs[o++] = msg->h.hdrs[i];
 	msg->h.nhdrs = o;
 }
@@ -153,10 +176,10 @@ int weft_hmsg_set(weft_hmsg_t *msg, weft_str_t name, weft_str_t value)
 	bool placed = false;
 
 	/* copy first: name/value may point into the fields being removed */
-	if (dup_lower(msg->arena, &h.name, name) < 0 || dup_str(msg->arena, &h.value, value) < 0)
+	if (dup_field(msg->arena, &h, name, value) < 0)
 		return WEFT_ENOMEM;
 	for (size_t i = 0; i < msg->h.nhdrs; i++) {
-		if (!weft_str_ieq(msg->h.hdrs[i].name, h.name))
+		if (msg->h.hdrs[i].name.len != h.name.len || !weft_str_ieq(msg->h.hdrs[i].name, h.name))
 			msg->h.hdrs[o++] = msg->h.hdrs[i];
 		else if (!placed) {
 			msg->h.hdrs[o++] = h;   /* keep the first one's position */
