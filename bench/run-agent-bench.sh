@@ -198,7 +198,8 @@ wait_port() {
 }
 
 # /proc readings
-cpu_s() { awk -v tck="$CLK_TCK" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13) / tck }' "/proc/$1/stat"; }
+# cpu_s PID: "user+system system" CPU seconds of PID so far
+cpu_s() { awk -v tck="$CLK_TCK" '{ sub(/^.*\) /, ""); printf "%.2f %.2f\n", ($12 + $13) / tck, $13 / tck }' "/proc/$1/stat"; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 reset_hwm() { echo 5 >"/proc/$1/clear_refs" 2>/dev/null || true; }
@@ -629,9 +630,10 @@ run_contender() {
 	for ((i = 0; i < n; i++)); do hwm+=("$(hwm_kb "${PROXY_PIDS[$i]}")"); done
 	: >"$dir/proxies.tsv"
 	for ((i = 0; i < n; i++)); do
-		printf '%s\t%s\t%s\t%s\t%s\t%s\n' "${PROXY_LABELS[$i]}" "${PROXY_PIDS[$i]}" "${idle[$i]}" \
-			"$(awk -v a="${c0[$i]}" -v b="${c1[$i]}" 'BEGIN { printf "%.2f", b - a }')" \
-			"${hold[$i]}" "${hwm[$i]}" >>"$dir/proxies.tsv"
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${PROXY_LABELS[$i]}" "${PROXY_PIDS[$i]}" "${idle[$i]}" \
+			"$(awk -v a="${c0[$i]% *}" -v b="${c1[$i]% *}" 'BEGIN { printf "%.2f", b - a }')" \
+			"${hold[$i]}" "${hwm[$i]}" \
+			"$(awk -v a="${c0[$i]#* }" -v b="${c1[$i]#* }" 'BEGIN { printf "%.2f", b - a }')" >>"$dir/proxies.tsv"
 	done
 	stop_proxies "$name"
 }
@@ -798,7 +800,9 @@ for name in names:
         try:
             with open(f"{d}/proxies.tsv") as f:
                 for line in f:
-                    label, pid, idle, cpu, hold, hwm = line.rstrip("\n").split("\t")
+                    f7 = line.rstrip("\n").split("\t")
+                    label, pid, idle, cpu, hold, hwm = f7[:6]
+                    sys_s = f7[6] if len(f7) > 6 else None
                     p = procs.setdefault(name, {}).setdefault(label, {})
                     sent = m["sent"][-1]
                     p.setdefault("idle", []).append(int(idle) / 1024)
@@ -807,6 +811,7 @@ for name in names:
                     peak = max(int(hwm or 0), int(hold or 0))
                     p.setdefault("hwm", []).append(peak / 1024 if peak else None)
                     p.setdefault("cpu1k", []).append(float(cpu) / sent * 1000 if sent else None)
+                    p.setdefault("sys1k", []).append(float(sys_s) / sent * 1000 if sent and sys_s else None)
         except OSError:
             pass
 
@@ -843,13 +848,13 @@ print()
 print("Per proxy process (CPU from /proc/PID/stat utime+stime during the fixed-rate part, "
       "per 1,000 requests sent = vCPU per 1,000 req/s; RSS from /proc/PID/status):")
 print()
-print("| process | CPU s / 1,000 req | RSS idle MB | RSS at 1,000 conns MB | peak RSS (VmHWM) MB | 1,000 conns all served |")
-print("|---|---|---|---|---|---|")
+print("| process | CPU s / 1,000 req | of which kernel (stime) | RSS idle MB | RSS at 1,000 conns MB | peak RSS (VmHWM) MB | 1,000 conns all served |")
+print("|---|---|---|---|---|---|---|")
 for name in names:
     for label, p in procs.get(name, {}).items():
         ok = rows[name]["hold_ok"]
         okc = "yes" if ok and all(ok) else ("no" if any(x is False for x in ok) else "n/a")
-        print(f"| {label} | {cell(p['cpu1k'], 3)} | {cell(p['idle'])} | {cell(p['hold'])} | "
+        print(f"| {label} | {cell(p['cpu1k'], 3)} | {cell(p.get('sys1k', []), 3)} | {cell(p['idle'])} | {cell(p['hold'])} | "
               f"{cell(p['hwm'])} | {okc} |")
 hp = rows.get("haproxy")
 if hp:
@@ -865,6 +870,9 @@ if hp:
             parts.append(f"max rate {r1 / r2:.2f}× haproxy")
         if g1 and g2:
             parts.append(f"throughput {g1 / g2:.2f}× haproxy")
+        h1 = med(m.get("h2max", [])); h2 = med(hp.get("h2max", []))
+        if h1 and h2:
+            parts.append(f"HTTP/2 max rate {h1 / h2:.2f}× haproxy")
         if parts:
             print(f"- {name}: " + ", ".join(parts))
 PYEOF
