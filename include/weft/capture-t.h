@@ -76,6 +76,8 @@ typedef struct weft_relay_side {
 	bool rd_eof;                 /* this side sent FIN / END_STREAM */
 	bool wr_shut;                /* we shut down writing to this side */
 	bool wr_blocked;             /* the last write to this side would block */
+	bool rd_ready;               /* socket: may hold input (epoll said readable, or
+				      * no read has come back short or EAGAIN since) */
 	bool gone;                   /* this side is closed (by us or by its owner) */
 	bool reset;                  /* it went away by reset / error */
 	uint64_t bytes_in;           /* read from this side */

@@ -59,7 +59,8 @@ static inline bool weft_conn_pending(weft_conn_t *c)
 int weft_conn_queue(weft_conn_t *c, const void *p, size_t n);
 
 /* Writes queued output. Returns WEFT_OK when all is written, WEFT_EAGAIN
- * when some remains (write interest is enabled), WEFT_EFAIL on an error. */
+ * when some remains, here or in the transport (TLS records the socket did
+ * not take; write interest is enabled), WEFT_EFAIL on an error. */
 int weft_conn_flush(weft_conn_t *c);
 
 /* Sets the events watched besides reading (write interest is managed by

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include "weft/buf-t.h"
 
 #define WEFT_TD_MAX    256   /* trust domain, bytes incl. NUL */
 #define WEFT_NAME_MAX  254   /* ns / sa / node name, bytes incl. NUL */
@@ -119,6 +120,7 @@ typedef struct weft_tls_opts {
 
 typedef struct weft_tls_ctx {
 	SSL_CTX *ssl_ctx;
+	BIO_METHOD *bio_meth;        /* the sessions' socket BIO (src/net/tls.c) */
 	weft_tls_opts_t o;
 } weft_tls_ctx_t;
 
@@ -130,6 +132,10 @@ typedef struct weft_tls {
 	bool handshake_done;
 	bool failed;
 	bool want_write;             /* the last operation blocked on a write */
+	bool corked;                 /* records collect in wbuf (one send per tls send) */
+	bool rd_eof;                 /* the socket read EOF (BIO_eof) */
+	int fd;
+	weft_buf_t wbuf;             /* records made but not yet taken by the socket */
 	bool cb_checked;             /* the verify callback already ran weft_spiffe_verify */
 	weft_peer_reason_t reason;   /* why the peer was refused (failed) */
 	weft_spiffe_id_t peer;       /* verified peer identity (kind NONE: none presented) */

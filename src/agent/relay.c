@@ -13,7 +13,13 @@
  * (FIN <-> END_STREAM) once its buffer is drained; when both directions
  * have ended this way the relay is done and closes cleanly. An error or
  * reset on either side resets the other (SO_LINGER 0 -> RST for sockets,
- * RST_STREAM for streams) and ends the relay at once. */
+ * RST_STREAM for streams) and ends the relay at once.
+ *
+ * Readiness: a socket is read only while it may hold input (rd_ready):
+ * set by a read (or error/hang-up) event from the loop, cleared when a
+ * read comes back short or EAGAIN. Pushes from an external end therefore
+ * never cost a read of a socket that has nothing (epoll is level-triggered:
+ * input that arrives later is announced). */
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
@@ -108,6 +114,8 @@ static void sock_cb(weft_loop_t *l, weft_io_t *io, uint32_t ev)
 
 	if (ev & WEFT_IO_WRITE)
 		s->wr_blocked = false;
+	if (ev & (WEFT_IO_READ | WEFT_IO_ERROR))
+		s->rd_ready = true;   /* EOF and RST are read too */
 	if (ev & WEFT_IO_ERROR) {
 		int e = weft_sock_connect_result(s->fd);
 		if (e) {
@@ -123,6 +131,7 @@ int weft_relay_set_sock(weft_relay_t *r, int i, int fd)
 	weft_relay_side_t *s = &r->s[i];
 
 	s->fd = fd;
+	s->rd_ready = true;   /* the first read finds out */
 	/* watch for writability first: a connecting socket reports its
 	 * outcome there, a connected one is writable at once */
 	if (weft_io_start(r->loop, &s->io, fd, WEFT_IO_WRITE, sock_cb, s) < 0) {
@@ -208,7 +217,8 @@ static bool read_side(weft_relay_t *r, int i)
 	weft_relay_side_t *s = &r->s[i];
 	bool progress = false;
 
-	while (!r->done && s->fd >= 0 && !s->rd_eof && weft_buf_len(&s->in) < r->bufmax) {
+	while (!r->done && s->fd >= 0 && s->rd_ready && !s->rd_eof &&
+	       weft_buf_len(&s->in) < r->bufmax) {
 		size_t room = r->bufmax - weft_buf_len(&s->in);
 		ssize_t n;
 
@@ -220,8 +230,10 @@ static bool read_side(weft_relay_t *r, int i)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				s->rd_ready = false;
 				break;
+			}
 			fail(r, i, errno);
 			return true;
 		}
@@ -232,8 +244,11 @@ static bool read_side(weft_relay_t *r, int i)
 		}
 		s->in.wr += (size_t)n;
 		s->bytes_in += (uint64_t)n;
-		if ((size_t)n < room)
-			break;   /* drained: epoll is level-triggered, no EAGAIN read needed */
+		if ((size_t)n < room) {
+			/* drained: epoll is level-triggered, no EAGAIN read needed */
+			s->rd_ready = false;
+			break;
+		}
 	}
 	return progress;
 }

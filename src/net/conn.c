@@ -97,6 +97,8 @@ int weft_conn_queue(weft_conn_t *c, const void *p, size_t n)
 
 int weft_conn_flush(weft_conn_t *c)
 {
+	bool held;
+
 	while (weft_buf_len(&c->out)) {
 		ssize_t n = c->xprt->send(c, weft_buf_head(&c->out), weft_buf_len(&c->out));
 		if (n == WEFT_EAGAIN)
@@ -107,15 +109,23 @@ int weft_conn_flush(weft_conn_t *c)
 		c->bytes_out += (uint64_t)n;
 		c->last_write_ms = c->loop->now_ms;
 	}
+	/* a transport holding output of its own (TLS records the socket did
+	 * not take yet) is pushed even when nothing else waits: a send of 0
+	 * bytes does only that */
+	held = c->xprt && c->xprt->want_write && c->xprt->want_write(c);
+	if (held && !weft_buf_len(&c->out)) {
+		if (c->xprt->send(c, NULL, 0) == WEFT_EFAIL)
+			return WEFT_EFAIL;
+		held = c->xprt->want_write(c);
+	}
 	if (c->io.active) {
 		/* raw: write interest while output waits; other transports say
 		 * whether they wait for the socket to drain or for input */
-		bool w = c->xprt && c->xprt->want_write ? c->xprt->want_write(c)
-							: weft_buf_len(&c->out) != 0;
+		bool w = c->xprt && c->xprt->want_write ? held : weft_buf_len(&c->out) != 0;
 		uint32_t want = (c->io.events & WEFT_IO_READ) | (w ? WEFT_IO_WRITE : 0);
 		weft_io_modify(c->loop, &c->io, want);
 	}
-	return weft_buf_len(&c->out) ? WEFT_EAGAIN : WEFT_OK;
+	return weft_buf_len(&c->out) || held ? WEFT_EAGAIN : WEFT_OK;
 }
 
 void weft_conn_want_read(weft_conn_t *c, bool want_read)

@@ -5,7 +5,17 @@
  * OpenSSL's certificate verification (so a refused peer gets an alert) and
  * again after the handshake when the callback did not run; no application
  * byte moves before that. The handshake is driven by the transport's
- * recv/send calls (see weft/tls.h). */
+ * recv/send calls (see weft/tls.h).
+ *
+ * Sessions talk to their socket through a small BIO of ours (tls_bio_*):
+ * as OpenSSL's socket BIO (reads and writes go straight to the fd, a
+ * write the socket takes in part is finished by OpenSSL's retry), except
+ * inside tls_send, where the records of several SSL_write calls collect in
+ * t->wbuf and leave with one send(). What the socket does not take of
+ * that batch stays in wbuf (the plaintext was accepted: its records are
+ * made) and goes first on the next write; until then the transport wants
+ * to write (tls_want_write), so weft_conn_flush keeps write interest and
+ * pushes it even when the connection has no output of its own. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +25,8 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <sys/socket.h>
+#include "weft/buf.h"
 #include "weft/log.h"
 #include "weft/net.h"
 #include "weft/tls.h"
@@ -136,6 +148,114 @@ static int alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 	return SSL_TLSEXT_ERR_OK;
 }
 
+/* ---- the socket BIO ---- */
+
+#define TLS_BATCH_MAX   (256u * 1024u)   /* ciphertext one tls_send collects */
+/* read buffer: with read-ahead one read() takes several full records */
+#define TLS_READ_BUF    (4u * (16384u + 512u))
+
+/* Sends what wbuf holds. Returns 0 (all sent, or the socket is full: some
+ * remain) or -1 (socket error, errno set). */
+static int wbuf_flush(weft_tls_t *t)
+{
+	while (weft_buf_len(&t->wbuf)) {
+		ssize_t n = send(t->fd, weft_buf_head(&t->wbuf), weft_buf_len(&t->wbuf), MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			return -1;
+		}
+		weft_buf_consume(&t->wbuf, (size_t)n);
+	}
+	weft_buf_reset(&t->wbuf);
+	return 0;
+}
+
+static int tls_bio_write(BIO *b, const char *p, int len)
+{
+	weft_tls_t *t = BIO_get_data(b);
+	ssize_t n;
+
+	BIO_clear_retry_flags(b);
+	if (len <= 0)
+		return 0;
+	if (t->corked)
+		return weft_buf_append(&t->wbuf, p, (size_t)len) < 0 ? -1 : len;
+	/* earlier records go first */
+	if (weft_buf_len(&t->wbuf)) {
+		if (wbuf_flush(t) < 0)
+			return -1;
+		if (weft_buf_len(&t->wbuf)) {
+			BIO_set_retry_write(b);
+			return -1;
+		}
+	}
+	for (;;) {
+		n = send(t->fd, p, (size_t)len, MSG_NOSIGNAL);
+		if (n >= 0)
+			return (int)n;   /* a part: OpenSSL writes the rest later */
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			BIO_set_retry_write(b);
+		return -1;
+	}
+}
+
+static int tls_bio_read(BIO *b, char *p, int len)
+{
+	weft_tls_t *t = BIO_get_data(b);
+	ssize_t n;
+
+	BIO_clear_retry_flags(b);
+	if (len <= 0)
+		return 0;
+	for (;;) {
+		n = recv(t->fd, p, (size_t)len, 0);
+		if (n > 0)
+			return (int)n;
+		if (n == 0) {
+			t->rd_eof = true;
+			return 0;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			BIO_set_retry_read(b);
+		return -1;
+	}
+}
+
+static long tls_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	weft_tls_t *t = BIO_get_data(b);
+
+	switch (cmd) {
+	case BIO_CTRL_FLUSH:
+		return 1;
+	case BIO_CTRL_EOF:
+		return t && t->rd_eof;
+	case BIO_CTRL_WPENDING:
+		return t ? (long)weft_buf_len(&t->wbuf) : 0;
+	case BIO_C_GET_FD:
+		if (!t)
+			return -1;
+		if (ptr)
+			*(int *)ptr = t->fd;
+		return t->fd;
+	default:
+		return 0;
+	}
+}
+
+static int tls_bio_create(BIO *b)
+{
+	BIO_set_init(b, 1);
+	return 1;
+}
+
 /* ---- contexts ---- */
 
 weft_tls_ctx_t *weft_tls_ctx_new(const weft_tls_opts_t *o, char *err, size_t errlen)
@@ -149,9 +269,20 @@ weft_tls_ctx_t *weft_tls_ctx_new(const weft_tls_opts_t *o, char *err, size_t err
 		return NULL;
 	}
 	ctx->o = *o;
+	ctx->bio_meth = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "weft-socket");
+	if (!ctx->bio_meth || BIO_meth_set_write(ctx->bio_meth, tls_bio_write) != 1 ||
+	    BIO_meth_set_read(ctx->bio_meth, tls_bio_read) != 1 ||
+	    BIO_meth_set_ctrl(ctx->bio_meth, tls_bio_ctrl) != 1 ||
+	    BIO_meth_set_create(ctx->bio_meth, tls_bio_create) != 1) {
+		drain_err(err, errlen, "BIO_meth_new");
+		BIO_meth_free(ctx->bio_meth);
+		free(ctx);
+		return NULL;
+	}
 	s = ctx->ssl_ctx = SSL_CTX_new(o->server ? TLS_server_method() : TLS_client_method());
 	if (!s) {
 		drain_err(err, errlen, "SSL_CTX_new");
+		BIO_meth_free(ctx->bio_meth);
 		free(ctx);
 		return NULL;
 	}
@@ -166,6 +297,7 @@ weft_tls_ctx_t *weft_tls_ctx_new(const weft_tls_opts_t *o, char *err, size_t err
 	 * fetched header and body apart (weft_xprt_ops_t.pending covers what
 	 * this buffers) */
 	SSL_CTX_set_read_ahead(s, 1);
+	SSL_CTX_set_default_read_buffer_len(s, TLS_READ_BUF);
 	SSL_CTX_set_options(s, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF |
 			       SSL_OP_NO_COMPRESSION);
 	SSL_CTX_set_num_tickets(s, 0);
@@ -195,6 +327,7 @@ weft_tls_ctx_t *weft_tls_ctx_new(const weft_tls_opts_t *o, char *err, size_t err
 	return ctx;
 fail:
 	SSL_CTX_free(s);
+	BIO_meth_free(ctx->bio_meth);
 	free(ctx);
 	return NULL;
 }
@@ -204,6 +337,7 @@ void weft_tls_ctx_free(weft_tls_ctx_t *ctx)
 	if (!ctx)
 		return;
 	SSL_CTX_free(ctx->ssl_ctx);
+	BIO_meth_free(ctx->bio_meth);
 	free(ctx);
 }
 
@@ -213,12 +347,17 @@ weft_tls_t *weft_tls_new(weft_tls_ctx_t *ctx, int fd, weft_cred_t *cred, const c
 			 const char *expect)
 {
 	weft_tls_t *t = calloc(1, sizeof(*t));
+	BIO *bio;
 
 	if (!t)
 		return NULL;
 	t->ctx = ctx;
-	if (!(t->ssl = SSL_new(ctx->ssl_ctx)) || SSL_set_fd(t->ssl, fd) != 1)
+	t->fd = fd;
+	weft_buf_init(&t->wbuf, 0);
+	if (!(t->ssl = SSL_new(ctx->ssl_ctx)) || !(bio = BIO_new(ctx->bio_meth)))
 		goto fail;
+	BIO_set_data(bio, t);
+	SSL_set_bio(t->ssl, bio, bio);   /* the session owns it */
 	SSL_set_app_data(t->ssl, t);
 	if (!cred)
 		cred = ctx->o.cred;
@@ -244,13 +383,14 @@ fail:
 	ERR_clear_error();
 	SSL_free(t->ssl);
 	weft_cred_unref(t->cred);
+	weft_buf_free(&t->wbuf);
 	free(t);
 	return NULL;
 }
 
 bool weft_tls_wants_write(const weft_tls_t *t)
 {
-	return t && t->want_write;
+	return t && (t->want_write || weft_buf_len(&t->wbuf));
 }
 
 /* After a completed handshake: ALPN, and the peer check when OpenSSL did
@@ -366,25 +506,56 @@ static ssize_t tls_recv(weft_conn_t *c, void *buf, size_t len)
 	return ssl_fail(t, r, "TLS read failed");
 }
 
+/* Encrypts buf as records into wbuf (several SSL_write calls: OpenSSL
+ * makes one record per call in partial-write mode) and sends them with one
+ * send(). A tail the socket did not take is sent first on the next call,
+ * which answers WEFT_EAGAIN (want_write set) while it remains; len 0 only
+ * pushes that tail (and the handshake). Returns the plaintext bytes
+ * accepted, WEFT_EAGAIN or WEFT_EFAIL. */
 static ssize_t tls_send(weft_conn_t *c, const void *buf, size_t len)
 {
 	weft_tls_t *t = c->xprt_ctx;
-	size_t n = 0;
-	int rc, r;
+	size_t n = 0, total = 0;
+	int rc, r = 1;
 
 	if (!t)
 		return WEFT_EFAIL;
+	if (weft_buf_len(&t->wbuf)) {
+		if (wbuf_flush(t) < 0)
+			goto sock_fail;
+		if (weft_buf_len(&t->wbuf)) {
+			t->want_write = true;
+			return WEFT_EAGAIN;
+		}
+		t->want_write = false;
+	}
 	if ((rc = handshake(t)) < 0)
 		return rc;
 	if (len == 0)
 		return 0;
 	err_clear();
-	r = SSL_write_ex(t->ssl, buf, len, &n);
-	if (r == 1) {
-		t->want_write = false;
-		return (ssize_t)n;
+	t->corked = true;
+	while (total < len && weft_buf_len(&t->wbuf) < TLS_BATCH_MAX) {
+		r = SSL_write_ex(t->ssl, (const char *)buf + total, len - total, &n);
+		if (r != 1)
+			break;
+		total += n;
+	}
+	t->corked = false;
+	if (wbuf_flush(t) < 0)
+		goto sock_fail;
+	if (total) {
+		if (r != 1)
+			err_clear();   /* the failure repeats on the next call */
+		t->want_write = weft_buf_len(&t->wbuf) != 0;
+		return (ssize_t)total;
 	}
 	return ssl_fail(t, r, "TLS write failed");
+sock_fail:
+	weft_debug("tls", "TLS write failed: %s", strerror(errno));
+	t->failed = true;
+	t->want_write = false;
+	return WEFT_EFAIL;
 }
 
 static void tls_close(weft_conn_t *c)
@@ -399,6 +570,7 @@ static void tls_close(weft_conn_t *c)
 		ERR_clear_error();
 		SSL_free(t->ssl);
 		weft_cred_unref(t->cred);
+		weft_buf_free(&t->wbuf);
 		free(t);
 		c->xprt_ctx = NULL;
 	}

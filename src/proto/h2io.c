@@ -63,7 +63,7 @@ int weft_h2io_write(weft_conn_t *c, nghttp2_session *sess, size_t high)
 	if (rc == WEFT_EFAIL)
 		return WEFT_EFAIL;
 	if (!nghttp2_session_want_read(sess) && !nghttp2_session_want_write(sess) &&
-	    weft_buf_len(&c->out) == 0)
+	    rc == WEFT_OK)
 		return WEFT_ECLOSED;
 	return rc == WEFT_EAGAIN || nghttp2_session_want_write(sess) ? WEFT_EAGAIN : WEFT_OK;
 }
@@ -107,6 +107,38 @@ ssize_t weft_h2io_pull(weft_buf_t *out, uint8_t *buf, size_t len, bool eof, uint
 	return (ssize_t)n;
 }
 
+ssize_t weft_h2io_pull_nocopy(const weft_buf_t *out, size_t len, bool eof, uint32_t *flags,
+			      bool *deferred)
+{
+	size_t have = weft_buf_len(out), n = have < len ? have : len;
+
+	if (n == have) {
+		if (eof) {
+			*flags |= NGHTTP2_DATA_FLAG_EOF;
+		} else if (n == 0) {
+			*deferred = true;
+			return NGHTTP2_ERR_DEFERRED;
+		}
+	}
+	if (n)
+		*flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+	return (ssize_t)n;
+}
+
+int weft_h2io_send_data(weft_conn_t *c, const uint8_t *framehd, weft_buf_t *out, size_t length,
+			size_t high)
+{
+	if (weft_buf_len(&c->out) >= high)
+		return NGHTTP2_ERR_WOULDBLOCK;
+	if (weft_buf_len(out) < length || weft_buf_reserve(&c->out, 9 + length) < 0)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	memcpy(c->out.data + c->out.wr, framehd, 9);
+	memcpy(c->out.data + c->out.wr + 9, weft_buf_head(out), length);
+	c->out.wr += 9 + length;
+	weft_buf_consume(out, length);
+	return 0;
+}
+
 /* DATA payload length: as much as the windows and the peer's frame size
  * allow (fewer frames, fewer TLS records for bulk tunnels). */
 static ssize_t data_len_cb(nghttp2_session *sess, uint8_t type, int32_t sid, int32_t conn_win,
@@ -148,6 +180,8 @@ int weft_h2io_session_new(nghttp2_session **out, const weft_h2io_session_opts_t 
 		nghttp2_session_callbacks_set_on_frame_not_send_callback(cbs, o->on_frame_not_send);
 	if (o->on_frame_send)
 		nghttp2_session_callbacks_set_on_frame_send_callback(cbs, o->on_frame_send);
+	if (o->on_send_data)
+		nghttp2_session_callbacks_set_send_data_callback(cbs, o->on_send_data);
 	if (o->big_frames)
 		nghttp2_session_callbacks_set_data_source_read_length_callback(cbs, data_len_cb);
 	if (o->no_auto_window_update)

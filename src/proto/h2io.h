@@ -51,6 +51,22 @@ bool weft_h2io_kill(weft_conn_t *c, weft_timer_t *reap, bool *dead);
 ssize_t weft_h2io_pull(weft_buf_t *out, uint8_t *buf, size_t len, bool eof, uint32_t *flags,
 		       bool *deferred);
 
+/* As weft_h2io_pull, without the copy: says how many bytes of out the
+ * next DATA frame carries and sets NGHTTP2_DATA_FLAG_NO_COPY (when there
+ * are any), so nghttp2 calls the session's send_data callback, which ends
+ * in weft_h2io_send_data. out must not shrink in between. */
+ssize_t weft_h2io_pull_nocopy(const weft_buf_t *out, size_t len, bool eof, uint32_t *flags,
+			      bool *deferred);
+
+/* The body of a send_data callback: queues the frame header and length
+ * bytes from out's head into c->out (one copy, none through nghttp2's
+ * frame buffer) and drops them from out. Returns 0,
+ * NGHTTP2_ERR_WOULDBLOCK when c->out already holds high bytes or more
+ * (nghttp2 offers the same frame again on the next send), or
+ * NGHTTP2_ERR_CALLBACK_FAILURE (out lost the bytes, or c->out's bound). */
+int weft_h2io_send_data(weft_conn_t *c, const uint8_t *framehd, weft_buf_t *out, size_t length,
+			size_t high);
+
 /* What weft_h2io_session_new builds: the callbacks (NULL: not set), the
  * session options, and the SETTINGS of our preface. */
 typedef struct weft_h2io_session_opts {
@@ -62,6 +78,7 @@ typedef struct weft_h2io_session_opts {
 	nghttp2_on_stream_close_callback on_stream_close;
 	nghttp2_on_frame_not_send_callback on_frame_not_send;
 	nghttp2_on_frame_send_callback on_frame_send;
+	nghttp2_send_data_callback on_send_data;   /* for NGHTTP2_DATA_FLAG_NO_COPY */
 	bool no_auto_window_update;       /* the owner calls nghttp2_session_consume */
 	size_t max_send_header_block;     /* 0: nghttp2's default */
 	uint32_t peer_max_streams;        /* client: assumed until the peer's SETTINGS; 0: default */

@@ -116,16 +116,30 @@ static ssize_t hs_read(nghttp2_session *sess, int32_t sid, uint8_t *buf, size_t 
 		       uint32_t *flags, nghttp2_data_source *src, void *ud)
 {
 	weft_hbone_stream_t *hs = src->ptr;
-	ssize_t n;
 
 	if (hs->status != 200 || hs->closing) {
 		hs->deferred = true;
 		return NGHTTP2_ERR_DEFERRED;
 	}
-	n = weft_h2io_pull(&hs->out, buf, len, hs->local_eof, flags, &hs->deferred);
-	if (n > 0)
-		hs->bytes_out += (size_t)n;
-	return n;
+	/* the payload goes from hs->out to the connection in hs_send_data */
+	return weft_h2io_pull_nocopy(&hs->out, len, hs->local_eof, flags, &hs->deferred);
+}
+
+/* NGHTTP2_DATA_FLAG_NO_COPY: frame header and payload into the
+ * connection's output, no copy through nghttp2's frame buffer. */
+static int hs_send_data(nghttp2_session *sess, nghttp2_frame *f, const uint8_t *framehd,
+			size_t length, nghttp2_data_source *src, void *ud)
+{
+	weft_hbone_stream_t *hs = src->ptr;
+	weft_hbone_conn_t *hc = ud;
+	int rv;
+
+	if (f->data.padlen)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;   /* never asked for */
+	rv = weft_h2io_send_data(&hc->conn, framehd, &hs->out, length, HB_OUT_HIGH);
+	if (rv == 0)
+		hs->bytes_out += length;
+	return rv;
 }
 
 static void hs_resume(weft_hbone_stream_t *hs)
@@ -771,6 +785,7 @@ static weft_hbone_conn_t *hc_new(weft_loop_t *loop, int fd, const weft_xprt_ops_
 		.on_stream_close = cb_stream_close,
 		.on_frame_not_send = cb_not_send,
 		.on_frame_send = cb_frame_send,
+		.on_send_data = hs_send_data,
 		.no_auto_window_update = true,
 		.max_send_header_block = 65536,
 		.settings = iv,
