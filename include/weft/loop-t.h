@@ -29,10 +29,15 @@ typedef struct weft_io {
 /* A one-shot timer. Embed it; restart it from its callback to repeat. */
 typedef struct weft_timer {
 	uint64_t when_ms;    /* monotonic deadline */
-	size_t heap_idx;     /* position in the loop's heap, or SIZE_MAX */
+	size_t heap_idx;     /* position in the loop's heap, WEFT_TIMER_DUE, or SIZE_MAX */
+	struct weft_timer *due_prev, *due_next;   /* links while WEFT_TIMER_DUE */
 	weft_timer_cb cb;
 	void *data;
 } weft_timer_t;
+
+/* heap_idx of a timer armed with 0 ms: it waits on the loop's FIFO of
+ * due-now timers instead of the heap */
+#define WEFT_TIMER_DUE ((size_t)-2)
 
 typedef struct weft_loop {
 	int epfd;
@@ -40,6 +45,7 @@ typedef struct weft_loop {
 	uint64_t now_ms;             /* cached monotonic time, updated each turn */
 	weft_timer_t **heap;         /* min-heap on when_ms */
 	size_t nheap, capheap;
+	weft_timer_t *due_head, *due_tail;   /* 0 ms timers, in arming order */
 	struct epoll_event *batch;   /* events being dispatched this turn */
 	int nbatch;
 } weft_loop_t;

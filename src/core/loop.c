@@ -1,4 +1,7 @@
-/* weft — epoll event loop with a binary min-heap of timers. */
+/* weft — epoll event loop with a binary min-heap of timers, and a FIFO
+ * of due-now (0 ms) timers: the codecs arm those several times per
+ * request ("kick", "poke", deferred flush), and a linked list makes
+ * arming, stopping and firing them O(1) instead of heap sifts. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +39,7 @@ void weft_loop_destroy(weft_loop_t *l)
 	free(l->heap);
 	l->heap = NULL;
 	l->nheap = l->capheap = 0;
+	l->due_head = l->due_tail = NULL;
 }
 
 void weft_loop_stop(weft_loop_t *l) { l->stop = true; }
@@ -127,8 +131,24 @@ void weft_timer_init(weft_timer_t *t, weft_timer_cb cb, void *data)
 {
 	t->when_ms = 0;
 	t->heap_idx = (size_t)-1;
+	t->due_prev = t->due_next = NULL;
 	t->cb = cb;
 	t->data = data;
+}
+
+/* Unlinks t (WEFT_TIMER_DUE) from the due-now FIFO. */
+static void due_unlink(weft_loop_t *l, weft_timer_t *t)
+{
+	if (t->due_prev)
+		t->due_prev->due_next = t->due_next;
+	else
+		l->due_head = t->due_next;
+	if (t->due_next)
+		t->due_next->due_prev = t->due_prev;
+	else
+		l->due_tail = t->due_prev;
+	t->due_prev = t->due_next = NULL;
+	t->heap_idx = (size_t)-1;
 }
 
 void weft_timer_stop(weft_loop_t *l, weft_timer_t *t)
@@ -137,6 +157,10 @@ void weft_timer_stop(weft_loop_t *l, weft_timer_t *t)
 
 	if (i == (size_t)-1)
 		return;
+	if (i == WEFT_TIMER_DUE) {
+		due_unlink(l, t);
+		return;
+	}
 	t->heap_idx = (size_t)-1;
 	l->nheap--;
 	if (i == l->nheap)
@@ -147,8 +171,26 @@ void weft_timer_stop(weft_loop_t *l, weft_timer_t *t)
 	heap_down(l, l->heap[i]->heap_idx);
 }
 
+/* 0 ms: the timer joins the tail of the due-now FIFO (one already
+ * there keeps its place: it is due either way). Otherwise it goes on the
+ * heap at now + after_ms. */
 int weft_timer_start(weft_loop_t *l, weft_timer_t *t, uint64_t after_ms)
 {
+	if (after_ms == 0) {
+		if (t->heap_idx == WEFT_TIMER_DUE)
+			return 0;
+		weft_timer_stop(l, t);
+		t->when_ms = l->now_ms;
+		t->heap_idx = WEFT_TIMER_DUE;
+		t->due_next = NULL;
+		t->due_prev = l->due_tail;
+		if (l->due_tail)
+			l->due_tail->due_next = t;
+		else
+			l->due_head = t;
+		l->due_tail = t;
+		return 0;
+	}
 	weft_timer_stop(l, t);
 	if (l->nheap == l->capheap) {
 		size_t ncap = l->capheap ? l->capheap * 2 : 64;
@@ -165,11 +207,21 @@ int weft_timer_start(weft_loop_t *l, weft_timer_t *t, uint64_t after_ms)
 	return 0;
 }
 
+/* Fires expired heap timers and due-now ones until none is left (those
+ * a callback arms with 0 ms fire in this same turn). */
 static void run_timers(weft_loop_t *l)
 {
-	while (l->nheap && l->heap[0]->when_ms <= l->now_ms) {
-		weft_timer_t *t = l->heap[0];
-		weft_timer_stop(l, t);
+	for (;;) {
+		weft_timer_t *t;
+		if (l->nheap && l->heap[0]->when_ms <= l->now_ms) {
+			t = l->heap[0];
+			weft_timer_stop(l, t);
+		} else if (l->due_head) {
+			t = l->due_head;
+			due_unlink(l, t);
+		} else {
+			return;
+		}
 		t->cb(l, t);
 	}
 }
@@ -179,7 +231,9 @@ int weft_loop_once(weft_loop_t *l, int max_wait_ms)
 	struct epoll_event evs[BATCH];
 	int timeout = max_wait_ms, n;
 
-	if (l->nheap) {
+	if (l->due_head) {
+		timeout = 0;
+	} else if (l->nheap) {
 		uint64_t d = l->heap[0]->when_ms > l->now_ms ? l->heap[0]->when_ms - l->now_ms : 0;
 		if (timeout < 0 || d < (uint64_t)timeout)
 			timeout = (int)(d > 3600000 ? 3600000 : d);

@@ -112,6 +112,53 @@ static void test_timers(void **st)
 	weft_loop_destroy(&l);
 }
 
+/* 0 ms timers: a FIFO, O(1) stop from anywhere in it, re-arming keeps
+ * the place, a callback's 0 ms timer fires in the same turn. */
+static int zorder[8], nzorder;
+static weft_timer_t zt[5];
+static void on_zero(weft_loop_t *l, weft_timer_t *t)
+{
+	int id = (int)(intptr_t)t->data;
+
+	zorder[nzorder++] = id;
+	if (id == 1)
+		weft_timer_start(l, &zt[4], 0);   /* armed from a callback: same turn */
+	if (id == 2)
+		weft_timer_stop(l, &zt[3]);       /* stopped while due */
+}
+
+static void test_zero_timers(void **st)
+{
+	weft_loop_t l;
+
+	assert_int_equal(weft_loop_init(&l), 0);
+	for (int i = 0; i < 5; i++)
+		weft_timer_init(&zt[i], on_zero, (void *)(intptr_t)i);
+	weft_timer_start(&l, &zt[0], 0);
+	weft_timer_start(&l, &zt[1], 0);
+	weft_timer_start(&l, &zt[2], 0);
+	weft_timer_start(&l, &zt[3], 0);
+	assert_true(weft_timer_active(&zt[1]));
+	weft_timer_start(&l, &zt[0], 0);      /* already due: keeps its place */
+	weft_timer_stop(&l, &zt[1]);          /* from the middle */
+	assert_false(weft_timer_active(&zt[1]));
+	weft_timer_start(&l, &zt[1], 0);      /* back, at the tail */
+	weft_timer_start(&l, &zt[2], 1000);   /* moved to the heap */
+	assert_int_equal(weft_loop_once(&l, 1000), 0);
+	assert_int_equal(nzorder, 4);
+	assert_int_equal(zorder[0], 0);
+	assert_int_equal(zorder[1], 3);
+	assert_int_equal(zorder[2], 1);
+	assert_int_equal(zorder[3], 4);
+	assert_true(weft_timer_active(&zt[2]));
+	weft_timer_stop(&l, &zt[2]);
+	for (int i = 0; i < 5; i++)
+		assert_false(weft_timer_active(&zt[i]));
+	assert_null(l.due_head);
+	assert_null(l.due_tail);
+	weft_loop_destroy(&l);
+}
+
 struct pipe_ctx { int reads; weft_io_t *other; };
 static void on_read(weft_loop_t *l, weft_io_t *io, uint32_t ev)
 {
@@ -177,6 +224,7 @@ int main(void)
 		cmocka_unit_test(test_buf),
 		cmocka_unit_test(test_str),
 		cmocka_unit_test(test_timers),
+		cmocka_unit_test(test_zero_timers),
 		cmocka_unit_test(test_io_stop_in_batch),
 		cmocka_unit_test(test_regex_to_ere),
 	};
