@@ -96,7 +96,9 @@ typedef struct h2conn {
 	h2s_t *spare;              /* a finished stream kept for the next one (st_new) */
 	bool ready;                /* the peer's SETTINGS arrived */
 	bool dead, in_recv, calm, reading;
-	weft_timer_t timer;        /* preface deadline, then idle */
+	bool in_write;             /* pump's write: a stream closing there is delivered right after */
+	weft_timer_t timer;        /* preface deadline, then idle (armed lazily: timer_cb) */
+	uint64_t idle_since;       /* when the last stream finished (or SETTINGS came) */
 	weft_timer_t kick, reap;
 	bool kick_read;            /* the next kick must read (input may wait unannounced) */
 	uint64_t win_s;            /* the second the counters below cover */
@@ -168,8 +170,10 @@ static h2s_t *st_new(h2conn_t *h)
 		st->next->prev = st;
 	h->streams = st;
 	h->hc.nstreams++;
-	if (!h->dead)
-		weft_timer_stop(h->hc.conn.loop, &h->timer);   /* not idle */
+	/* before SETTINGS this ends the preface deadline; once ready, the
+	 * idle timer stays armed and timer_cb ignores a busy connection */
+	if (!h->dead && !h->ready)
+		weft_timer_stop(h->hc.conn.loop, &h->timer);
 	return st;
 }
 
@@ -196,6 +200,17 @@ static void st_free(h2conn_t *h, h2s_t *st)
 	free(st);
 }
 
+/* The connection became idle now: timer_cb closes it idle_ms from now
+ * unless a stream comes first. An idle timer still armed from an earlier
+ * idle spell is left as it is (timer_cb re-arms for the rest), so a busy
+ * connection costs no timer work per request. */
+static void idle_arm(h2conn_t *h)
+{
+	h->idle_since = h->hc.conn.loop->now_ms;
+	if (!weft_timer_active(&h->timer))
+		weft_timer_start(h->hc.conn.loop, &h->timer, h->lim.idle_ms);
+}
+
 /* Unlinks st, runs its owner's on_close and frees it. */
 static void st_finish(h2conn_t *h, h2s_t *st, weft_hs_err_t err)
 {
@@ -217,7 +232,7 @@ static void st_finish(h2conn_t *h, h2s_t *st, weft_hs_err_t err)
 		if (!h->hc.server && !h->hc.closing && h->hc.cbs && h->hc.cbs->on_idle)
 			h->hc.cbs->on_idle(&h->hc);
 		if (h->ready && h->lim.idle_ms && !h->dead)
-			weft_timer_start(h->hc.conn.loop, &h->timer, h->lim.idle_ms);
+			idle_arm(h);
 	}
 }
 
@@ -228,7 +243,8 @@ static void st_close(h2s_t *st, weft_hs_err_t err)
 		return;
 	st->f |= SF_CLOSED;
 	st->err = err;
-	kick(st->c);
+	if (!st->c->in_write)
+		kick(st->c);   /* (pump delivers after its write) */
 }
 
 static ssize_t st_read(nghttp2_session *sess, int32_t sid, uint8_t *buf, size_t len,
@@ -811,7 +827,7 @@ static int cb_frame_recv(nghttp2_session *sess, const nghttp2_frame *f, void *ud
 			h->ready = true;
 			weft_timer_stop(h->hc.conn.loop, &h->timer);
 			if (h->hc.nstreams == 0 && h->lim.idle_ms)
-				weft_timer_start(h->hc.conn.loop, &h->timer, h->lim.idle_ms);
+				idle_arm(h);
 			if (!h->hc.server && h->hc.cbs && h->hc.cbs->on_ready)
 				h->hc.cbs->on_ready(&h->hc);
 		}
@@ -1029,11 +1045,15 @@ static int pump(h2conn_t *h, bool read)
 		h->kick_read = true;
 		kick(h);
 	}
+	h->in_write = true;
 	wr = weft_h2io_write(c, h->sess, h->lim.conn_out_max);
+	h->in_write = false;
 	if (wr == WEFT_EFAIL || wr == WEFT_ELIMIT || wr == WEFT_ECLOSED) {
 		weft_debug(h->hc.name, "closing: %s", wr == WEFT_ECLOSED ? "session done" : "write failed");
 		return wr;
 	}
+	if (wr == WEFT_EAGAIN && weft_buf_len(&c->out) == 0)
+		kick(h);   /* stopped at the high mark and all left: more to write */
 	backed = weft_buf_len(&c->out) >= h->lim.conn_out_max;
 	if (backed == h->reading) {
 		h->reading = !backed;
@@ -1082,6 +1102,11 @@ static void timer_cb(weft_loop_t *l, weft_timer_t *t)
 		return;
 	}
 	if (h->hc.nstreams == 0) {
+		uint64_t idle = l->now_ms - h->idle_since;
+		if (idle < h->lim.idle_ms) {   /* armed in an earlier idle spell */
+			weft_timer_start(l, t, h->lim.idle_ms - idle);
+			return;
+		}
 		weft_debug(h->hc.name, "idle for %u ms: closing", h->lim.idle_ms);
 		h->hc.ops->goaway(&h->hc);
 	}
