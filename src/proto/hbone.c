@@ -239,7 +239,8 @@ void weft_hbone_consumed(weft_hbone_stream_t *hs, size_t n)
 		return;
 	hs->unconsumed -= n;
 	nghttp2_session_consume(hc->sess, hs->id, n);
-	hc_kick(hc);
+	if (nghttp2_session_want_write(hc->sess))
+		hc_kick(hc);   /* a WINDOW_UPDATE is due (else nothing to send) */
 }
 
 void weft_hbone_reset(weft_hbone_stream_t *hs, uint32_t err)
