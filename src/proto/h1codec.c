@@ -60,7 +60,9 @@ typedef struct h1c {
 	weft_timer_t timer, kick, reap;
 	weft_timer_t wflush;         /* deferred flush: a head waits for its body until the turn ends */
 	int tmode;
+	uint64_t tdeadline;          /* when tmode's limit runs out; 0: none (timer armed lazily) */
 	h1s_t *cur;                  /* the exchange in progress */
+	h1s_t *spare;                /* a finished stream's memory, for the next one */
 	h1s_t *done;                 /* finished, its on_close still to run */
 	int rstate;
 	uint64_t left;               /* R_LEN: body bytes still to come */
@@ -101,16 +103,25 @@ static void kill_conn(h1c_t *h, weft_hs_err_t err)
 	weft_timer_start(h->hc.conn.loop, &h->reap, 0);
 }
 
+/* Sets the deadline of mode (T_NONE: none) from now. The timer is not
+ * stopped when the deadline goes away, nor re-armed when a later one
+ * comes (two heap operations per exchange otherwise): timer_cb skips a
+ * lapsed firing and re-arms for a deadline further out. It is re-armed
+ * here only when it would fire too late. */
 static void set_timer(h1c_t *h, int mode)
 {
 	uint32_t ms = mode == T_HEAD ? h->lim.head_timeout_ms : h->lim.idle_ms;
+	weft_loop_t *l = h->hc.conn.loop;
 
 	if (h->tmode == mode)
 		return;
 	h->tmode = mode;
-	weft_timer_stop(h->hc.conn.loop, &h->timer);
-	if (mode != T_NONE && ms)
-		weft_timer_start(h->hc.conn.loop, &h->timer, ms);
+	h->tdeadline = 0;
+	if (mode == T_NONE || !ms)
+		return;
+	h->tdeadline = l->now_ms + ms;
+	if (!weft_timer_active(&h->timer) || h->timer.when_ms > h->tdeadline)
+		weft_timer_start(l, &h->timer, ms);
 }
 
 /* Writes what is queued. On a write failure the connection dies. Returns
@@ -172,7 +183,10 @@ static void free_stream(h1c_t *h, h1s_t *s, weft_hs_err_t err)
 	if (s->s.cbs && s->s.cbs->on_close)
 		s->s.cbs->on_close(&s->s, err);
 	h->hc.nstreams--;
-	free(s);
+	if (!h->spare && !h->dead)
+		h->spare = s;
+	else
+		free(s);
 }
 
 /* Runs a finished exchange's on_close and sets the connection up for
@@ -654,10 +668,14 @@ static long copy_fields(h1c_t *h, const weft_h1_hdr_t *in, size_t n, weft_hdr_t 
 
 static h1s_t *new_stream(h1c_t *h)
 {
-	h1s_t *s = calloc(1, sizeof(*s));
+	h1s_t *s = h->spare;
 
-	if (!s)
+	if (s) {
+		h->spare = NULL;
+		memset(s, 0, sizeof(*s));
+	} else if (!(s = calloc(1, sizeof(*s)))) {
 		return NULL;
+	}
 	s->s.ops = &h1s_ops;
 	s->s.hc = &h->hc;
 	s->s.id = (uint32_t)++h->hc.nrequests;
@@ -1087,6 +1105,7 @@ static void h1_destroy(weft_conn_t *c)
 		free(h->cur);
 		free(h->done);
 	}
+	free(h->spare);
 	weft_buf_free(&h->in);
 	weft_arena_destroy(&h->arena);
 	free(h);
@@ -1121,7 +1140,14 @@ static void timer_cb(weft_loop_t *l, weft_timer_t *t)
 	h1c_t *h = t->data;
 	int mode = h->tmode;
 
+	if (!h->tdeadline)
+		return;   /* the deadline it was armed for went away */
+	if (l->now_ms < h->tdeadline) {
+		weft_timer_start(l, t, h->tdeadline - l->now_ms);   /* moved out since */
+		return;
+	}
 	h->tmode = T_NONE;
+	h->tdeadline = 0;
 	if (h->dead)
 		return;
 	if (mode == T_HEAD && h->hc.server && !h->cur) {

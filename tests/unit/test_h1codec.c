@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include "weft/http.h"
 #include "weft/log.h"
 #include "weft/loop.h"
@@ -547,6 +548,39 @@ static void test_idle_close(void **state)
 	assert_int_equal(e->conn_closed, 1);
 }
 
+/* The idle limit counts from the end of the last exchange, though the
+ * timer armed for the first idle spell is left running (lazy re-arm). */
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static bool first_exchange_done(void) { return count(E->out, "HTTP/1.1 200") == 1 && E->r[0].closes == 1; }
+
+static void test_idle_after_exchange(void **state)
+{
+	env_t *e = E;
+	uint64_t t0, t1;
+
+	e->lim.idle_ms = 80;
+	start_server();
+	t0 = now_ms();
+	while (now_ms() - t0 < 50)
+		weft_loop_once(&e->loop, 5);
+	assert_int_equal(e->conn_closed, 0);
+	peer_write("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+	run(first_exchange_done);
+	t1 = now_ms();
+	while (now_ms() - t1 < 50)   /* past the first spell's 80 ms */
+		weft_loop_once(&e->loop, 5);
+	assert_int_equal(e->conn_closed, 0);
+	run(NULL);
+	assert_int_equal(e->conn_closed, 1);
+	assert_true(now_ms() - t1 >= 75);
+}
+
 /* flow control: reading stops while the owner holds a window's worth */
 static void test_flow_control(void **state)
 {
@@ -766,7 +800,7 @@ int main(void)
 		T(test_chunk_bad_crlf), T(test_pipelining_order), T(test_http10_close),
 		T(test_chunked_both_ways), T(test_head_request), T(test_expect_100_real),
 		T(test_upgrade_take_fd), T(test_take_fd_refused), T(test_head_timeout),
-		T(test_idle_close), T(test_flow_control), T(test_client_close_delimited),
+		T(test_idle_close), T(test_idle_after_exchange), T(test_flow_control), T(test_client_close_delimited),
 		T(test_client_304), T(test_pipelining_keepalive), T(test_client_nobody_keepalive), T(test_client_garbage), T(test_client_eof),
 		T(test_client_truncated), T(test_codec_pair), T(test_head_alone_leaves),
 		T(test_big_then_small),
