@@ -66,4 +66,9 @@ bool weft_str_ieq(weft_str_t a, weft_str_t b);
  * beyond max. */
 int weft_str_to_u64(weft_str_t s, unsigned long long max, unsigned long long *out);
 
+/* v in decimal at out, without a NUL (out has room for 20 bytes), as
+ * "%llu" prints it; for the data paths that format numbers per request
+ * without printf. Returns the digit count (1..20). */
+size_t weft_u64_dec(char *out, uint64_t v);
+
 #endif

@@ -389,28 +389,6 @@ static void dir_trailers(dir_t *d, weft_arena_t *a, const weft_hdr_t *t, size_t 
 	d->ntr = n;
 }
 
-/* ---- field names ---- */
-
-/* Case-insensitive: field name n is lower (lowercase, len bytes). Names
- * that came over HTTP/2 are lowercase: an exact match is tried first. */
-static bool name_is(weft_str_t n, const char *lower, size_t len)
-{
-	if (n.len != len)
-		return false;
-	if (!memcmp(n.p, lower, len))
-		return true;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)n.p[i];
-		if (c >= 'A' && c <= 'Z')
-			c = (unsigned char)(c + 32);
-		if (c != (unsigned char)lower[i])
-			return false;
-	}
-	return true;
-}
-
-#define NAME_IS(n, lit) name_is((n), lit, sizeof(lit) - 1)
-
 /* ---- local answers ---- */
 
 /* The gRPC status a local HTTP status stands for (the mapping of gRPC's
@@ -514,9 +492,9 @@ static void up_head(weft_hstream_t *s, const weft_http_head_t *h, bool end)
 	 * x-weft-upstream-error */
 	for (size_t i = 0; i < h->nhdrs; i++) {
 		weft_str_t n = h->hdrs[i].name;
-		if (!g && NAME_IS(n, "grpc-status"))
+		if (!g && weft_hdr_is(n, "grpc-status"))
 			g = &h->hdrs[i];
-		else if (NAME_IS(n, UPSTREAM_ERR))
+		else if (weft_hdr_is(n, UPSTREAM_ERR))
 			uerr = true;
 	}
 	if (g) {
@@ -660,11 +638,11 @@ static bool strip_field(weft_str_t n)
 	unsigned char c = n.len ? (unsigned char)n.p[0] | 0x20 : 0;
 
 	if (c == 'w')
-		return n.len >= 5 && name_is(weft_str(n.p, 5), "weft-", 5);
+		return n.len >= 5 && weft_hdr_is(weft_str(n.p, 5), "weft-");
 	if (c != 'x')
 		return false;
-	return (n.len >= 7 && name_is(weft_str(n.p, 7), "x-weft-", 7)) ||
-	       NAME_IS(n, "x-forwarded-client-cert");
+	return (n.len >= 7 && weft_hdr_is(weft_str(n.p, 7), "x-weft-")) ||
+	       weft_hdr_is(n, "x-forwarded-client-cert");
 }
 
 /* The request fields ds_head reads, each the first of its name or NULL. */
@@ -680,19 +658,19 @@ static void scan_fields(const weft_http_head_t *h, req_fields_t *f)
 		const weft_hdr_t *x = &h->hdrs[i];
 		switch (x->name.len) {
 		case 10:
-			if (!f->ua && NAME_IS(x->name, "user-agent"))
+			if (!f->ua && weft_hdr_is(x->name, "user-agent"))
 				f->ua = x;
 			break;
 		case 12:
-			if (!f->ct && NAME_IS(x->name, "content-type"))
+			if (!f->ct && weft_hdr_is(x->name, "content-type"))
 				f->ct = x;
-			else if (!f->rid && NAME_IS(x->name, "x-request-id"))
+			else if (!f->rid && weft_hdr_is(x->name, "x-request-id"))
 				f->rid = x;
-			else if (!f->route && NAME_IS(x->name, "x-weft-route"))
+			else if (!f->route && weft_hdr_is(x->name, "x-weft-route"))
 				f->route = x;
 			break;
 		case 14:
-			if (!f->svc && NAME_IS(x->name, "x-weft-service"))
+			if (!f->svc && weft_hdr_is(x->name, "x-weft-service"))
 				f->svc = x;
 			break;
 		}
@@ -789,7 +767,7 @@ static void deliver(req_t *r, const weft_av_workload_t *w, const weft_http_head_
 		weft_str_t n = h->hdrs[i].name;
 		if (strip_field(n))
 			continue;
-		if (r->traced && NAME_IS(n, "traceparent")) {
+		if (r->traced && weft_hdr_is(n, "traceparent")) {
 			if (!tp_placed)
 				hd[k++] = (weft_hdr_t){ TRACEPARENT_NAME, weft_str_c(tp) };
 			tp_placed = true;

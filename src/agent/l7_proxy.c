@@ -98,27 +98,6 @@ static void add_flag(l7_req_t *r, const char *f)
 	snprintf(r->flags + n, sizeof(r->flags) - n, "%s%s", n ? "," : "", f);
 }
 
-/* Whether field name n is lit (lowercase; case-insensitive, as
- * weft_hdr_is), the length compared first. */
-static inline bool name_is(weft_str_t n, weft_str_t lit)
-{
-	return n.len == lit.len && weft_str_ieq(n, lit);
-}
-
-/* Writes v in decimal at p (no NUL). Returns the digit count (1..10). */
-static size_t put_u32(char *p, uint32_t v)
-{
-	char t[10];
-	size_t n = 0;
-
-	do
-		t[n++] = (char)('0' + v % 10);
-	while ((v /= 10));
-	for (size_t i = 0; i < n; i++)
-		p[i] = t[n - 1 - i];
-	return n;
-}
-
 /* A string of the request's head as a C string for the telemetry record.
  * Those strings are arena copies (weft_hmsg_*: weft_arena_strdup, which
  * ends them with a NUL), so they serve as they are; "" for a head that
@@ -137,7 +116,7 @@ static int grpc_status_field(const weft_hdr_t *f)
 {
 	unsigned long long v;
 
-	if (name_is(f->name, WEFT_STR_LIT("grpc-status")) && weft_str_to_u64(f->value, 99, &v) == 0)
+	if (weft_hdr_is(f->name, "grpc-status") && weft_str_to_u64(f->value, 99, &v) == 0)
 		return (int)v;
 	return -1;
 }
@@ -376,9 +355,9 @@ static void finish(l7_req_t *r)
 	/* the first user-agent and x-request-id fields, in one pass */
 	for (size_t i = 0; i < r->req.h.nhdrs && (!rec.user_agent || !rec.request_id); i++) {
 		const weft_hdr_t *f = &r->req.h.hdrs[i];
-		if (!rec.user_agent && name_is(f->name, WEFT_STR_LIT("user-agent")))
+		if (!rec.user_agent && weft_hdr_is(f->name, "user-agent"))
 			rec.user_agent = req_cstr(&r->arena, f->value);
-		else if (!rec.request_id && name_is(f->name, WEFT_STR_LIT("x-request-id")))
+		else if (!rec.request_id && weft_hdr_is(f->name, "x-request-id"))
 			rec.request_id = req_cstr(&r->arena, f->value);
 	}
 	rec.protocol = r->req.h.ver == WEFT_HTTP_2 ? "HTTP/2" : r->req.h.ver == WEFT_HTTP_10 ? "HTTP/1.0" : "HTTP/1.1";
@@ -734,7 +713,7 @@ static void strip_internal(weft_hmsg_t *m)
 		/* every name dropped starts with x or w (the prefixes are
 		 * compared exactly, as before: the copy keeps the client's case) */
 		if (n.len >= 5 && (n.p[0] == 'x' || n.p[0] == 'X' || n.p[0] == 'w') &&
-		    (name_is(n, WEFT_STR_LIT("x-forwarded-client-cert")) ||
+		    (weft_hdr_is(n, "x-forwarded-client-cert") ||
 		     weft_str_starts(n, WEFT_STR_LIT("weft-")) || weft_str_starts(n, WEFT_STR_LIT("x-weft-")))) {
 			weft_hmsg_remove(m, n);
 			i = 0;
@@ -821,7 +800,7 @@ static void route_and_go(l7_req_t *r)
 		if (n + 12 <= sizeof(rv)) {
 			memcpy(rv, r->sel.rule->route, n);
 			rv[n++] = '#';
-			n += put_u32(rv + n, r->sel.rule->rule_index);
+			n += weft_u64_dec(rv + n, r->sel.rule->rule_index);
 			weft_hmsg_set(&r->req, WEFT_STR_LIT("x-weft-route"), weft_str(rv, n));
 		} else {
 			char *lv = weft_arena_printf(&r->arena, "%s#%u", r->sel.rule->route, r->sel.rule->rule_index);
@@ -879,7 +858,7 @@ static void ds_head(weft_hstream_t *s, const weft_http_head_t *h, bool end)
 	}
 	ct = NULL;
 	for (size_t i = 0; i < h->nhdrs && !ct; i++)
-		if (name_is(h->hdrs[i].name, WEFT_STR_LIT("content-type")))
+		if (weft_hdr_is(h->hdrs[i].name, "content-type"))
 			ct = &h->hdrs[i];
 	r->grpc = ct && weft_str_starts(ct->value, WEFT_STR_LIT("application/grpc"));
 	weft_trace_start(r->l7->tel, h, &r->span, &r->l7->rnd);
@@ -1053,9 +1032,9 @@ static void us_head(weft_hstream_t *s, const weft_http_head_t *h, bool end)
 	 * grpc-status, and whether x-weft-service (dropped below) is there */
 	for (size_t i = 0; i < h->nhdrs; i++) {
 		const weft_hdr_t *x = &h->hdrs[i];
-		if (!f && name_is(x->name, WEFT_STR_LIT("x-weft-upstream-error")))
+		if (!f && weft_hdr_is(x->name, "x-weft-upstream-error"))
 			f = x;
-		else if (name_is(x->name, WEFT_STR_LIT("x-weft-service")))
+		else if (weft_hdr_is(x->name, "x-weft-service"))
 			nsvc++;
 		else if (gs < 0)
 			gs = grpc_status_field(x);
@@ -1100,7 +1079,7 @@ static void us_head(weft_hstream_t *s, const weft_http_head_t *h, bool end)
 			out.hdrs = kept;
 			out.nhdrs = 0;
 			for (size_t i = 0; i < h->nhdrs; i++)
-				if (!name_is(h->hdrs[i].name, WEFT_STR_LIT("x-weft-service")))
+				if (!weft_hdr_is(h->hdrs[i].name, "x-weft-service"))
 					kept[out.nhdrs++] = h->hdrs[i];
 		}
 		send_resp_head(r, &out, end);

@@ -456,18 +456,12 @@ static const char *flags_of(const weft_l7_rec_t *r)
 /* v in decimal into out (at least 12 bytes), as "%d" prints it. */
 static void itoa10(int v, char out[12])
 {
-	char d[12];
-	size_t i = sizeof(d), o = 0;
-	uint64_t u = v < 0 ? (uint64_t)-(int64_t)v : (uint64_t)v;
+	size_t o = v < 0;
 
-	do {
-		d[--i] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
 	if (v < 0)
-		out[o++] = '-';
-	memcpy(out + o, d + i, sizeof(d) - i);
-	out[o + sizeof(d) - i] = 0;
+		out[0] = '-';
+	o += weft_u64_dec(out + o, v < 0 ? (uint64_t)-(int64_t)v : (uint64_t)v);
+	out[o] = 0;
 }
 
 /* The hint slot for r: a mix of its label string pointers and numbers.
@@ -578,14 +572,9 @@ static void rfc3339_us(weft_l7_tel_t *t, uint64_t us, char *out, size_t n)
 /* Appends v in decimal. */
 static void buf_u64(weft_buf_t *b, uint64_t v)
 {
-	char d[24];
-	size_t i = sizeof(d);
+	char d[20];
 
-	do {
-		d[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	weft_buf_append(b, d + i, sizeof(d) - i);
+	weft_buf_append(b, d, weft_u64_dec(d, v));
 }
 
 static void buf_int(weft_buf_t *b, int v)

@@ -88,16 +88,6 @@ bool weft_ip_eq(const weft_ip_t *a, const weft_ip_t *b)
 	return a->v4 == b->v4 && !memcmp(a->a6, b->a6, 16);
 }
 
-/* Writes v's decimal digits at p (no NUL). Returns how many (1..5). */
-static size_t put_dec(char *p, unsigned v)
-{
-	size_t n = v >= 10000 ? 5 : v >= 1000 ? 4 : v >= 100 ? 3 : v >= 10 ? 2 : 1;
-
-	for (size_t i = n; i--; v /= 10)
-		p[i] = (char)('0' + v % 10);
-	return n;
-}
-
 /* inet_ntop's text for ip into out[0..outlen) (NUL-terminated). Returns
  * its length, or -1 when it does not fit (out untouched). IPv4 is done
  * here: glibc formats it with sprintf, and the L7 data path formats an
@@ -115,7 +105,7 @@ static ssize_t ip_text(const weft_ip_t *ip, char *out, size_t outlen)
 		for (int i = 12; i < 16; i++) {
 			if (i > 12)
 				t[n++] = '.';
-			n += put_dec(t + n, ip->a6[i]);
+			n += weft_u64_dec(t + n, ip->a6[i]);
 		}
 	}
 	if (n >= outlen)
@@ -145,7 +135,7 @@ size_t weft_ip_port_format(const weft_ip_t *ip, uint16_t port, char *out, size_t
 	k = ip_text(ip, t, sizeof(t));
 	n = k < 0 ? 0 : (size_t)k;
 	t[n++] = ':';
-	n += put_dec(t + n, port);
+	n += weft_u64_dec(t + n, port);
 	if (n >= outlen)
 		n = outlen - 1;   /* snprintf's truncation */
 	memcpy(out, t, n);

@@ -58,3 +58,15 @@ int weft_str_to_u64(weft_str_t s, unsigned long long max, unsigned long long *ou
 	*out = v;
 	return 0;
 }
+
+size_t weft_u64_dec(char *out, uint64_t v)
+{
+	char t[20];
+	size_t n = 0;
+
+	do
+		t[sizeof(t) - ++n] = (char)('0' + v % 10);
+	while ((v /= 10));
+	memcpy(out, t + sizeof(t) - n, n);
+	return n;
+}

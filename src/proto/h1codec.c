@@ -361,14 +361,9 @@ static int put_str(weft_buf_t *b, weft_str_t s)
 
 static int put_u64(weft_buf_t *b, uint64_t v)
 {
-	char d[24];
-	size_t i = sizeof(d);
+	char d[20];
 
-	do {
-		d[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	return weft_buf_append(b, d + i, sizeof(d) - i);
+	return weft_buf_append(b, d, weft_u64_dec(d, v));
 }
 
 static int64_t head_length(const weft_http_head_t *hd)

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 #include "weft/arena.h"
@@ -79,6 +80,18 @@ static void test_str(void **st)
 	assert_int_equal(weft_str_to_u64(WEFT_STR_LIT(""), 10, &v), -1);
 	assert_int_equal(weft_str_to_u64(WEFT_STR_LIT("1a"), 100, &v), -1);
 	assert_int_equal(weft_str_to_u64(WEFT_STR_LIT("18446744073709551616"), ~0ULL, &v), -1);
+
+	/* weft_u64_dec prints as %llu does, without a NUL */
+	static const uint64_t nums[] = { 0, 7, 9, 10, 99, 100, 65535, 4294967295u, ~0ULL };
+	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+		char want[24], got[24];
+		memset(got, 'x', sizeof(got));
+		size_t n = weft_u64_dec(got, nums[i]);
+		snprintf(want, sizeof(want), "%llu", (unsigned long long)nums[i]);
+		assert_int_equal(n, strlen(want));
+		assert_memory_equal(got, want, n);
+		assert_int_equal(got[n], 'x');
+	}
 }
 
 static int order[4], norder;
